@@ -1,0 +1,270 @@
+//! The event bus: fan-out of QMP events to every negotiated session and every
+//! embedder subscription, with QEMU's per-key rate limit for guest-triggerable
+//! events. Owned by the supervisor (no global broker).
+use crate::qmp::json::Json;
+use actix::prelude::*;
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc;
+
+/// QEMU's rate limit window for throttled events (`monitor_qapi_event_conf`).
+pub const THROTTLE_WINDOW: Duration = Duration::from_millis(1000);
+
+/// Events QEMU rate-limits, and the data member that keys the limit.
+const THROTTLED: &[(&str, &str)] = &[("VSERPORT_CHANGE", "id")];
+
+/// One event, serialized once.
+#[derive(Debug, Clone)]
+pub struct QmpEvent {
+    /// Event name.
+    pub name: String,
+    /// `data` member.
+    pub data: Option<Json>,
+    /// Timestamp seconds (-1 if the clock failed).
+    pub seconds: i64,
+    /// Timestamp microseconds.
+    pub microseconds: i64,
+}
+
+impl QmpEvent {
+    /// A new event stamped now.
+    pub fn now(name: &str, data: Option<Json>) -> QmpEvent {
+        let (seconds, microseconds) = match SystemTime::now().duration_since(UNIX_EPOCH) {
+            Ok(d) => (d.as_secs() as i64, d.subsec_micros() as i64),
+            Err(_) => (-1, -1),
+        };
+        QmpEvent {
+            name: name.to_owned(),
+            data,
+            seconds,
+            microseconds,
+        }
+    }
+
+    /// The wire form, ending in CRLF as QEMU's monitor sends it.
+    pub fn wire(&self) -> Bytes {
+        let mut members = vec![
+            ("event".to_owned(), Json::str(self.name.clone())),
+            (
+                "timestamp".to_owned(),
+                Json::object([
+                    ("seconds", Json::Int(self.seconds)),
+                    ("microseconds", Json::Int(self.microseconds)),
+                ]),
+            ),
+        ];
+        if let Some(d) = &self.data {
+            members.push(("data".to_owned(), d.clone()));
+        }
+        let mut s = Json::Object(members).to_qemu_string();
+        s.push_str("\r\n");
+        Bytes::from(s)
+    }
+}
+
+/// Told to a QMP session whose event queue overflowed: it must disconnect.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Kick;
+
+/// A subscriber.
+#[derive(Debug)]
+pub enum EventSink {
+    /// A QMP session: serialized events into its bounded event queue; on
+    /// overflow the session is kicked.
+    Wire {
+        /// The session's event queue.
+        tx: mpsc::Sender<Bytes>,
+        /// Where to send the kick.
+        kick: Recipient<Kick>,
+    },
+    /// An embedder: typed events; dropped from the bus on overflow.
+    Typed(mpsc::Sender<Arc<QmpEvent>>),
+}
+
+#[derive(Debug, Default)]
+struct Throttle {
+    pending: Option<QmpEvent>,
+}
+
+/// The subscriber list and throttle table.
+#[derive(Debug, Default)]
+pub struct EventBus {
+    next_id: u64,
+    subscribers: Vec<(u64, EventSink)>,
+    throttle: HashMap<(String, String), Throttle>,
+}
+
+impl EventBus {
+    /// Add a subscriber; returns its id.
+    pub fn subscribe(&mut self, sink: EventSink) -> u64 {
+        self.next_id += 1;
+        self.subscribers.push((self.next_id, sink));
+        self.next_id
+    }
+
+    /// Remove a subscriber.
+    pub fn unsubscribe(&mut self, id: u64) {
+        self.subscribers.retain(|(i, _)| *i != id);
+    }
+
+    /// Number of subscribers.
+    pub fn len(&self) -> usize {
+        self.subscribers.len()
+    }
+
+    /// True with no subscribers.
+    pub fn is_empty(&self) -> bool {
+        self.subscribers.is_empty()
+    }
+
+    /// The throttle key of an event, if QEMU rate-limits it.
+    pub fn throttle_key(ev: &QmpEvent) -> Option<(String, String)> {
+        let (_, member) = THROTTLED.iter().find(|(n, _)| *n == ev.name)?;
+        let key = ev
+            .data
+            .as_ref()
+            .and_then(|d| d.get(member))
+            .and_then(Json::as_str)
+            .unwrap_or("");
+        Some((ev.name.clone(), key.to_owned()))
+    }
+
+    /// Emit with QEMU's rate limit: the first event of a key goes out at once
+    /// and opens a window; events inside the window replace each other and the
+    /// latest goes out when it closes. Returns the key whose window must be
+    /// timed (the caller arms [`THROTTLE_WINDOW`] and calls [`Self::expire`]).
+    pub fn emit(&mut self, ev: QmpEvent) -> Option<(String, String)> {
+        match Self::throttle_key(&ev) {
+            Some(key) => {
+                if let Some(t) = self.throttle.get_mut(&key) {
+                    t.pending = Some(ev);
+                    None
+                } else {
+                    self.broadcast(&ev);
+                    self.throttle.insert(key.clone(), Throttle::default());
+                    Some(key)
+                }
+            }
+            None => {
+                self.broadcast(&ev);
+                None
+            }
+        }
+    }
+
+    /// A window closed: send the pending event (re-arming, returns true) or forget the key.
+    pub fn expire(&mut self, key: &(String, String)) -> bool {
+        let pending = self.throttle.get_mut(key).and_then(|t| t.pending.take());
+        match pending {
+            Some(mut ev) => {
+                let fresh = QmpEvent::now(&ev.name, ev.data.take());
+                self.broadcast(&fresh);
+                true
+            }
+            None => {
+                self.throttle.remove(key);
+                false
+            }
+        }
+    }
+
+    /// Send to every subscriber; prune closed ones, kick overflowing sessions.
+    pub fn broadcast(&mut self, ev: &QmpEvent) {
+        if self.subscribers.is_empty() {
+            return;
+        }
+        let wire = ev.wire();
+        let typed = Arc::new(ev.clone());
+        self.subscribers.retain(|(id, sink)| match sink {
+            EventSink::Wire { tx, kick } => match tx.try_send(wire.clone()) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    tracing::warn!(
+                        subscriber = id,
+                        "QMP session event queue overflowed; disconnecting it"
+                    );
+                    kick.do_send(Kick);
+                    false
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            },
+            EventSink::Typed(tx) => match tx.try_send(typed.clone()) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    tracing::warn!(subscriber = id, "event subscriber overflowed; dropping it");
+                    false
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            },
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_wire_form_matches_qemu() {
+        let ev = QmpEvent {
+            name: "VSERPORT_CHANGE".into(),
+            data: Some(Json::object([
+                ("id", Json::str("p")),
+                ("open", Json::Bool(true)),
+            ])),
+            seconds: 5,
+            microseconds: 7,
+        };
+        let wire = String::from_utf8(ev.wire().to_vec()).unwrap();
+        assert!(wire.ends_with("\r\n"));
+        assert!(
+            wire.contains(r#""timestamp": {"seconds": 5, "microseconds": 7}"#),
+            "{wire}"
+        );
+        assert!(wire.contains(r#""event": "VSERPORT_CHANGE""#));
+    }
+
+    #[test]
+    fn throttled_events_coalesce_to_the_latest_per_key() {
+        let mut bus = EventBus::default();
+        let (tx, mut rx) = mpsc::channel(16);
+        bus.subscribe(EventSink::Typed(tx));
+        let ev = |id: &str, open: bool| {
+            QmpEvent::now(
+                "VSERPORT_CHANGE",
+                Some(Json::object([
+                    ("id", Json::str(id)),
+                    ("open", Json::Bool(open)),
+                ])),
+            )
+        };
+        let key = bus
+            .emit(ev("a", true))
+            .expect("first event arms the window");
+        assert!(bus.emit(ev("a", false)).is_none());
+        assert!(bus.emit(ev("a", true)).is_none());
+        assert!(
+            bus.emit(ev("b", true)).is_some(),
+            "other keys are independent"
+        );
+        assert_eq!(
+            rx.try_recv().unwrap().data.as_ref().unwrap().get("id"),
+            Some(&Json::str("a"))
+        );
+        assert_eq!(
+            rx.try_recv().unwrap().data.as_ref().unwrap().get("id"),
+            Some(&Json::str("b"))
+        );
+        assert!(rx.try_recv().is_err());
+        assert!(bus.expire(&key), "the pending event goes out and re-arms");
+        let last = rx.try_recv().unwrap();
+        assert_eq!(
+            last.data.as_ref().unwrap().get("open"),
+            Some(&Json::Bool(true))
+        );
+        assert!(!bus.expire(&key), "nothing pending: the window closes");
+    }
+}

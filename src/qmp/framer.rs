@@ -1,0 +1,680 @@
+//! QMP input framing: QEMU's JSON lexer, streamer and parser as one pure core.
+//!
+//! QMP input is a stream of JSON values, not lines. Bytes go through a lexer
+//! (a byte-driven state machine with QEMU's dialect: single-quoted strings,
+//! error tokens and a recovery state), then a streamer that counts braces and
+//! brackets and hands the buffered tokens to the parser as soon as the depth
+//! returns to zero. Every emitted message is either a [`Json`] value or the
+//! exact error text QEMU would reply with. After any error the streamer resets
+//! and the bytes that follow are read as new input, as QEMU does.
+//!
+//! ```
+//! use chardevd::qmp::framer::Framer;
+//! let mut f = Framer::new();
+//! let mut out = Vec::new();
+//! f.feed(br#"{"execute": "query-"#, &mut out);
+//! assert!(out.is_empty());
+//! f.feed(br#"version"} {]"#, &mut out);
+//! assert_eq!(out.len(), 2);
+//! assert!(out[0].is_ok());
+//! assert_eq!(out[1].as_ref().unwrap_err(), "JSON parse error, expecting value");
+//! ```
+
+use super::json::{next_sequence, qemu_lossy_utf8, Json};
+
+/// Largest total size of the tokens of one message (QEMU's `MAX_TOKEN_SIZE`, 64 MiB).
+pub const MAX_TOKEN_SIZE: usize = 64 << 20;
+/// Largest number of tokens in one message (QEMU's `MAX_TOKEN_COUNT`, 2 Mi).
+pub const MAX_TOKEN_COUNT: usize = 2 << 20;
+/// Deepest nesting of braces plus brackets (QEMU's `MAX_NESTING`).
+pub const MAX_NESTING: i64 = 1024;
+
+/// One framed message: a parsed value, or the `desc` of a GenericError reply.
+pub type Message = Result<Json, String>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tok {
+    LCurly,
+    RCurly,
+    LSquare,
+    RSquare,
+    Colon,
+    Comma,
+    Integer,
+    Float,
+    Keyword,
+    Str,
+    /// A token cut off by the lexer's size limit.
+    Partial,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Start,
+    Recovery,
+    DqString,
+    DqEscape,
+    SqString,
+    SqEscape,
+    Zero,
+    Digits,
+    Sign,
+    Mantissa,
+    MantissaDigits,
+    ExpE,
+    ExpSign,
+    ExpDigits,
+    Keyword,
+}
+
+/// What one byte does in one state.
+enum Step {
+    /// Stay in (or move to) a state, consuming the byte into the token.
+    Go(State),
+    /// Consume the byte and skip it (whitespace, recovery).
+    Skip(State),
+    /// Consume the byte and finish a token.
+    Emit(Tok),
+    /// Finish the current token without consuming the byte (lookahead).
+    EmitLookahead(Tok),
+    /// Go back to Start without consuming the byte (end of recovery).
+    Restart,
+    /// Consume the byte; the token so far plus it is an error.
+    Error,
+}
+
+fn step(state: State, b: u8) -> Step {
+    use State::*;
+    match state {
+        Start => match b {
+            b'"' => Step::Go(DqString),
+            b'\'' => Step::Go(SqString),
+            b'0' => Step::Go(Zero),
+            b'1'..=b'9' => Step::Go(Digits),
+            b'-' => Step::Go(Sign),
+            b'{' => Step::Emit(Tok::LCurly),
+            b'}' => Step::Emit(Tok::RCurly),
+            b'[' => Step::Emit(Tok::LSquare),
+            b']' => Step::Emit(Tok::RSquare),
+            b':' => Step::Emit(Tok::Colon),
+            b',' => Step::Emit(Tok::Comma),
+            b'a'..=b'z' => Step::Go(Keyword),
+            b' ' | b'\t' | b'\r' | b'\n' => Step::Skip(Start),
+            _ => Step::Error,
+        },
+        Recovery => match b {
+            0x00..=0x1f if b != b'\t' => Step::Restart,
+            0xfe | 0xff | b'[' | b']' | b'{' | b'}' | b':' | b',' => Step::Restart,
+            _ => Step::Skip(Recovery),
+        },
+        DqString => match b {
+            b'\\' => Step::Go(DqEscape),
+            b'"' => Step::Emit(Tok::Str),
+            0x20..=0xfd => Step::Go(DqString),
+            _ => Step::Error,
+        },
+        SqString => match b {
+            b'\\' => Step::Go(SqEscape),
+            b'\'' => Step::Emit(Tok::Str),
+            0x20..=0xfd => Step::Go(SqString),
+            _ => Step::Error,
+        },
+        DqEscape => match b {
+            0x20..=0xfd => Step::Go(DqString),
+            _ => Step::Error,
+        },
+        SqEscape => match b {
+            0x20..=0xfd => Step::Go(SqString),
+            _ => Step::Error,
+        },
+        // QEMU's table has no exponent entry after a lone zero: `0e5` is `0`, `e`, `5`.
+        Zero => match b {
+            b'0'..=b'9' => Step::Error,
+            b'.' => Step::Go(Mantissa),
+            _ => Step::EmitLookahead(Tok::Integer),
+        },
+        Digits => match b {
+            b'0'..=b'9' => Step::Go(Digits),
+            b'e' | b'E' => Step::Go(ExpE),
+            b'.' => Step::Go(Mantissa),
+            _ => Step::EmitLookahead(Tok::Integer),
+        },
+        Sign => match b {
+            b'0' => Step::Go(Zero),
+            b'1'..=b'9' => Step::Go(Digits),
+            _ => Step::Error,
+        },
+        Mantissa => match b {
+            b'0'..=b'9' => Step::Go(MantissaDigits),
+            _ => Step::Error,
+        },
+        MantissaDigits => match b {
+            b'0'..=b'9' => Step::Go(MantissaDigits),
+            b'e' | b'E' => Step::Go(ExpE),
+            _ => Step::EmitLookahead(Tok::Float),
+        },
+        ExpE => match b {
+            b'-' | b'+' => Step::Go(ExpSign),
+            b'0'..=b'9' => Step::Go(ExpDigits),
+            _ => Step::Error,
+        },
+        ExpSign => match b {
+            b'0'..=b'9' => Step::Go(ExpDigits),
+            _ => Step::Error,
+        },
+        ExpDigits => match b {
+            b'0'..=b'9' => Step::Go(ExpDigits),
+            _ => Step::EmitLookahead(Tok::Float),
+        },
+        Keyword => match b {
+            b'a'..=b'z' => Step::Go(Keyword),
+            _ => Step::EmitLookahead(Tok::Keyword),
+        },
+    }
+}
+
+/// The QMP input framer: feed it bytes, collect complete messages.
+#[derive(Debug)]
+pub struct Framer {
+    state: State,
+    token: Vec<u8>,
+    tokens: Vec<(Tok, Vec<u8>)>,
+    brace: i64,
+    bracket: i64,
+    token_size: usize,
+    max_token_size: usize,
+}
+
+impl Default for Framer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Framer {
+    /// A framer with QEMU's limits.
+    pub fn new() -> Self {
+        Self::with_max_token_size(MAX_TOKEN_SIZE)
+    }
+
+    /// A framer with a smaller message size limit (tests, constrained embedders).
+    pub fn with_max_token_size(max_token_size: usize) -> Self {
+        Framer {
+            state: State::Start,
+            token: Vec::new(),
+            tokens: Vec::new(),
+            brace: 0,
+            bracket: 0,
+            token_size: 0,
+            max_token_size,
+        }
+    }
+
+    /// True when no partial message is buffered.
+    pub fn is_idle(&self) -> bool {
+        self.state == State::Start && self.tokens.is_empty() && self.token.is_empty()
+    }
+
+    /// Bytes held for the message being assembled.
+    pub fn buffered(&self) -> usize {
+        self.token_size + self.token.len()
+    }
+
+    /// Feed bytes; every complete message (or error) is pushed onto `out`.
+    pub fn feed(&mut self, data: &[u8], out: &mut Vec<Message>) {
+        for &b in data {
+            self.feed_byte(b, out);
+        }
+    }
+
+    fn feed_byte(&mut self, b: u8, out: &mut Vec<Message>) {
+        loop {
+            match step(self.state, b) {
+                Step::Go(s) => {
+                    self.token.push(b);
+                    self.state = s;
+                }
+                Step::Skip(s) => {
+                    self.state = s;
+                }
+                Step::Emit(t) => {
+                    self.token.push(b);
+                    self.finish_token(t, out);
+                }
+                Step::EmitLookahead(t) => {
+                    self.finish_token(t, out);
+                    continue;
+                }
+                Step::Restart => {
+                    self.state = State::Start;
+                    continue;
+                }
+                Step::Error => {
+                    self.token.push(b);
+                    let text = qemu_lossy_utf8(&self.token);
+                    self.token.clear();
+                    self.state = State::Recovery;
+                    self.emit(Err(format!("JSON parse error, stray '{text}'")), out);
+                }
+            }
+            break;
+        }
+        if self.token.len() > self.max_token_size {
+            let token = std::mem::take(&mut self.token);
+            self.state = State::Start;
+            self.process_token(Tok::Partial, token, out);
+        }
+    }
+
+    fn finish_token(&mut self, t: Tok, out: &mut Vec<Message>) {
+        let token = std::mem::take(&mut self.token);
+        self.state = State::Start;
+        self.process_token(t, token, out);
+    }
+
+    fn process_token(&mut self, t: Tok, token: Vec<u8>, out: &mut Vec<Message>) {
+        match t {
+            Tok::LCurly => self.brace += 1,
+            Tok::RCurly => self.brace -= 1,
+            Tok::LSquare => self.bracket += 1,
+            Tok::RSquare => self.bracket -= 1,
+            _ => {}
+        }
+        if self.token_size + token.len() + 1 > self.max_token_size {
+            self.emit(Err("JSON token size limit exceeded".into()), out);
+            return;
+        }
+        if self.tokens.len() + 1 > MAX_TOKEN_COUNT {
+            self.emit(Err("JSON token count limit exceeded".into()), out);
+            return;
+        }
+        if self.brace + self.bracket > MAX_NESTING {
+            self.emit(Err("JSON nesting depth limit exceeded".into()), out);
+            return;
+        }
+        self.token_size += token.len();
+        self.tokens.push((t, token));
+        // QEMU's completeness test checks `bracket_count >= 0` twice and never
+        // `brace_count >= 0`; `[1}]` is therefore one message. Kept for exactness.
+        if (self.brace > 0 || self.bracket > 0) && self.bracket >= 0 {
+            return;
+        }
+        let tokens = std::mem::take(&mut self.tokens);
+        let msg = Parser {
+            toks: &tokens,
+            pos: 0,
+        }
+        .parse_message();
+        self.emit(msg, out);
+    }
+
+    fn emit(&mut self, msg: Message, out: &mut Vec<Message>) {
+        self.brace = 0;
+        self.bracket = 0;
+        self.tokens.clear();
+        self.token_size = 0;
+        out.push(msg);
+    }
+}
+
+struct Parser<'a> {
+    toks: &'a [(Tok, Vec<u8>)],
+    pos: usize,
+}
+
+type PResult<T> = Result<T, String>;
+
+fn perr<T>(msg: impl std::fmt::Display) -> PResult<T> {
+    Err(format!("JSON parse error, {msg}"))
+}
+
+impl Parser<'_> {
+    fn parse_message(mut self) -> Message {
+        self.parse_value()
+    }
+
+    fn next(&mut self) -> Option<&(Tok, Vec<u8>)> {
+        let t = self.toks.get(self.pos);
+        if t.is_some() {
+            self.pos += 1;
+        }
+        t
+    }
+
+    fn peek(&self) -> Option<Tok> {
+        self.toks.get(self.pos).map(|t| t.0)
+    }
+
+    fn parse_value(&mut self) -> PResult<Json> {
+        let Some((tok, text)) = self.next() else {
+            return perr("premature EOI");
+        };
+        let text = text.as_slice();
+        match tok {
+            Tok::LCurly => self.parse_object(),
+            Tok::LSquare => self.parse_array(),
+            Tok::Str => parse_string(text).map(Json::Str),
+            Tok::Integer => Ok(parse_integer(text)),
+            Tok::Float => Ok(Json::Double(parse_double(text))),
+            Tok::Keyword => match text {
+                b"true" => Ok(Json::Bool(true)),
+                b"false" => Ok(Json::Bool(false)),
+                b"null" => Ok(Json::Null),
+                _ => perr(format_args!("invalid keyword '{}'", qemu_lossy_utf8(text))),
+            },
+            _ => perr("expecting value"),
+        }
+    }
+
+    fn parse_pair(&mut self, members: &mut Vec<(String, Json)>) -> PResult<()> {
+        let key = match self.parse_value()? {
+            Json::Str(s) => s,
+            _ => return perr("key is not a string in object"),
+        };
+        match self.next() {
+            None => return perr("premature EOI"),
+            Some((Tok::Colon, _)) => {}
+            Some(_) => return perr("missing : in object pair"),
+        }
+        let value = self.parse_value()?;
+        if members.iter().any(|(k, _)| *k == key) {
+            return perr("duplicate key");
+        }
+        members.push((key, value));
+        Ok(())
+    }
+
+    fn parse_object(&mut self) -> PResult<Json> {
+        let mut members = Vec::new();
+        match self.peek() {
+            None => return perr("premature EOI"),
+            Some(Tok::RCurly) => {
+                self.pos += 1;
+                return Ok(Json::Object(members));
+            }
+            Some(_) => {}
+        }
+        self.parse_pair(&mut members)?;
+        loop {
+            match self.next() {
+                None => return perr("premature EOI"),
+                Some((Tok::RCurly, _)) => return Ok(Json::Object(members)),
+                Some((Tok::Comma, _)) => self.parse_pair(&mut members)?,
+                Some(_) => return perr("expected separator in dict"),
+            }
+        }
+    }
+
+    fn parse_array(&mut self) -> PResult<Json> {
+        let mut items = Vec::new();
+        match self.peek() {
+            None => return perr("premature EOI"),
+            Some(Tok::RSquare) => {
+                self.pos += 1;
+                return Ok(Json::Array(items));
+            }
+            Some(_) => {}
+        }
+        items.push(self.parse_value()?);
+        loop {
+            match self.next() {
+                None => return perr("premature EOI"),
+                Some((Tok::RSquare, _)) => return Ok(Json::Array(items)),
+                Some((Tok::Comma, _)) => items.push(self.parse_value()?),
+                Some(_) => return perr("expected separator in list"),
+            }
+        }
+    }
+}
+
+fn parse_integer(text: &[u8]) -> Json {
+    let s = std::str::from_utf8(text).unwrap_or("0");
+    if let Ok(i) = s.parse::<i64>() {
+        return Json::Int(i);
+    }
+    if !s.starts_with('-') {
+        if let Ok(u) = s.parse::<u64>() {
+            return Json::UInt(u);
+        }
+    }
+    Json::Double(parse_double(text))
+}
+
+fn parse_double(text: &[u8]) -> f64 {
+    std::str::from_utf8(text)
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .unwrap_or(0.0)
+}
+
+fn hex_digit(c: u8) -> Option<u32> {
+    (c as char).to_digit(16)
+}
+
+/// Read the 4 characters after `\u` at `p` (clamped to the token): the code
+/// point, or None when any is not a hex digit.
+fn hex4(tok: &[u8], p: usize) -> Option<u32> {
+    let digits = tok.get(p..p + 4)?;
+    digits
+        .iter()
+        .try_fold(0u32, |v, &c| Some(v * 16 + hex_digit(c)?))
+}
+
+fn is_noncharacter(cp: u32) -> bool {
+    (cp & 0xfffe) == 0xfffe || (0xfdd0..=0xfdef).contains(&cp)
+}
+
+/// Decode a string token (quotes included) as QEMU's parser does.
+fn parse_string(tok: &[u8]) -> PResult<String> {
+    let end = tok.len() - 1;
+    let mut out = String::with_capacity(end);
+    let mut p = 1;
+    while p < end {
+        let c = tok[p];
+        if c == b'\\' {
+            let start = p;
+            let esc = tok[p + 1];
+            p += 2;
+            let ch = match esc {
+                b'"' => '"',
+                b'\'' => '\'',
+                b'\\' => '\\',
+                b'/' => '/',
+                b'b' => '\u{8}',
+                b'f' => '\u{c}',
+                b'n' => '\n',
+                b'r' => '\r',
+                b't' => '\t',
+                b'u' => {
+                    let mut cp = hex4(tok, p);
+                    p = (p + 4).min(tok.len());
+                    if let Some(hi @ 0xd800..=0xdbff) = cp {
+                        if tok.get(p..p + 2) == Some(b"\\u") {
+                            match hex4(tok, p + 2) {
+                                Some(lo @ 0xdc00..=0xdfff) => {
+                                    cp = Some(0x10000 + ((hi & 0x3ff) << 10) + (lo & 0x3ff));
+                                    p += 6;
+                                }
+                                _ => cp = None,
+                            }
+                        }
+                    }
+                    match cp.filter(|&c| !is_noncharacter(c)).and_then(char::from_u32) {
+                        Some(ch) => ch,
+                        None => {
+                            let text = qemu_lossy_utf8(&tok[start..p]);
+                            return perr(format_args!("{text} is not a valid Unicode character"));
+                        }
+                    }
+                }
+                _ => return perr("invalid escape sequence in string"),
+            };
+            out.push(ch);
+        } else if c < 0x80 {
+            out.push(c as char);
+            p += 1;
+        } else {
+            let (len, ch) = next_sequence(&tok[p..end]);
+            match ch {
+                Some(ch) => out.push(ch),
+                None => return perr("invalid UTF-8 sequence in string"),
+            }
+            p += len;
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(input: &[u8]) -> Vec<Message> {
+        let mut f = Framer::new();
+        let mut out = Vec::new();
+        f.feed(input, &mut out);
+        out
+    }
+
+    fn errs(input: &[u8]) -> Vec<String> {
+        run(input)
+            .into_iter()
+            .map(|m| match m {
+                Ok(v) => format!("ok {}", v.to_qemu_string()),
+                Err(e) => e,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn two_objects_on_one_line_give_two_messages() {
+        assert_eq!(
+            errs(br#"{"a":1} {'b':'it\'s'}"#),
+            vec![r#"ok {"a": 1}"#, r#"ok {"b": "it's"}"#]
+        );
+    }
+
+    #[test]
+    fn malformed_inputs_get_qemu_error_texts() {
+        assert_eq!(errs(b"{]"), vec!["JSON parse error, expecting value"]);
+        assert_eq!(
+            errs(br#"{"execute" "x"}"#),
+            vec!["JSON parse error, missing : in object pair"]
+        );
+        assert_eq!(
+            errs(br#"{"a":1,"a":2}"#),
+            vec!["JSON parse error, duplicate key"]
+        );
+        assert_eq!(errs(b"{\xff"), vec!["JSON parse error, stray '\u{FFFD}'"]);
+        assert_eq!(errs(b"{\x01"), vec!["JSON parse error, stray '\u{1}'"]);
+        assert_eq!(errs(b"%p"), vec!["JSON parse error, stray '%'"]);
+        // The closing brace ends recovery and then stands alone at depth 0.
+        assert_eq!(
+            errs(b"{\"id\":\"x\n\"}"),
+            vec![
+                "JSON parse error, stray '\"x\n'",
+                "JSON parse error, expecting value"
+            ]
+        );
+        assert_eq!(
+            errs(br#"{"a":01}"#),
+            vec![
+                "JSON parse error, stray '01'",
+                "JSON parse error, expecting value"
+            ]
+        );
+        assert_eq!(
+            errs(b"{} garbage "),
+            vec!["ok {}", "JSON parse error, invalid keyword 'garbage'"]
+        );
+        assert_eq!(
+            errs(br#""\x41""#),
+            vec!["JSON parse error, invalid escape sequence in string"]
+        );
+        assert_eq!(
+            errs(br#""\ud800""#),
+            vec!["JSON parse error, \\ud800 is not a valid Unicode character"]
+        );
+        assert_eq!(
+            errs(br#""\u12""#),
+            vec!["JSON parse error, \\u12\" is not a valid Unicode character"]
+        );
+        assert_eq!(
+            errs(b"[1}]"),
+            vec!["JSON parse error, expected separator in list"]
+        );
+        assert_eq!(
+            errs(br#"{"a":1 "b":2}"#),
+            vec!["JSON parse error, expected separator in dict"]
+        );
+        assert_eq!(
+            errs(b"{1:2}"),
+            vec!["JSON parse error, key is not a string in object"]
+        );
+    }
+
+    #[test]
+    fn nesting_limit_is_1024() {
+        let ok = format!("{}{}", "[".repeat(1024), "]".repeat(1024));
+        assert!(run(ok.as_bytes())[0].is_ok());
+        let bad = "[".repeat(1025);
+        assert_eq!(
+            errs(bad.as_bytes()),
+            vec!["JSON nesting depth limit exceeded"]
+        );
+    }
+
+    #[test]
+    fn numbers_follow_qemus_model() {
+        let out = run(b"[1, -0, 9223372036854775808, -9223372036854775809, 1.5e3, 0.1]");
+        let Ok(Json::Array(v)) = &out[0] else {
+            panic!("{out:?}")
+        };
+        assert_eq!(v[0], Json::Int(1));
+        assert_eq!(v[1], Json::Int(0));
+        assert_eq!(v[2], Json::UInt(9223372036854775808));
+        assert!(matches!(v[3], Json::Double(_)));
+        assert_eq!(
+            Json::Array(v.clone()).to_qemu_string(),
+            "[1, 0, 9223372036854775808, -9.2233720368547758e+18, 1500, 0.10000000000000001]"
+        );
+    }
+
+    #[test]
+    fn size_limit_resets_the_stream() {
+        let mut f = Framer::with_max_token_size(64);
+        let mut out = Vec::new();
+        let mut big = br#"{"execute":""#.to_vec();
+        big.extend(std::iter::repeat_n(b'a', 100));
+        big.extend(br#""}"#);
+        f.feed(&big, &mut out);
+        assert_eq!(
+            out[0].as_ref().unwrap_err(),
+            "JSON token size limit exceeded"
+        );
+        out.clear();
+        // The rest of the cut token is lexed as new input (as in QEMU): it leaves
+        // a string open, which the client's resync quote closes.
+        f.feed(b"\"\n", &mut out);
+        f.feed(br#"{"execute":"x"}"#, &mut out);
+        assert!(out.last().is_some_and(|m| m.is_ok()), "{out:?}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_rechunking_yields_the_same_messages(cuts in proptest::collection::vec(0usize..200, 0..20)) {
+            let input: &[u8] = b"{\"execute\":\"query-chardev\",\"id\":1}\n{'execute':'x','arguments':{'a':[1,2.5,\"\\u00e9\"]}}{]  {\"id\":\"x\n\"}{\"execute\":\"y\"}";
+            let whole = run(input);
+            let mut cuts = cuts.into_iter().map(|c| c % input.len()).collect::<Vec<_>>();
+            cuts.sort_unstable();
+            let mut f = Framer::new();
+            let mut out = Vec::new();
+            let mut last = 0;
+            for c in cuts.into_iter().chain([input.len()]) {
+                f.feed(&input[last..c], &mut out);
+                last = c;
+            }
+            proptest::prop_assert_eq!(whole, out);
+        }
+    }
+}

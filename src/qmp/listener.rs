@@ -1,0 +1,150 @@
+//! QMP listeners on TCP and unix sockets. Each accepted connection becomes a
+//! [`QmpSession`]; any number of sessions run at once (QEMU serves one per socket).
+use super::session::{QmpSession, SessionLimits};
+use crate::actors::Supervisor;
+use actix::prelude::*;
+use std::io;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where a QMP listener listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QmpAddr {
+    /// A unix socket path; `mode` is applied after bind (None: the umask decides, as in QEMU).
+    Unix {
+        /// Path.
+        path: PathBuf,
+        /// Permission bits.
+        mode: Option<u32>,
+    },
+    /// TCP `host:port`; an empty host means every interface, as in QEMU.
+    Tcp {
+        /// Host.
+        host: String,
+        /// Port.
+        port: u16,
+    },
+}
+
+impl std::fmt::Display for QmpAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            QmpAddr::Unix { path, .. } => write!(f, "unix:{}", path.display()),
+            QmpAddr::Tcp { host, port } => write!(f, "tcp:{host}:{port}"),
+        }
+    }
+}
+
+/// A bound listener. Dropping it stops accepting and removes its socket file.
+#[derive(Debug)]
+pub struct Listener {
+    /// The bound address (the real port for `:0`).
+    pub addr: QmpAddr,
+    task: actix_rt::task::JoinHandle<()>,
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.task.abort();
+        if let QmpAddr::Unix { path, .. } = &self.addr {
+            remove_socket_file(path);
+        }
+    }
+}
+
+/// Remove a unix socket file, but only if it is a socket.
+pub fn remove_socket_file(path: &Path) {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// Bind and start accepting on the current arbiter.
+pub async fn bind(
+    addr: &QmpAddr,
+    supervisor: Addr<Supervisor>,
+    limits: SessionLimits,
+) -> io::Result<Listener> {
+    match addr {
+        QmpAddr::Unix { path, mode } => {
+            if let Ok(meta) = std::fs::symlink_metadata(path) {
+                if !meta.file_type().is_socket() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::AlreadyExists,
+                        format!(
+                            "{} exists and is not a socket; refusing to replace it",
+                            path.display()
+                        ),
+                    ));
+                }
+                std::fs::remove_file(path)?;
+            }
+            let listener = tokio::net::UnixListener::bind(path).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "Failed to bind socket to {}: {}",
+                        path.display(),
+                        crate::backends::strerror(&e)
+                    ),
+                )
+            })?;
+            if let Some(mode) = mode {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(*mode))?;
+            }
+            let task = actix_rt::spawn(async move {
+                loop {
+                    match listener.accept().await {
+                        Ok((stream, _)) => {
+                            QmpSession::start(
+                                stream,
+                                "unix".to_owned(),
+                                supervisor.clone(),
+                                limits,
+                            );
+                        }
+                        Err(e) => accept_error(e).await,
+                    }
+                }
+            });
+            Ok(Listener {
+                addr: addr.clone(),
+                task,
+            })
+        }
+        QmpAddr::Tcp { host, port } => {
+            let bind_host = if host.is_empty() {
+                "0.0.0.0"
+            } else {
+                host.as_str()
+            };
+            let listener = tokio::net::TcpListener::bind((bind_host, *port)).await?;
+            let local = listener.local_addr()?;
+            let task = actix_rt::spawn(async move {
+                loop {
+                    match listener.accept().await {
+                        Ok((stream, peer)) => {
+                            let _ = stream.set_nodelay(true);
+                            QmpSession::start(stream, peer.to_string(), supervisor.clone(), limits);
+                        }
+                        Err(e) => accept_error(e).await,
+                    }
+                }
+            });
+            Ok(Listener {
+                addr: QmpAddr::Tcp {
+                    host: host.clone(),
+                    port: local.port(),
+                },
+                task,
+            })
+        }
+    }
+}
+
+/// Out of file descriptors (or another accept failure): log, back off, go on.
+async fn accept_error(e: io::Error) {
+    tracing::warn!(cause = %e, "accept failed; retrying in 100 ms");
+    actix_rt::time::sleep(Duration::from_millis(100)).await;
+}

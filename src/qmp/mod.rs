@@ -1,0 +1,8 @@
+//! The QMP wire protocol: framing, requests, commands, errors, sessions, listeners.
+pub mod command;
+pub mod error;
+pub mod framer;
+pub mod json;
+pub mod listener;
+pub mod request;
+pub mod session;

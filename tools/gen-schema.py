@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""Build src/schema/schema.json: the QMP schema chardevd serves and validates against.
+
+Input: QEMU 10.0.2's own query-qmp-schema output (../shared/spec/qemu-10.0.2-introspection.json).
+Output: the SchemaInfo entities reachable from the commands and events chardevd implements,
+in QEMU's order, plus chardevd's downstream extensions (names prefixed __org.chardevd_).
+Run it again whenever the command set changes:  python3 tools/gen-schema.py
+"""
+import json, os, sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.join(HERE, '..', '..', 'shared', 'spec', 'qemu-10.0.2-introspection.json')
+DST = os.path.join(HERE, '..', 'src', 'schema', 'schema.json')
+
+COMMANDS = [
+    'qmp_capabilities', 'query-version', 'query-commands', 'query-qmp-schema',
+    'query-chardev', 'query-chardev-backends', 'ringbuf-write', 'ringbuf-read',
+    'chardev-add', 'chardev-change', 'chardev-remove', 'chardev-send-break',
+    'device_add', 'device_del', 'quit',
+]
+EVENTS = ['VSERPORT_CHANGE']
+
+# Downstream extensions (QAPI naming rule for vendor extensions).
+EXTENSIONS = [
+    {'name': '__org.chardevd_port-set-open', 'meta-type': 'command',
+     'arg-type': '__org.chardevd_q_obj_port-set-open-arg', 'ret-type': '0'},
+    {'name': '__org.chardevd_q_obj_port-set-open-arg', 'meta-type': 'object',
+     'members': [{'name': 'id', 'type': 'str'}, {'name': 'open', 'type': 'bool'}]},
+]
+
+def main():
+    src = json.load(open(SRC))
+    schema = src['query-qmp-schema']
+    by_name = {e['name']: e for e in schema}
+    want = set()
+
+    def visit(name):
+        if name in want:
+            return
+        want.add(name)
+        e = by_name[name]
+        for k in ('arg-type', 'ret-type', 'element-type'):
+            if k in e:
+                visit(e[k])
+        for m in e.get('members', []):
+            if 'type' in m:
+                visit(m['type'])
+        for v in e.get('variants', []):
+            visit(v['type'])
+
+    for n in COMMANDS + EVENTS:
+        visit(n)
+    out = [e for e in schema if e['name'] in want] + EXTENSIONS
+    with open(DST, 'w') as f:
+        f.write('[\n' + ',\n'.join(json.dumps(e) for e in out) + '\n]\n')
+    print(f'{DST}: {len(out)} entities', file=sys.stderr)
+
+main()
