@@ -294,9 +294,7 @@ impl Framer {
         }
         self.token_size += token.len();
         self.tokens.push((t, token));
-        // QEMU's completeness test checks `bracket_count >= 0` twice and never
-        // `brace_count >= 0`; `[1}]` is therefore one message. Kept for exactness.
-        if (self.brace > 0 || self.bracket > 0) && self.bracket >= 0 {
+        if (self.brace > 0 || self.bracket > 0) && self.brace >= 0 && self.bracket >= 0 {
             return;
         }
         let tokens = std::mem::take(&mut self.tokens);

@@ -1,0 +1,184 @@
+//! Helpers shared by the integration tests: start the daemon binary or real
+//! QEMU, and speak raw QMP bytes to them.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// True when running in CI, where missing peers are failures, not skips.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Skip (locally) or fail (in CI) when a peer is missing.
+pub fn require(what: &str, found: bool) -> bool {
+    if found {
+        return true;
+    }
+    if in_ci() {
+        panic!("{what} is required in CI (CI=true) but was not found");
+    }
+    eprintln!("SKIP: {what} not found; install it to run this test");
+    false
+}
+
+/// A child process serving QMP on a unix socket; killed on drop.
+pub struct Server {
+    pub child: Child,
+    pub socket: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_for_socket(path: &Path, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if UnixStream::connect(path).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("server exited early: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("server did not listen on {}", path.display());
+}
+
+/// Start the chardevd binary with extra arguments and a QMP socket in a temp dir.
+pub fn chardevd(args: &[&str]) -> Server {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let socket = dir.path().join("qmp.sock");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chardevd"))
+        .arg("-qmp")
+        .arg(format!("unix:{},server=on,wait=off", socket.display()))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn chardevd");
+    wait_for_socket(&socket, &mut child);
+    Server {
+        child,
+        socket,
+        _dir: dir,
+    }
+}
+
+/// The reference QEMU binary, if installed.
+pub fn qemu_binary() -> Option<PathBuf> {
+    let out = Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if text.contains("version 10.") {
+        Some(PathBuf::from("qemu-system-x86_64"))
+    } else {
+        eprintln!("qemu-system-x86_64 is not QEMU 10: {text}");
+        None
+    }
+}
+
+/// Start real QEMU with no guest and QMP on a unix socket.
+pub fn qemu(bin: &Path) -> Server {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let socket = dir.path().join("qemu.sock");
+    let mut child = Command::new(bin)
+        .args([
+            "-machine",
+            "none",
+            "-nodefaults",
+            "-display",
+            "none",
+            "-S",
+            "-qmp",
+        ])
+        .arg(format!("unix:{},server=on,wait=off", socket.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn qemu");
+    wait_for_socket(&socket, &mut child);
+    Server {
+        child,
+        socket,
+        _dir: dir,
+    }
+}
+
+/// A raw QMP connection.
+pub struct Client {
+    pub stream: UnixStream,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    pub fn connect(path: &Path) -> Client {
+        let stream = UnixStream::connect(path).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        Client {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Connect, read the greeting, negotiate.
+    pub fn negotiated(path: &Path) -> Client {
+        let mut c = Client::connect(path);
+        c.line();
+        assert_eq!(
+            c.cmd(r#"{"execute":"qmp_capabilities"}"#),
+            r#"{"return": {}}"#
+        );
+        c
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// The next CRLF-terminated message, without the CRLF.
+    pub fn line(&mut self) -> String {
+        self.try_line(Duration::from_secs(10))
+            .expect("a reply line")
+    }
+
+    pub fn try_line(&mut self, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(pos) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                let line: Vec<u8> = self.buf.drain(..pos + 2).collect();
+                return Some(String::from_utf8(line[..pos].to_vec()).expect("ASCII output"));
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            self.stream
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .ok()?;
+            let mut chunk = [0u8; 65536];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Send one command line, return the one reply line.
+    pub fn cmd(&mut self, json: &str) -> String {
+        self.send(json.as_bytes());
+        self.send(b"\n");
+        self.line()
+    }
+}
