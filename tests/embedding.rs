@@ -1,0 +1,183 @@
+//! The library as an embedder uses it: a host tokio runtime drives chardevd's
+//! actor system (on its own thread) through `runtime::Handle` and attaches its
+//! own device models as frontends.
+use bytes::Bytes;
+use chardevd::backends::spec::{ChardevBackend, ChardevCommon, ChardevRingbuf};
+use chardevd::backends::FrontendEvent;
+use chardevd::qmp::command::DataFormat;
+use chardevd::runtime::{self, Config};
+use std::time::Duration;
+
+fn ring(size: i64) -> ChardevBackend {
+    ChardevBackend::Ringbuf(ChardevRingbuf {
+        common: ChardevCommon::default(),
+        size: Some(size),
+    })
+}
+
+fn null() -> ChardevBackend {
+    ChardevBackend::Null(ChardevCommon::default())
+}
+
+async fn next(fe: &mut chardevd::actors::frontend::FrontendHandle) -> FrontendEvent {
+    tokio::time::timeout(Duration::from_secs(5), fe.recv())
+        .await
+        .expect("an event")
+        .expect("open channel")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frontend_writes_into_a_ringbuf_and_gets_opened_and_break() {
+    let h = runtime::spawn(Config::default()).unwrap();
+    h.chardev_add("log", ring(16)).await.unwrap();
+    let mut fe = h.attach("log").await.unwrap();
+    assert_eq!(
+        next(&mut fe).await,
+        FrontendEvent::Opened,
+        "a ringbuf is open at creation"
+    );
+    assert_eq!(fe.write(Bytes::from_static(b"hello")).await.unwrap(), 5);
+    assert_eq!(
+        h.ringbuf_read("log", 100, DataFormat::Utf8).await.unwrap(),
+        "hello"
+    );
+    h.chardev_send_break("log").await.unwrap();
+    assert_eq!(next(&mut fe).await, FrontendEvent::Break);
+
+    // frontend-open follows set_open; a chardev in use cannot be removed.
+    assert!(!h.query_chardev().await.unwrap()[0].frontend_open);
+    fe.set_open(true).await;
+    assert!(h.query_chardev().await.unwrap()[0].frontend_open);
+    assert_eq!(
+        h.chardev_remove("log").await.unwrap_err().desc,
+        "Chardev 'log' is busy"
+    );
+    assert_eq!(
+        h.attach("log").await.unwrap_err().desc,
+        "chardev 'log' is already in use"
+    );
+    fe.detach().await;
+    h.chardev_remove("log").await.unwrap();
+    h.shutdown();
+    h.join();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chardev_change_moves_the_frontend_to_the_new_backend() {
+    let h = runtime::spawn(Config::default()).unwrap();
+    h.chardev_add("c", ring(64)).await.unwrap();
+    let mut fe = h.attach("c").await.unwrap();
+    assert_eq!(next(&mut fe).await, FrontendEvent::Opened);
+    fe.write(Bytes::from_static(b"old")).await.unwrap();
+
+    // ringbuf (open) -> null (never open): the frontend is told CLOSED.
+    h.chardev_change("c", null()).await.unwrap();
+    assert_eq!(next(&mut fe).await, FrontendEvent::Closed);
+    assert_eq!(fe.write(Bytes::from_static(b"gone")).await.unwrap(), 4);
+    let rows = h.query_chardev().await.unwrap();
+    assert_eq!(
+        (rows[0].label.as_str(), rows[0].filename.as_str()),
+        ("c", "null")
+    );
+
+    // null -> ringbuf: OPENED, and writes land in the new ring.
+    h.chardev_change("c", ring(8)).await.unwrap();
+    assert_eq!(next(&mut fe).await, FrontendEvent::Opened);
+    fe.write(Bytes::from_static(b"new")).await.unwrap();
+    assert_eq!(
+        h.ringbuf_read("c", 100, DataFormat::Utf8).await.unwrap(),
+        "new"
+    );
+
+    // A failed change leaves the frontend where it was.
+    assert!(h.chardev_change("c", ring(3)).await.is_err());
+    fe.write(Bytes::from_static(b"still")).await.unwrap();
+    assert_eq!(
+        h.ringbuf_read("c", 100, DataFormat::Utf8).await.unwrap(),
+        "still"
+    );
+    h.shutdown();
+    h.join();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedders_subscribe_to_events_and_errors_match_qmp() {
+    let h = runtime::spawn(Config::default()).unwrap();
+    let mut events = h.events(16).await.unwrap();
+    h.chardev_add("n", null()).await.unwrap();
+    assert_eq!(
+        h.chardev_add("n", null()).await.unwrap_err().desc,
+        "Chardev with id 'n' already exists"
+    );
+    assert_eq!(
+        h.ringbuf_read("n", 1, DataFormat::Utf8)
+            .await
+            .unwrap_err()
+            .desc,
+        "n is not a ringbuf device"
+    );
+    assert_eq!(
+        h.ringbuf_read("x", 1, DataFormat::Utf8)
+            .await
+            .unwrap_err()
+            .desc,
+        "Device 'x' not found"
+    );
+    assert_eq!(
+        h.chardev_remove("x").await.unwrap_err().desc,
+        "Chardev 'x' not found"
+    );
+    assert_eq!(
+        h.chardev_change("x", null()).await.unwrap_err().desc,
+        "Chardev 'x' does not exist"
+    );
+    // Drive a port device through the supervisor as QMP would.
+    let sup = h.supervisor();
+    sup.send(chardevd::actors::msgs::DeviceAdd {
+        driver: "port".into(),
+        id: Some("p".into()),
+        props: vec![("chardev".into(), chardevd::qmp::json::Json::str("n"))],
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    sup.send(chardevd::actors::msgs::PortSetOpen {
+        id: "p".into(),
+        open: true,
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let ev = tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ev.name, "VSERPORT_CHANGE");
+    assert!(ev.seconds > 0);
+    h.shutdown();
+    h.join();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_handles_and_two_systems_coexist() {
+    let a = runtime::spawn(Config::default()).unwrap();
+    let b = runtime::spawn(Config::default()).unwrap();
+    a.chardev_add("same", null()).await.unwrap();
+    b.chardev_add("same", null()).await.unwrap();
+    let a2 = a.clone();
+    let tasks: Vec<_> = (0..32)
+        .map(|i| {
+            let a = a2.clone();
+            tokio::spawn(async move { a.chardev_add(&format!("c{i}"), ring(4)).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(a.query_chardev().await.unwrap().len(), 33);
+    assert_eq!(b.query_chardev().await.unwrap().len(), 1);
+    a.shutdown();
+    b.shutdown();
+    a.join();
+    b.join();
+}
