@@ -204,3 +204,47 @@ fn chardevd_replies_exactly_as_qemu_10_0_2_does() {
     );
     eprintln!("{} exchanges identical to QEMU 10.0.2", want.len());
 }
+
+/// Every entity chardevd's query-qmp-schema serves (bar its `__org.chardevd_`
+/// extensions) is exactly QEMU's, and query-chardev-backends is a subset of
+/// QEMU's list (chardevd lists only what it really supports).
+#[test]
+fn introspection_and_backend_list_are_qemus() {
+    let Some(bin) = qemu_binary() else {
+        require(
+            "QEMU 10 (qemu-system-x86_64; run ../shared/tools/install-qemu)",
+            false,
+        );
+        return;
+    };
+    let fetch = |socket: &std::path::Path| {
+        let mut c = Client::negotiated(socket);
+        let schema: serde_json::Value =
+            serde_json::from_str(&c.cmd(r#"{"execute":"query-qmp-schema"}"#)).unwrap();
+        let backends: serde_json::Value =
+            serde_json::from_str(&c.cmd(r#"{"execute":"query-chardev-backends"}"#)).unwrap();
+        (
+            schema["return"].as_array().unwrap().clone(),
+            backends["return"].as_array().unwrap().clone(),
+        )
+    };
+    let q = qemu(&bin);
+    let (qemu_schema, qemu_backends) = fetch(&q.socket);
+    drop(q);
+    let d = chardevd(&[]);
+    let (our_schema, our_backends) = fetch(&d.socket);
+    let mut checked = 0;
+    for e in &our_schema {
+        let name = e["name"].as_str().unwrap();
+        if name.starts_with("__org.chardevd_") {
+            continue;
+        }
+        let theirs = qemu_schema.iter().find(|q| q["name"] == name);
+        assert_eq!(Some(e), theirs, "schema entity {name} differs from QEMU's");
+        checked += 1;
+    }
+    assert!(checked > 50, "checked {checked} entities");
+    for b in &our_backends {
+        assert!(qemu_backends.contains(b), "{b} is not a QEMU backend");
+    }
+}
