@@ -57,6 +57,9 @@ pub enum ChardevError {
     /// The backend actor is gone (it stopped or the system is shutting down).
     #[error("Chardev '{0}' is not available")]
     Gone(String),
+    /// device_del / port commands naming an unknown device (class DeviceNotFound).
+    #[error("Device '{0}' not found")]
+    NoSuchDevice(String),
     /// Any other error, worded in full.
     #[error("{0}")]
     Other(String),

@@ -436,7 +436,7 @@ impl Handler<Emit> for Supervisor {
 impl Handler<DeviceAdd> for Supervisor {
     type Result = Result<(), ChardevError>;
 
-    fn handle(&mut self, msg: DeviceAdd, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: DeviceAdd, _ctx: &mut Context<Self>) -> Self::Result {
         let Some(driver) = frontends::driver(&msg.driver) else {
             return Err(ChardevError::Other(format!(
                 "'{}' is not a valid device model name",
@@ -448,9 +448,9 @@ impl Handler<DeviceAdd> for Supervisor {
             match (k.as_str(), v) {
                 ("chardev", Json::Str(s)) => chardev = Some(s.clone()),
                 ("chardev", _) => {
-                    return Err(ChardevError::Other(format!(
-                        "Invalid parameter type for 'chardev', expected: string"
-                    )))
+                    return Err(ChardevError::Other(
+                        "Invalid parameter type for 'chardev', expected: string".into(),
+                    ))
                 }
                 (other, _) => {
                     return Err(ChardevError::Other(format!(
@@ -498,17 +498,8 @@ impl Handler<DeviceAdd> for Supervisor {
         }
         let (sink, rx) = tokio::sync::mpsc::channel(super::frontend::FRONTEND_QUEUE);
         let open = frontends::opens_at_start(driver);
-        let (fe, route) = self.attach(&chardev, FrontendOwner::Device(id.clone()), sink, open)?;
-        let addr = DeviceActor::new(
-            driver,
-            id.clone(),
-            chardev.clone(),
-            fe,
-            route,
-            rx,
-            ctx.address(),
-        )
-        .start();
+        let (_, route) = self.attach(&chardev, FrontendOwner::Device(id.clone()), sink, open)?;
+        let addr = DeviceActor::new(driver, id.clone(), chardev.clone(), route, rx).start();
         tracing::info!(device = %id, driver, chardev = %chardev, "device added");
         self.devices.insert(
             id,
@@ -529,7 +520,7 @@ impl Handler<DeviceDel> for Supervisor {
         let dev = self
             .devices
             .remove(&msg.id)
-            .ok_or_else(|| ChardevError::Other(format!("Device '{}' not found", msg.id)))?;
+            .ok_or_else(|| ChardevError::NoSuchDevice(msg.id.clone()))?;
         let fe = self
             .live(&dev.chardev)
             .and_then(|l| l.frontend.as_ref())
@@ -551,7 +542,7 @@ impl Handler<PortSetOpen> for Supervisor {
         let dev = self
             .devices
             .get(&msg.id)
-            .ok_or_else(|| ChardevError::Other(format!("Device '{}' not found", msg.id)))?;
+            .ok_or_else(|| ChardevError::NoSuchDevice(msg.id.clone()))?;
         if dev.driver != "port" {
             return Err(ChardevError::Other(format!(
                 "Device '{}' is not a port",

@@ -7,7 +7,6 @@
 //!   applies). Bytes from the backend are consumed and dropped, as a guest
 //!   port that nobody reads would.
 use crate::actors::msgs::BackendRoute;
-use crate::actors::Supervisor;
 use crate::backends::{FrontendEvent, ToBackend};
 use actix::prelude::*;
 use tokio::sync::mpsc;
@@ -38,20 +37,16 @@ pub struct DeviceActor {
     chardev: String,
     route: BackendRoute,
     events: Option<mpsc::Receiver<FrontendEvent>>,
-    #[allow(dead_code)]
-    supervisor: Addr<Supervisor>,
 }
 
 impl DeviceActor {
-    /// A device attached to `chardev` as frontend `_frontend`.
+    /// A device attached to `chardev`, writing through `route` and reading `events`.
     pub fn new(
         driver: &'static str,
         id: String,
         chardev: String,
-        _frontend: u64,
         route: BackendRoute,
         events: mpsc::Receiver<FrontendEvent>,
-        supervisor: Addr<Supervisor>,
     ) -> Self {
         DeviceActor {
             driver,
@@ -59,7 +54,6 @@ impl DeviceActor {
             chardev,
             route,
             events: Some(events),
-            supervisor,
         }
     }
 }

@@ -8,6 +8,8 @@ pub enum ErrorClass {
     GenericError,
     /// Unknown command, or any command before/after negotiation that is not allowed.
     CommandNotFound,
+    /// `device_del` of an unknown device.
+    DeviceNotFound,
 }
 
 impl ErrorClass {
@@ -16,6 +18,7 @@ impl ErrorClass {
         match self {
             ErrorClass::GenericError => "GenericError",
             ErrorClass::CommandNotFound => "CommandNotFound",
+            ErrorClass::DeviceNotFound => "DeviceNotFound",
         }
     }
 }
@@ -58,6 +61,13 @@ impl QmpError {
 
 impl From<crate::actors::ChardevError> for QmpError {
     fn from(e: crate::actors::ChardevError) -> Self {
-        QmpError::generic(e.to_string())
+        let class = match e {
+            crate::actors::ChardevError::NoSuchDevice(_) => ErrorClass::DeviceNotFound,
+            _ => ErrorClass::GenericError,
+        };
+        QmpError {
+            class,
+            desc: e.to_string(),
+        }
     }
 }
