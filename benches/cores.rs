@@ -1,1 +1,81 @@
-fn main() {}
+//! Micro-benchmarks of the pure cores (no actix, no sockets):
+//! `cargo bench --bench cores`. A plain harness (median of repeated timed
+//! runs) keeps the dependency tree small; see BENCHMARKS.md for the
+//! end-to-end comparison with QEMU.
+use chardevd::backends::Ring;
+use chardevd::qmp::framer::Framer;
+use chardevd::qmp::json::Json;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+fn bench(name: &str, bytes_per_iter: usize, mut f: impl FnMut()) {
+    // Calibrate to ~50 ms per sample, take the median of 11 samples.
+    let mut iters = 1u64;
+    loop {
+        let t = Instant::now();
+        for _ in 0..iters {
+            f();
+        }
+        if t.elapsed() > Duration::from_millis(50) {
+            break;
+        }
+        iters *= 2;
+    }
+    let mut samples: Vec<f64> = (0..11)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..iters {
+                f();
+            }
+            t.elapsed().as_secs_f64() / iters as f64
+        })
+        .collect();
+    samples.sort_by(|a, b| a.total_cmp(b));
+    let per = samples[5];
+    let rate = if bytes_per_iter > 0 {
+        format!("{:>9.1} MB/s", bytes_per_iter as f64 / per / 1e6)
+    } else {
+        String::new()
+    };
+    println!("{name:<44} {:>10.3} µs/iter {rate}", per * 1e6);
+}
+
+fn main() {
+    let small = br#"{"execute":"query-chardev","id":12}"#.repeat(100);
+    bench("framer: 100 small commands", small.len(), || {
+        let mut f = Framer::new();
+        let mut out = Vec::new();
+        f.feed(black_box(&small), &mut out);
+        black_box(out);
+    });
+    let big = format!(
+        r#"{{"execute":"ringbuf-write","arguments":{{"device":"r","data":"{}","format":"base64"}}}}"#,
+        "QUJD".repeat(16 * 1024)
+    );
+    bench("framer: one 64 KiB ringbuf-write", big.len(), || {
+        let mut f = Framer::new();
+        let mut out = Vec::new();
+        f.feed(black_box(big.as_bytes()), &mut out);
+        black_box(out);
+    });
+    let text = Json::Str("h\u{e9}llo world \u{1F600} ".repeat(2048));
+    bench(
+        "writer: 40 KiB non-ASCII string",
+        text.to_qemu_string().len(),
+        || {
+            black_box(black_box(&text).to_qemu_string());
+        },
+    );
+    let data = vec![b'x'; 4096];
+    let mut ring = Ring::new(65536);
+    bench("ring: write 4 KiB + read 4 KiB", 8192, || {
+        ring.write(black_box(&data));
+        black_box(ring.read(4096));
+    });
+    let utf8 = "h\u{e9}llo ".repeat(600).into_bytes();
+    let mut ring = Ring::new(65536);
+    bench("ring: utf8 read of 4 KiB", utf8.len(), || {
+        ring.write(&utf8);
+        black_box(ring.read_utf8(utf8.len()));
+    });
+}

@@ -11,7 +11,7 @@
 //! are reported when their object is finished, and the texts are QEMU's.
 
 use crate::qmp::framer::Framer;
-use crate::qmp::json::Json;
+use crate::qmp::json::{qdict_order, Json};
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -312,8 +312,8 @@ impl Visit<'_> {
         let mut seen: Vec<&str> = Vec::new();
         self.visit_members(ty, dict, &mut seen)?;
         if !allow_extra {
-            if let Some((k, _)) = dict.iter().find(|(k, _)| !seen.contains(&k.as_str())) {
-                self.path.push(Seg::Name(k.clone()));
+            if let Some(k) = first_unexpected(dict, &seen) {
+                self.path.push(Seg::Name(k.to_owned()));
                 let name = self.full_name();
                 self.path.pop();
                 return Err(format!("Parameter '{name}' is unexpected"));
@@ -368,6 +368,44 @@ impl Visit<'_> {
         }
         Ok(())
     }
+}
+
+/// GLib's `g_str_hash` (djb2 over signed chars).
+fn g_str_hash(key: &str) -> u32 {
+    key.bytes().fold(5381u32, |h, b| {
+        h.wrapping_mul(33).wrapping_add(b as i8 as i32 as u32)
+    })
+}
+
+/// The unexpected member QEMU reports when several are left.
+///
+/// QEMU keeps the not-yet-visited keys of an object in a GLib hash table
+/// (filled in QDict order, visited keys removed) and reports the first one
+/// its iterator yields. For objects of up to 7 members the table keeps its
+/// initial 8 slots, and this reproduces its slot order exactly; larger
+/// objects (where GLib's in-place resizing decides) fall back to QDict order.
+fn first_unexpected<'a>(dict: &'a [(String, Json)], seen: &[&str]) -> Option<&'a str> {
+    let ordered = qdict_order(dict);
+    let left: Vec<&str> = ordered
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| !seen.contains(k))
+        .collect();
+    if left.len() <= 1 || dict.len() > 7 {
+        return left.first().copied();
+    }
+    let mut slots: [Option<&str>; 8] = [None; 8];
+    for (k, _) in &ordered {
+        let hash = g_str_hash(k).max(2);
+        let mut idx = (hash.wrapping_mul(11) % 7) as usize;
+        let mut step = 0;
+        while slots[idx].is_some() {
+            step += 1;
+            idx = (idx + step) & 7;
+        }
+        slots[idx] = Some(k.as_str());
+    }
+    slots.iter().flatten().copied().find(|k| left.contains(k))
 }
 
 #[cfg(test)]
