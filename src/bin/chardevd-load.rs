@@ -104,7 +104,7 @@ impl Session {
 
 /// The commands of one "operation" of a workload (replies expected: one each).
 fn op_commands(o: &Opts, session: usize, i: u64, payload: &str) -> Vec<String> {
-    let dev = format!("load{session}");
+    let dev = format!("load{}-{session}", std::process::id());
     match o.workload.as_str() {
         "query" => vec![r#"{"execute":"query-chardev"}"#.to_owned()],
         "write" => vec![format!(
@@ -138,7 +138,8 @@ fn run_session(
     if matches!(o.workload.as_str(), "write" | "read") {
         let size = o.payload.next_power_of_two().max(4096);
         let add = format!(
-            r#"{{"execute":"chardev-add","arguments":{{"id":"load{idx}","backend":{{"type":"ringbuf","data":{{"size":{size}}}}}}}}}"#
+            r#"{{"execute":"chardev-add","arguments":{{"id":"load{}-{idx}","backend":{{"type":"ringbuf","data":{{"size":{size}}}}}}}}}"#,
+            std::process::id()
         );
         s.w.write_all(add.as_bytes())?;
         s.w.write_all(b"\n")?;
