@@ -427,3 +427,78 @@ fn quit_stops_the_daemon() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+fn in_process_with(
+    limits: chardevd::qmp::session::SessionLimits,
+) -> (runtime::Handle, tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("q.sock");
+    let cfg = Config {
+        qmp: vec![QmpAddr::Unix {
+            path: sock.clone(),
+            mode: None,
+        }],
+        limits,
+        ..Default::default()
+    };
+    (runtime::spawn(cfg).unwrap(), dir, sock)
+}
+
+#[test]
+fn a_client_that_never_reads_its_events_is_disconnected_when_its_event_queue_overflows() {
+    let limits = chardevd::qmp::session::SessionLimits {
+        event_queue: 4,
+        ..Default::default()
+    };
+    let (h, _dir, sock) = in_process_with(limits);
+    let mut deaf = Client::negotiated(&sock);
+    let mut ctl = Client::negotiated(&sock);
+    // Fill the deaf client's socket buffer first, so its queue cannot drain.
+    let schema = br#"{"execute":"query-qmp-schema"}
+"#
+    .repeat(40);
+    deaf.send(&schema);
+    std::thread::sleep(Duration::from_millis(300));
+    for i in 0..40 {
+        ctl.cmd(&format!(r#"{{"execute":"chardev-add","arguments":{{"id":"c{i}","backend":{{"type":"null","data":{{}}}}}}}}"#));
+        ctl.cmd(&format!(r#"{{"execute":"device_add","arguments":{{"driver":"port","id":"p{i}","chardev":"c{i}"}}}}"#));
+        ctl.cmd(&format!(r#"{{"execute":"__org.chardevd_port-set-open","arguments":{{"id":"p{i}","open":true}}}}"#));
+    }
+    // The deaf client is cut off: draining its socket ends in EOF.
+    let mut sink = Vec::new();
+    deaf.stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let r = deaf.stream.read_to_end(&mut sink);
+    assert!(r.is_ok(), "connection closed by the server: {r:?}");
+    // The other session (which reads its events) is unaffected.
+    ctl.send(b"{\"execute\":\"query-version\",\"id\":\"alive\"}\n");
+    while !ctl.line().contains("alive") {}
+    h.shutdown();
+}
+
+#[test]
+fn a_client_whose_socket_accepts_nothing_is_disconnected_after_the_stall_timeout() {
+    let limits = chardevd::qmp::session::SessionLimits {
+        stall_timeout: Duration::from_millis(500),
+        ..Default::default()
+    };
+    let (h, _dir, sock) = in_process_with(limits);
+    let mut c = Client::negotiated(&sock);
+    c.send(
+        &br#"{"execute":"query-qmp-schema"}
+"#
+        .repeat(200),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let mut sink = Vec::new();
+    c.stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    assert!(
+        c.stream.read_to_end(&mut sink).is_ok(),
+        "server closed the connection"
+    );
+    assert!(sink.len() < 200 * 200_000, "not every reply was delivered");
+    h.shutdown();
+}

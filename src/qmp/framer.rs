@@ -599,7 +599,10 @@ mod tests {
         );
         assert_eq!(
             errs(b"[1}]"),
-            vec!["JSON parse error, expected separator in list"]
+            vec![
+                "JSON parse error, expected separator in list",
+                "JSON parse error, expecting value"
+            ]
         );
         assert_eq!(
             errs(br#"{"a":1 "b":2}"#),
