@@ -60,6 +60,9 @@ pub enum ChardevError {
     /// device_del / port commands naming an unknown device (class DeviceNotFound).
     #[error("Device '{0}' not found")]
     NoSuchDevice(String),
+    /// An ioctl the backend does not support (QEMU's -ENOTSUP).
+    #[error("Operation not supported")]
+    NotSupported,
     /// Any other error, worded in full.
     #[error("{0}")]
     Other(String),

@@ -4,8 +4,11 @@
 //! reaches it as `ToBackend::Write`; whatever the backend receives from the
 //! outside world goes to the attached frontend as [`FrontendEvent`]s over a
 //! bounded channel (a full channel makes the backend stop reading).
+pub mod fdio;
+pub mod file;
 pub mod logfile;
 pub mod null;
+pub mod pipe;
 pub mod ringbuf;
 pub mod spec;
 
@@ -21,7 +24,7 @@ use tokio::sync::mpsc;
 
 /// Backend kinds this build really supports, in the order
 /// `query-chardev-backends` lists them.
-pub const SUPPORTED: &[&str] = &["null", "ringbuf", "memory"];
+pub const SUPPORTED: &[&str] = &["file", "pipe", "null", "ringbuf", "memory"];
 
 /// What a backend tells its frontend.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,8 +64,58 @@ pub enum ToBackend {
         /// Encoding of the result.
         format: DataFormat,
     },
+    /// A frontend ioctl (QEMU's `qemu_chr_fe_ioctl`): serial line settings,
+    /// break and modem lines, parallel port registers.
+    Ioctl(CharIoctl),
     /// Stop the backend (release its resources).
     Stop,
+}
+
+/// Parity of a serial line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parity {
+    /// None.
+    None,
+    /// Even.
+    Even,
+    /// Odd.
+    Odd,
+}
+
+/// Serial line parameters (QEMU's `QEMUSerialSetParams`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SerialParams {
+    /// Bits per second.
+    pub speed: u32,
+    /// Parity.
+    pub parity: Parity,
+    /// Data bits (5..=8).
+    pub data_bits: u8,
+    /// Stop bits (1 or 2).
+    pub stop_bits: u8,
+}
+
+/// Frontend ioctls (QEMU's `CHR_IOCTL_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CharIoctl {
+    /// Set speed, parity, data and stop bits.
+    SerialSetParams(SerialParams),
+    /// Send a break (true) — QEMU sends one `tcsendbreak`; false does nothing.
+    SerialSetBreak(bool),
+    /// Read the modem lines (`TIOCM_*` bits).
+    SerialGetTiocm,
+    /// Set the modem lines (`TIOCM_*` bits).
+    SerialSetTiocm(u32),
+    /// Parallel port: read the data register.
+    PpReadData,
+    /// Parallel port: write the data register.
+    PpWriteData(u8),
+    /// Parallel port: read the control register.
+    PpReadControl,
+    /// Parallel port: write the control register.
+    PpWriteControl(u8),
+    /// Parallel port: read the status register.
+    PpReadStatus,
 }
 
 /// A backend's answer.
@@ -74,6 +127,8 @@ pub enum BackendReply {
     Written(usize),
     /// `ringbuf-read` result.
     Text(String),
+    /// An ioctl's value (modem lines, a parallel port register).
+    Value(u32),
 }
 
 /// A backend that started.
@@ -89,6 +144,15 @@ pub struct Started {
     pub ringbuf: bool,
     /// The pty path, for chardev-add's return value.
     pub pty: Option<String>,
+}
+
+/// Open a path as QEMU's `qmp_chardev_open_file_source` does, with
+/// `O_CLOEXEC | O_NOCTTY` added; the error is QEMU's text.
+pub fn open_path(path: &str, flags: rustix::fs::OFlags) -> Result<rustix::fd::OwnedFd, String> {
+    use rustix::fs::{Mode, OFlags};
+    let mode = Mode::from_raw_mode(0o666);
+    rustix::fs::open(path, flags | OFlags::CLOEXEC | OFlags::NOCTTY, mode)
+        .map_err(|e| format!("Could not open '{path}': {}", strerror(&e.into())))
 }
 
 /// QEMU's wording of an OS error (`strerror`), without Rust's "(os error N)".
@@ -112,6 +176,8 @@ pub async fn start(id: &str, spec: &ChardevBackend) -> Result<Started, String> {
     };
     match spec {
         ChardevBackend::Null(_) => Ok(null::NullBackend::start_backend(id, log)),
+        ChardevBackend::File(f) => file::start(id, f, log),
+        ChardevBackend::Pipe(p) => pipe::start(id, &p.device, log),
         ChardevBackend::Ringbuf(r) | ChardevBackend::Memory(r) => {
             let size = ringbuf::ring_size(r.size)?;
             Ok(ringbuf::RingbufBackend::start_backend(

@@ -48,6 +48,7 @@ impl Handler<ToBackend> for NullBackend {
             ToBackend::RingWrite(_) | ToBackend::RingRead { .. } => {
                 Err(ChardevError::NotRingbuf(self.id.clone()))
             }
+            ToBackend::Ioctl(_) => Err(ChardevError::NotSupported),
             ToBackend::Stop => {
                 ctx.stop();
                 Ok(BackendReply::Done)

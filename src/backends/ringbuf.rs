@@ -99,6 +99,7 @@ impl Handler<ToBackend> for RingbufBackend {
                     base64::engine::general_purpose::STANDARD.encode(self.ring.read(size))
                 }
             })),
+            ToBackend::Ioctl(_) => Err(ChardevError::NotSupported),
             ToBackend::Stop => {
                 ctx.stop();
                 Ok(BackendReply::Done)

@@ -1,0 +1,314 @@
+//! Non-blocking I/O on file descriptors for the fd-based backends (file,
+//! pipe, serial, parallel, stdio), and the generic actor that serves them.
+//!
+//! Pollable descriptors (fifos, ttys, ptys) are driven through tokio's
+//! `AsyncFd`; regular files and devices that cannot be polled (`/dev/null`,
+//! `/dev/full`) go through the blocking pool. Input is read only when the
+//! attached frontend has room for it (QEMU's `can_read` contract): the reader
+//! reserves a slot in the frontend's bounded queue before each read, so a slow
+//! frontend makes the backend stop reading and nothing is lost. Output goes
+//! through a bounded queue ([`OUTPUT_QUEUE`]) to one writer task per backend.
+use super::logfile::LogFile;
+use super::{BackendReply, CharIoctl, FrontendEvent, FrontendSink, ToBackend};
+use crate::actors::ChardevError;
+use actix::prelude::*;
+use bytes::Bytes;
+use rustix::fd::{AsFd, OwnedFd};
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::unix::AsyncFd;
+use tokio::sync::{mpsc, watch};
+
+/// Bytes read from a descriptor at a time (QEMU reads 4 KiB; larger chunks
+/// cost nothing here and cut per-message overhead).
+pub const READ_CHUNK: usize = 64 * 1024;
+
+/// Writes queued for one backend's writer task before frontends wait.
+pub const OUTPUT_QUEUE: usize = 64;
+
+/// How long a removed backend may take to flush its queued output.
+pub const CLOSE_FLUSH: Duration = Duration::from_secs(5);
+
+/// A descriptor: pollable, or served by the blocking pool.
+#[derive(Debug, Clone)]
+pub enum Io {
+    /// Pollable (fifo, tty, pty, socket), non-blocking.
+    Poll(Arc<AsyncFd<OwnedFd>>),
+    /// A regular file or an unpollable device.
+    Blocking(Arc<std::fs::File>),
+}
+
+impl Io {
+    /// Wrap `fd`: pollable descriptors are set non-blocking and registered
+    /// with the reactor; regular files and unpollable devices use the
+    /// blocking pool.
+    pub fn new(fd: OwnedFd) -> io::Result<Io> {
+        let stat = rustix::fs::fstat(&fd)?;
+        let kind = rustix::fs::FileType::from_raw_mode(stat.st_mode);
+        if matches!(kind, rustix::fs::FileType::RegularFile | rustix::fs::FileType::BlockDevice) {
+            return Ok(Io::Blocking(Arc::new(std::fs::File::from(fd))));
+        }
+        let flags = rustix::fs::fcntl_getfl(&fd)?;
+        rustix::fs::fcntl_setfl(&fd, flags | rustix::fs::OFlags::NONBLOCK)?;
+        // SAFETY: `fd` is an OwnedFd moved into the AsyncFd: it stays open and
+        // refers to the same file description until the AsyncFd is dropped.
+        match unsafe { AsyncFd::register(fd) } {
+            Ok(afd) => Ok(Io::Poll(Arc::new(afd))),
+            Err(e) => {
+                let (fd, err) = e.into_parts();
+                // Some character devices (/dev/null, /dev/full) cannot be polled.
+                if err.raw_os_error() != Some(rustix::io::Errno::PERM.raw_os_error()) {
+                    return Err(err);
+                }
+                rustix::fs::fcntl_setfl(&fd, flags)?;
+                Ok(Io::Blocking(Arc::new(std::fs::File::from(fd))))
+            }
+        }
+    }
+
+    /// Read some bytes (0 = end of file).
+    pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Io::Poll(afd) => loop {
+                let mut guard = afd.readable().await?;
+                match guard.try_io(|fd| rustix::io::read(fd.as_fd(), &mut *buf).map_err(io::Error::from)) {
+                    Ok(r) => return r,
+                    Err(_would_block) => continue,
+                }
+            },
+            Io::Blocking(f) => {
+                let f = f.clone();
+                let len = buf.len();
+                let (r, data) = tokio::task::spawn_blocking(move || {
+                    let mut tmp = vec![0u8; len];
+                    let r = std::io::Read::read(&mut &*f, &mut tmp);
+                    (r, tmp)
+                })
+                .await
+                .map_err(io::Error::other)?;
+                let n = r?;
+                buf[..n].copy_from_slice(&data[..n]);
+                Ok(n)
+            }
+        }
+    }
+
+    /// Write all of `data`.
+    pub async fn write_all(&self, data: &[u8]) -> io::Result<()> {
+        match self {
+            Io::Poll(afd) => {
+                let mut off = 0;
+                while off < data.len() {
+                    let mut guard = afd.writable().await?;
+                    match guard.try_io(|fd| rustix::io::write(fd.as_fd(), &data[off..]).map_err(io::Error::from)) {
+                        Ok(Ok(n)) => off += n,
+                        Ok(Err(e)) => return Err(e),
+                        Err(_would_block) => continue,
+                    }
+                }
+                Ok(())
+            }
+            Io::Blocking(f) => {
+                let f = f.clone();
+                let data = data.to_vec();
+                tokio::task::spawn_blocking(move || std::io::Write::write_all(&mut &*f, &data))
+                    .await
+                    .map_err(io::Error::other)?
+            }
+        }
+    }
+
+    /// The underlying descriptor (for ioctls).
+    pub fn as_fd(&self) -> rustix::fd::BorrowedFd<'_> {
+        match self {
+            Io::Poll(afd) => afd.get_ref().as_fd(),
+            Io::Blocking(f) => f.as_fd(),
+        }
+    }
+}
+
+/// Feed a frontend from `src`: wait for a frontend, reserve room in its queue,
+/// then read. End of file (or a read error) sends `Closed` and stops, as
+/// QEMU's fd chardevs do.
+pub async fn pump_input(id: String, src: Io, mut frontend: watch::Receiver<Option<FrontendSink>>) {
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        let sink = loop {
+            if let Some(s) = frontend.borrow_and_update().clone() {
+                break s;
+            }
+            if frontend.changed().await.is_err() {
+                return;
+            }
+        };
+        let permit = tokio::select! {
+            p = sink.reserve() => match p {
+                Ok(p) => p,
+                Err(_) => {
+                    // That frontend is gone; wait for the next one.
+                    if frontend.changed().await.is_err() { return; }
+                    continue;
+                }
+            },
+            changed = frontend.changed() => {
+                if changed.is_err() { return; }
+                continue;
+            }
+        };
+        match src.read(&mut buf).await {
+            Ok(0) => {
+                tracing::debug!(chardev = %id, "input reached end of file");
+                permit.send(FrontendEvent::Closed);
+                return;
+            }
+            Ok(n) => permit.send(FrontendEvent::Data(Bytes::copy_from_slice(&buf[..n]))),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => drop(permit),
+            Err(e) => {
+                tracing::warn!(chardev = %id, cause = %e, "input read failed; closing input");
+                permit.send(FrontendEvent::Closed);
+                return;
+            }
+        }
+    }
+}
+
+/// Drain `rx` into `dst`. Write errors are logged (once per error kind in a
+/// row) and the data is dropped, as QEMU drops what a failing backend cannot
+/// take; the daemon and other chardevs are unaffected. After the backend is
+/// removed (the queue's senders are gone) the rest is flushed for at most
+/// [`CLOSE_FLUSH`].
+pub async fn pump_output(id: String, dst: Io, mut rx: mpsc::Receiver<Bytes>) {
+    let mut last_error: Option<io::ErrorKind> = None;
+    let mut deadline: Option<tokio::time::Instant> = None;
+    loop {
+        let next = match deadline {
+            None => rx.recv().await,
+            Some(d) => match tokio::time::timeout_at(d, rx.recv()).await {
+                Ok(b) => b,
+                Err(_) => None,
+            },
+        };
+        let Some(data) = next else { return };
+        let write = dst.write_all(&data);
+        let result = match deadline {
+            None => write.await,
+            Some(d) => tokio::time::timeout_at(d, write).await.unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())),
+        };
+        match result {
+            Ok(()) => last_error = None,
+            Err(e) => {
+                if last_error != Some(e.kind()) {
+                    tracing::warn!(chardev = %id, cause = %e, bytes = data.len(), "write failed; data dropped");
+                    last_error = Some(e.kind());
+                }
+            }
+        }
+        if deadline.is_none() && rx.is_closed() {
+            deadline = Some(tokio::time::Instant::now() + CLOSE_FLUSH);
+        }
+    }
+}
+
+/// Backend-specific side of an fd backend.
+pub trait FdKind: std::fmt::Debug + 'static {
+    /// Handle a frontend ioctl (serial line settings, parallel port, ...).
+    fn ioctl(&mut self, _req: CharIoctl) -> Result<BackendReply, ChardevError> {
+        Err(ChardevError::NotSupported)
+    }
+}
+
+/// No ioctls (file, pipe, stdio).
+#[derive(Debug)]
+pub struct Plain;
+impl FdKind for Plain {}
+
+/// The generic fd backend actor.
+#[derive(Debug)]
+pub struct FdBackend<K: FdKind> {
+    id: String,
+    input: Option<Io>,
+    output: Option<mpsc::Sender<Bytes>>,
+    frontend: watch::Sender<Option<FrontendSink>>,
+    log: Option<LogFile>,
+    opened: bool,
+    kind: K,
+}
+
+impl<K: FdKind + Unpin> FdBackend<K> {
+    /// A backend reading `input` (if any) and writing to `output` (if any).
+    /// The writer task starts at once; the reader starts with the actor.
+    pub fn new(id: &str, input: Option<Io>, output: Option<Io>, log: Option<LogFile>, kind: K) -> Self {
+        let output = output.map(|dst| {
+            let (tx, rx) = mpsc::channel(OUTPUT_QUEUE);
+            actix_rt::spawn(pump_output(id.to_owned(), dst, rx));
+            tx
+        });
+        let (frontend, _) = watch::channel(None);
+        FdBackend { id: id.to_owned(), input, output, frontend, log, opened: true, kind }
+    }
+
+    fn notify(&self, ev: FrontendEvent) {
+        if let Some(fe) = self.frontend.borrow().as_ref() {
+            if fe.try_send(ev).is_err() {
+                tracing::debug!(chardev = %self.id, "frontend event queue full; event dropped");
+            }
+        }
+    }
+}
+
+impl<K: FdKind + Unpin> Actor for FdBackend<K> {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        if let Some(src) = self.input.take() {
+            ctx.spawn(actix::fut::wrap_future(pump_input(self.id.clone(), src, self.frontend.subscribe())));
+        }
+    }
+}
+
+impl<K: FdKind + Unpin> Handler<ToBackend> for FdBackend<K> {
+    type Result = ResponseFuture<Result<BackendReply, ChardevError>>;
+
+    fn handle(&mut self, msg: ToBackend, ctx: &mut Context<Self>) -> Self::Result {
+        let done = |r| -> Self::Result { Box::pin(std::future::ready(r)) };
+        match msg {
+            ToBackend::Write(b) => {
+                if let Some(log) = &mut self.log {
+                    log.log(&b);
+                }
+                let Some(tx) = self.output.clone() else {
+                    return done(Ok(BackendReply::Written(b.len())));
+                };
+                let len = b.len();
+                Box::pin(async move {
+                    // Waits while the writer is behind: this is the backpressure.
+                    let _ = tx.send(b).await;
+                    Ok(BackendReply::Written(len))
+                })
+            }
+            ToBackend::Attach(sink) => {
+                self.frontend.send_replace(Some(sink));
+                if self.opened {
+                    self.notify(FrontendEvent::Opened);
+                }
+                done(Ok(BackendReply::Done))
+            }
+            ToBackend::Detach => {
+                self.frontend.send_replace(None);
+                done(Ok(BackendReply::Done))
+            }
+            ToBackend::Break => {
+                self.notify(FrontendEvent::Break);
+                done(Ok(BackendReply::Done))
+            }
+            ToBackend::Ioctl(req) => done(self.kind.ioctl(req)),
+            ToBackend::RingWrite(_) | ToBackend::RingRead { .. } => done(Err(ChardevError::NotRingbuf(self.id.clone()))),
+            ToBackend::Stop => {
+                self.output = None;
+                ctx.stop();
+                done(Ok(BackendReply::Done))
+            }
+        }
+    }
+}
