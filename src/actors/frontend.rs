@@ -7,7 +7,7 @@
 //! detaches on [`FrontendHandle::detach`] or drop.
 use super::msgs::{AttachFrontend, BackendRoute, DetachFrontend, FrontendOwner, SetFrontendOpen};
 use super::{ChardevError, Supervisor};
-use crate::backends::{BackendReply, FrontendEvent, ToBackend};
+use crate::backends::{BackendReply, CharIoctl, FrontendEvent, ToBackend};
 use actix::prelude::*;
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -68,6 +68,21 @@ impl FrontendHandle {
         };
         match backend.send(ToBackend::Write(data)).await {
             Ok(Ok(BackendReply::Written(n))) => Ok(n),
+            Ok(Ok(_)) => Ok(0),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(ChardevError::Gone(self.chardev.clone())),
+        }
+    }
+
+    /// A device ioctl (serial line settings, break, modem lines, parallel
+    /// port registers); returns the value read, or 0.
+    pub async fn ioctl(&self, req: CharIoctl) -> Result<u32, ChardevError> {
+        let backend = match self.route.read() {
+            Ok(r) => r.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        match backend.send(ToBackend::Ioctl(req)).await {
+            Ok(Ok(BackendReply::Value(v))) => Ok(v),
             Ok(Ok(_)) => Ok(0),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(ChardevError::Gone(self.chardev.clone())),

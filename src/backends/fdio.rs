@@ -129,9 +129,9 @@ impl Io {
 }
 
 /// Feed a frontend from `src`: wait for a frontend, reserve room in its queue,
-/// then read. End of file (or a read error) sends `Closed` and stops, as
-/// QEMU's fd chardevs do.
-pub async fn pump_input(id: String, src: Io, mut frontend: watch::Receiver<Option<FrontendSink>>) {
+/// then read. End of file (or a read error) sends `Closed` (when `closed_event`)
+/// and returns, as QEMU's fd chardevs do.
+pub async fn pump_input(id: String, src: Io, mut frontend: watch::Receiver<Option<FrontendSink>>, closed_event: bool) {
     let mut buf = vec![0u8; READ_CHUNK];
     loop {
         let sink = loop {
@@ -159,14 +159,18 @@ pub async fn pump_input(id: String, src: Io, mut frontend: watch::Receiver<Optio
         match src.read(&mut buf).await {
             Ok(0) => {
                 tracing::debug!(chardev = %id, "input reached end of file");
-                permit.send(FrontendEvent::Closed);
+                if closed_event {
+                    permit.send(FrontendEvent::Closed);
+                }
                 return;
             }
             Ok(n) => permit.send(FrontendEvent::Data(Bytes::copy_from_slice(&buf[..n]))),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => drop(permit),
             Err(e) => {
-                tracing::warn!(chardev = %id, cause = %e, "input read failed; closing input");
-                permit.send(FrontendEvent::Closed);
+                tracing::debug!(chardev = %id, cause = %e, "input read failed; closing input");
+                if closed_event {
+                    permit.send(FrontendEvent::Closed);
+                }
                 return;
             }
         }
@@ -262,7 +266,7 @@ impl<K: FdKind + Unpin> Actor for FdBackend<K> {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         if let Some(src) = self.input.take() {
-            ctx.spawn(actix::fut::wrap_future(pump_input(self.id.clone(), src, self.frontend.subscribe())));
+            ctx.spawn(actix::fut::wrap_future(pump_input(self.id.clone(), src, self.frontend.subscribe(), true)));
         }
     }
 }

@@ -8,8 +8,11 @@ pub mod fdio;
 pub mod file;
 pub mod logfile;
 pub mod null;
+pub mod parallel;
 pub mod pipe;
+pub mod pty;
 pub mod ringbuf;
+pub mod serial;
 pub mod spec;
 
 pub use ring::Ring;
@@ -24,7 +27,7 @@ use tokio::sync::mpsc;
 
 /// Backend kinds this build really supports, in the order
 /// `query-chardev-backends` lists them.
-pub const SUPPORTED: &[&str] = &["file", "pipe", "null", "ringbuf", "memory"];
+pub const SUPPORTED: &[&str] = &["file", "serial", "parallel", "pipe", "pty", "null", "ringbuf", "memory"];
 
 /// What a backend tells its frontend.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,6 +181,9 @@ pub async fn start(id: &str, spec: &ChardevBackend) -> Result<Started, String> {
         ChardevBackend::Null(_) => Ok(null::NullBackend::start_backend(id, log)),
         ChardevBackend::File(f) => file::start(id, f, log),
         ChardevBackend::Pipe(p) => pipe::start(id, &p.device, log),
+        ChardevBackend::Serial(s) => serial::start(id, &s.device, log),
+        ChardevBackend::Parallel(p) => parallel::start(id, &p.device, log),
+        ChardevBackend::Pty(p) => pty::start(id, p.path.as_deref(), log),
         ChardevBackend::Ringbuf(r) | ChardevBackend::Memory(r) => {
             let size = ringbuf::ring_size(r.size)?;
             Ok(ringbuf::RingbufBackend::start_backend(

@@ -1,0 +1,268 @@
+//! `serial` (alias `tty`): a host tty in raw mode, 115200 8N1 at start as in
+//! QEMU. Frontends change line parameters, send breaks and read or set the
+//! modem lines through [`CharIoctl`]s, which go to a [`SerialLine`]: the real
+//! one ([`TtyLine`]) makes the termios and `TIOCM*` calls, and
+//! [`RecordingLine`] records them for tests (a pty stands in for a real port
+//! for termios, but has no break or modem lines).
+use super::fdio::{FdBackend, FdKind, Io};
+use super::logfile::LogFile;
+use super::{open_path, BackendReply, CharIoctl, Parity, SerialParams, Started};
+use crate::actors::ChardevError;
+use actix::prelude::*;
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::fs::OFlags;
+use rustix::termios::{self, ControlModes, InputModes, LocalModes, OptionalActions, OutputModes};
+use std::io;
+use std::sync::{Arc, Mutex};
+
+/// QEMU's line settings at open.
+pub const DEFAULT_PARAMS: SerialParams = SerialParams { speed: 115200, parity: Parity::None, data_bits: 8, stop_bits: 1 };
+
+/// Standard speeds; a requested speed maps to the smallest one at or above
+/// it (QEMU's `check_speed` ladder), 115200 when above all of them.
+const SPEEDS: &[u32] = &[
+    50, 75, 110, 134, 150, 200, 300, 600, 1200, 1800, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800,
+    500000, 576000, 921600, 1000000, 1152000, 1500000, 2000000, 2500000, 3000000, 3500000, 4000000,
+];
+
+/// The standard speed QEMU picks for `speed`.
+pub fn standard_speed(speed: u32) -> u32 {
+    SPEEDS.iter().copied().find(|s| speed <= *s).unwrap_or(115200)
+}
+
+/// The OS calls behind a serial chardev's ioctls.
+pub trait SerialLine: std::fmt::Debug + Send + 'static {
+    /// Apply speed, parity, data and stop bits (raw mode).
+    fn set_params(&mut self, p: &SerialParams) -> io::Result<()>;
+    /// Send a break (`tcsendbreak`).
+    fn send_break(&mut self) -> io::Result<()>;
+    /// Read the modem lines (`TIOCMGET`).
+    fn get_tiocm(&mut self) -> io::Result<u32>;
+    /// Set the modem lines (`TIOCMSET`).
+    fn set_tiocm(&mut self, bits: u32) -> io::Result<()>;
+}
+
+/// Apply QEMU's `tty_serial_init` to a tty: raw input and output, no echo, no
+/// signals, the given speed and framing. Errors (e.g. not a tty) are returned
+/// for the caller to ignore, as QEMU ignores them.
+pub fn tty_serial_init<F: AsFd>(fd: F, p: &SerialParams) -> io::Result<()> {
+    let mut t = termios::tcgetattr(&fd)?;
+    t.set_speed(standard_speed(p.speed))?;
+    t.input_modes -= InputModes::IGNBRK
+        | InputModes::BRKINT
+        | InputModes::PARMRK
+        | InputModes::ISTRIP
+        | InputModes::INLCR
+        | InputModes::IGNCR
+        | InputModes::ICRNL
+        | InputModes::IXON;
+    t.output_modes -= OutputModes::OPOST;
+    t.local_modes -= LocalModes::ECHO | LocalModes::ECHONL | LocalModes::ICANON | LocalModes::IEXTEN | LocalModes::ISIG;
+    t.control_modes -= ControlModes::CSIZE | ControlModes::PARENB | ControlModes::PARODD | ControlModes::CRTSCTS | ControlModes::CSTOPB;
+    t.control_modes |= match p.data_bits {
+        5 => ControlModes::CS5,
+        6 => ControlModes::CS6,
+        7 => ControlModes::CS7,
+        _ => ControlModes::CS8,
+    };
+    match p.parity {
+        Parity::None => {}
+        Parity::Even => t.control_modes |= ControlModes::PARENB,
+        Parity::Odd => t.control_modes |= ControlModes::PARENB | ControlModes::PARODD,
+    }
+    if p.stop_bits == 2 {
+        t.control_modes |= ControlModes::CSTOPB;
+    }
+    termios::tcsetattr(&fd, OptionalActions::Now, &t)?;
+    Ok(())
+}
+
+const TIOCMGET: rustix::ioctl::Opcode = 0x5415;
+const TIOCMSET: rustix::ioctl::Opcode = 0x5418;
+
+/// The real line: termios and `TIOCM*` ioctls on the device.
+#[derive(Debug)]
+pub struct TtyLine {
+    fd: Io,
+}
+
+impl SerialLine for TtyLine {
+    fn set_params(&mut self, p: &SerialParams) -> io::Result<()> {
+        tty_serial_init(self.fd.as_fd(), p)
+    }
+
+    fn send_break(&mut self) -> io::Result<()> {
+        Ok(termios::tcsendbreak(self.fd.as_fd())?)
+    }
+
+    fn get_tiocm(&mut self) -> io::Result<u32> {
+        // SAFETY: TIOCMGET writes one c_int through the pointer the Getter provides.
+        let bits = unsafe { rustix::ioctl::ioctl(self.fd.as_fd(), rustix::ioctl::Getter::<TIOCMGET, i32>::new())? };
+        Ok(bits as u32)
+    }
+
+    fn set_tiocm(&mut self, bits: u32) -> io::Result<()> {
+        // SAFETY: TIOCMSET reads one c_int through the pointer the Setter provides.
+        unsafe { rustix::ioctl::ioctl(self.fd.as_fd(), rustix::ioctl::Setter::<TIOCMSET, i32>::new(bits as i32))? };
+        Ok(())
+    }
+}
+
+/// A line that records every call (for tests and for embedders' tests).
+#[derive(Debug, Clone, Default)]
+pub struct RecordingLine {
+    /// Every call, in order, e.g. `set_params 9600 E 7 2`, `break`, `set_tiocm 6`.
+    pub calls: Arc<Mutex<Vec<String>>>,
+    /// The modem lines `get_tiocm` reports (and `set_tiocm` stores).
+    pub tiocm: Arc<Mutex<u32>>,
+}
+
+impl RecordingLine {
+    fn record(&self, s: String) {
+        if let Ok(mut c) = self.calls.lock() {
+            c.push(s);
+        }
+    }
+}
+
+impl SerialLine for RecordingLine {
+    fn set_params(&mut self, p: &SerialParams) -> io::Result<()> {
+        let parity = match p.parity {
+            Parity::None => 'N',
+            Parity::Even => 'E',
+            Parity::Odd => 'O',
+        };
+        self.record(format!("set_params {} {parity} {} {}", standard_speed(p.speed), p.data_bits, p.stop_bits));
+        Ok(())
+    }
+
+    fn send_break(&mut self) -> io::Result<()> {
+        self.record("break".into());
+        Ok(())
+    }
+
+    fn get_tiocm(&mut self) -> io::Result<u32> {
+        self.record("get_tiocm".into());
+        Ok(self.tiocm.lock().map(|t| *t).unwrap_or(0))
+    }
+
+    fn set_tiocm(&mut self, bits: u32) -> io::Result<()> {
+        self.record(format!("set_tiocm {bits}"));
+        if let Ok(mut t) = self.tiocm.lock() {
+            *t = bits;
+        }
+        Ok(())
+    }
+}
+
+/// The serial side of an [`FdBackend`]: maps ioctls onto a [`SerialLine`].
+#[derive(Debug)]
+pub struct Serial<L: SerialLine> {
+    line: L,
+}
+
+impl<L: SerialLine> Serial<L> {
+    /// Wrap a line.
+    pub fn new(line: L) -> Self {
+        Serial { line }
+    }
+}
+
+fn ioctl_err(e: io::Error) -> ChardevError {
+    ChardevError::Other(super::strerror(&e))
+}
+
+impl<L: SerialLine> FdKind for Serial<L> {
+    fn ioctl(&mut self, req: CharIoctl) -> Result<BackendReply, ChardevError> {
+        match req {
+            CharIoctl::SerialSetParams(p) => self.line.set_params(&p).map(|_| BackendReply::Done).map_err(ioctl_err),
+            CharIoctl::SerialSetBreak(true) => self.line.send_break().map(|_| BackendReply::Done).map_err(ioctl_err),
+            CharIoctl::SerialSetBreak(false) => Ok(BackendReply::Done),
+            CharIoctl::SerialGetTiocm => self.line.get_tiocm().map(BackendReply::Value).map_err(ioctl_err),
+            CharIoctl::SerialSetTiocm(bits) => self.line.set_tiocm(bits).map(|_| BackendReply::Done).map_err(ioctl_err),
+            _ => Err(ChardevError::NotSupported),
+        }
+    }
+}
+
+fn open(device: &str) -> Result<Io, String> {
+    let fd: OwnedFd = open_path(device, OFlags::RDWR | OFlags::NONBLOCK)?;
+    Io::new(fd).map_err(|e| format!("Could not open '{device}': {}", super::strerror(&e)))
+}
+
+/// Open the device, set it up as QEMU does, and start the backend.
+pub fn start(id: &str, device: &str, log: Option<LogFile>) -> Result<Started, String> {
+    let io = open(device)?;
+    if let Err(e) = tty_serial_init(io.as_fd(), &DEFAULT_PARAMS) {
+        tracing::debug!(chardev = %id, device, cause = %e, "not a tty; line settings skipped (as QEMU)");
+    }
+    let kind = Serial::new(TtyLine { fd: io.clone() });
+    let addr = FdBackend::new(id, Some(io.clone()), Some(io), log, kind).start();
+    Ok(Started { backend: addr.recipient(), filename: "serial".into(), opened: true, ringbuf: false, pty: None })
+}
+
+/// Start a serial backend on `device` whose line calls go to `line` instead
+/// of the OS (tests and simulations).
+pub fn start_with_line<L: SerialLine + Unpin>(
+    id: &str,
+    device: &str,
+    line: L,
+    log: Option<LogFile>,
+) -> Result<Started, String> {
+    let io = open(device)?;
+    let addr = FdBackend::new(id, Some(io.clone()), Some(io), log, Serial::new(line)).start();
+    Ok(Started { backend: addr.recipient(), filename: "serial".into(), opened: true, ringbuf: false, pty: None })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn speeds_round_up_to_the_standard_ladder() {
+        assert_eq!(standard_speed(9600), 9600);
+        assert_eq!(standard_speed(9601), 19200);
+        assert_eq!(standard_speed(1), 50);
+        assert_eq!(standard_speed(5_000_000), 115200);
+    }
+
+    #[test]
+    fn ioctls_reach_the_line() {
+        let line = RecordingLine::default();
+        let mut s = Serial::new(line.clone());
+        let p = SerialParams { speed: 9000, parity: Parity::Even, data_bits: 7, stop_bits: 2 };
+        assert_eq!(s.ioctl(CharIoctl::SerialSetParams(p)), Ok(BackendReply::Done));
+        assert_eq!(s.ioctl(CharIoctl::SerialSetBreak(true)), Ok(BackendReply::Done));
+        assert_eq!(s.ioctl(CharIoctl::SerialSetBreak(false)), Ok(BackendReply::Done));
+        assert_eq!(s.ioctl(CharIoctl::SerialSetTiocm(0x6)), Ok(BackendReply::Done));
+        assert_eq!(s.ioctl(CharIoctl::SerialGetTiocm), Ok(BackendReply::Value(0x6)));
+        assert_eq!(s.ioctl(CharIoctl::PpReadData), Err(ChardevError::NotSupported));
+        assert_eq!(
+            *line.calls.lock().unwrap(),
+            vec!["set_params 9600 E 7 2", "break", "set_tiocm 6", "get_tiocm"]
+        );
+    }
+
+    #[test]
+    fn tty_serial_init_makes_a_pty_raw_8n1() {
+        let master = rustix::pty::openpt(rustix::pty::OpenptFlags::RDWR | rustix::pty::OpenptFlags::NOCTTY).unwrap();
+        rustix::pty::grantpt(&master).unwrap();
+        rustix::pty::unlockpt(&master).unwrap();
+        let name = rustix::pty::ptsname(&master, Vec::new()).unwrap();
+        let slave = rustix::fs::open(name.as_c_str(), OFlags::RDWR | OFlags::NOCTTY, rustix::fs::Mode::empty()).unwrap();
+        tty_serial_init(&slave, &DEFAULT_PARAMS).unwrap();
+        let t = termios::tcgetattr(&slave).unwrap();
+        assert_eq!(t.output_speed(), 115200);
+        assert!(!t.local_modes.intersects(LocalModes::ECHO | LocalModes::ICANON | LocalModes::ISIG));
+        assert!(!t.input_modes.contains(InputModes::ICRNL));
+        assert!(!t.output_modes.contains(OutputModes::OPOST));
+        assert!(t.control_modes.contains(ControlModes::CS8));
+        assert!(!t.control_modes.contains(ControlModes::PARENB));
+        let p = SerialParams { speed: 9600, parity: Parity::Odd, data_bits: 7, stop_bits: 2 };
+        tty_serial_init(&slave, &p).unwrap();
+        let t = termios::tcgetattr(&slave).unwrap();
+        assert_eq!(t.output_speed(), 9600);
+        // Linux ptys force CS8 and no parity (pty_set_termios); the rest sticks.
+        assert!(t.control_modes.contains(ControlModes::CSTOPB), "{:?}", t.control_modes);
+    }
+}
