@@ -136,7 +136,11 @@ pub struct QmpOpt {
 /// Parse a `-qmp` argument (`unix:PATH,server=on,wait=off` or `tcp:HOST:PORT,server=on`).
 pub fn parse_qmp(s: &str) -> Result<QmpOpt, String> {
     let mut opts = split_opts(s);
-    let target = opts.remove(0).1;
+    // The address is taken whole: a path may contain '='.
+    let target = match opts.remove(0) {
+        (k, v) if k.is_empty() => v,
+        (k, v) => format!("{k}={v}"),
+    };
     let (mut server, mut wait) = (false, true);
     for (k, v) in opts {
         match k.as_str() {

@@ -284,7 +284,7 @@ impl Handle {
     /// Subscribe to every event; `capacity` events may queue before the
     /// subscription is dropped for not keeping up.
     pub async fn events(&self, capacity: usize) -> Result<mpsc::Receiver<Arc<QmpEvent>>, QmpError> {
-        let (tx, rx) = mpsc::channel(capacity);
+        let (tx, rx) = mpsc::channel(capacity.max(1));
         self.supervisor
             .send(Subscribe(EventSink::Typed(tx)))
             .await

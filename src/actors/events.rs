@@ -75,10 +75,12 @@ pub enum EventSink {
     /// A QMP session: serialized events into its bounded event queue; on
     /// overflow the session is kicked.
     Wire {
-        /// The session's event queue.
-        tx: mpsc::Sender<Bytes>,
+        /// The session's event queue (items stamped with the session's sequence).
+        tx: mpsc::Sender<(u64, Bytes)>,
         /// Where to send the kick.
         kick: Recipient<Kick>,
+        /// The session's output sequence, shared with its replies.
+        seq: Arc<std::sync::atomic::AtomicU64>,
     },
     /// An embedder: typed events; dropped from the bus on overflow.
     Typed(mpsc::Sender<Arc<QmpEvent>>),
@@ -159,9 +161,9 @@ impl EventBus {
     pub fn expire(&mut self, key: &(String, String)) -> bool {
         let pending = self.throttle.get_mut(key).and_then(|t| t.pending.take());
         match pending {
-            Some(mut ev) => {
-                let fresh = QmpEvent::now(&ev.name, ev.data.take());
-                self.broadcast(&fresh);
+            Some(ev) => {
+                // Sent with the timestamp it was raised with, as QEMU does.
+                self.broadcast(&ev);
                 true
             }
             None => {
@@ -179,7 +181,10 @@ impl EventBus {
         let wire = ev.wire();
         let typed = Arc::new(ev.clone());
         self.subscribers.retain(|(id, sink)| match sink {
-            EventSink::Wire { tx, kick } => match tx.try_send(wire.clone()) {
+            EventSink::Wire { tx, kick, seq } => match tx.try_send((
+                seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                wire.clone(),
+            )) {
                 Ok(()) => true,
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     tracing::warn!(

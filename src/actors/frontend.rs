@@ -62,26 +62,31 @@ impl FrontendHandle {
     /// Write bytes to the backend (waits while the backend is busy); returns
     /// how many bytes the backend accepted.
     pub async fn write(&self, data: Bytes) -> Result<usize, ChardevError> {
-        let backend = match self.route.read() {
+        // A chardev-change may replace the backend while a write is on its
+        // way: a write the old backend never took is sent again to the new one.
+        for _ in 0..2 {
+            let backend = self.backend();
+            match backend.send(ToBackend::Write(data.clone())).await {
+                Ok(Ok(BackendReply::Written(n))) => return Ok(n),
+                Ok(Ok(_)) => return Ok(0),
+                Ok(Err(e)) => return Err(e),
+                Err(_) => continue,
+            }
+        }
+        Err(ChardevError::Gone(self.chardev.clone()))
+    }
+
+    fn backend(&self) -> Recipient<ToBackend> {
+        match self.route.read() {
             Ok(r) => r.clone(),
             Err(p) => p.into_inner().clone(),
-        };
-        match backend.send(ToBackend::Write(data)).await {
-            Ok(Ok(BackendReply::Written(n))) => Ok(n),
-            Ok(Ok(_)) => Ok(0),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(ChardevError::Gone(self.chardev.clone())),
         }
     }
 
     /// A device ioctl (serial line settings, break, modem lines, parallel
     /// port registers); returns the value read, or 0.
     pub async fn ioctl(&self, req: CharIoctl) -> Result<u32, ChardevError> {
-        let backend = match self.route.read() {
-            Ok(r) => r.clone(),
-            Err(p) => p.into_inner().clone(),
-        };
-        match backend.send(ToBackend::Ioctl(req)).await {
+        match self.backend().send(ToBackend::Ioctl(req)).await {
             Ok(Ok(BackendReply::Value(v))) => Ok(v),
             Ok(Ok(_)) => Ok(0),
             Ok(Err(e)) => Err(e),

@@ -254,7 +254,7 @@ impl Handler<ChangeChardev> for Supervisor {
                     };
                     if let Some(fe) = old.frontend.take() {
                         if old.be_open && !new.be_open {
-                            let _ = fe.sink.try_send(FrontendEvent::Closed);
+                            backends::deliver(&fe.sink, FrontendEvent::Closed);
                         }
                         old.backend.do_send(ToBackend::Detach);
                         match fe.route.write() {
@@ -567,6 +567,6 @@ impl Handler<Quit> for Supervisor {
 
     fn handle(&mut self, _msg: Quit, ctx: &mut Context<Self>) {
         tracing::info!("quit requested over QMP");
-        ctx.run_later(Duration::from_millis(50), |_, _| System::current().stop());
+        ctx.run_later(Duration::from_millis(10), |_, _| System::current().stop());
     }
 }

@@ -46,7 +46,10 @@ impl Io {
     pub fn new(fd: OwnedFd) -> io::Result<Io> {
         let stat = rustix::fs::fstat(&fd)?;
         let kind = rustix::fs::FileType::from_raw_mode(stat.st_mode);
-        if matches!(kind, rustix::fs::FileType::RegularFile | rustix::fs::FileType::BlockDevice) {
+        if matches!(
+            kind,
+            rustix::fs::FileType::RegularFile | rustix::fs::FileType::BlockDevice
+        ) {
             return Ok(Io::Blocking(Arc::new(std::fs::File::from(fd))));
         }
         let flags = rustix::fs::fcntl_getfl(&fd)?;
@@ -72,7 +75,9 @@ impl Io {
         match self {
             Io::Poll(afd) => loop {
                 let mut guard = afd.readable().await?;
-                match guard.try_io(|fd| rustix::io::read(fd.as_fd(), &mut *buf).map_err(io::Error::from)) {
+                match guard
+                    .try_io(|fd| rustix::io::read(fd.as_fd(), &mut *buf).map_err(io::Error::from))
+                {
                     Ok(r) => return r,
                     Err(_would_block) => continue,
                 }
@@ -101,7 +106,9 @@ impl Io {
                 let mut off = 0;
                 while off < data.len() {
                     let mut guard = afd.writable().await?;
-                    match guard.try_io(|fd| rustix::io::write(fd.as_fd(), &data[off..]).map_err(io::Error::from)) {
+                    match guard.try_io(|fd| {
+                        rustix::io::write(fd.as_fd(), &data[off..]).map_err(io::Error::from)
+                    }) {
                         Ok(Ok(n)) => off += n,
                         Ok(Err(e)) => return Err(e),
                         Err(_would_block) => continue,
@@ -131,7 +138,12 @@ impl Io {
 /// Feed a frontend from `src`: wait for a frontend, reserve room in its queue,
 /// then read. End of file (or a read error) sends `Closed` (when `closed_event`)
 /// and returns, as QEMU's fd chardevs do.
-pub async fn pump_input(id: String, src: Io, mut frontend: watch::Receiver<Option<FrontendSink>>, closed_event: bool) {
+pub async fn pump_input(
+    id: String,
+    src: Io,
+    mut frontend: watch::Receiver<Option<FrontendSink>>,
+    closed_event: bool,
+) {
     let mut buf = vec![0u8; READ_CHUNK];
     loop {
         let sink = loop {
@@ -188,16 +200,17 @@ pub async fn pump_output(id: String, dst: Io, mut rx: mpsc::Receiver<Bytes>) {
     loop {
         let next = match deadline {
             None => rx.recv().await,
-            Some(d) => match tokio::time::timeout_at(d, rx.recv()).await {
-                Ok(b) => b,
-                Err(_) => None,
-            },
+            Some(d) => tokio::time::timeout_at(d, rx.recv())
+                .await
+                .unwrap_or_default(),
         };
         let Some(data) = next else { return };
         let write = dst.write_all(&data);
         let result = match deadline {
             None => write.await,
-            Some(d) => tokio::time::timeout_at(d, write).await.unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())),
+            Some(d) => tokio::time::timeout_at(d, write)
+                .await
+                .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())),
         };
         match result {
             Ok(()) => last_error = None,
@@ -242,21 +255,33 @@ pub struct FdBackend<K: FdKind> {
 impl<K: FdKind + Unpin> FdBackend<K> {
     /// A backend reading `input` (if any) and writing to `output` (if any).
     /// The writer task starts at once; the reader starts with the actor.
-    pub fn new(id: &str, input: Option<Io>, output: Option<Io>, log: Option<LogFile>, kind: K) -> Self {
+    pub fn new(
+        id: &str,
+        input: Option<Io>,
+        output: Option<Io>,
+        log: Option<LogFile>,
+        kind: K,
+    ) -> Self {
         let output = output.map(|dst| {
             let (tx, rx) = mpsc::channel(OUTPUT_QUEUE);
             actix_rt::spawn(pump_output(id.to_owned(), dst, rx));
             tx
         });
         let (frontend, _) = watch::channel(None);
-        FdBackend { id: id.to_owned(), input, output, frontend, log, opened: true, kind }
+        FdBackend {
+            id: id.to_owned(),
+            input,
+            output,
+            frontend,
+            log,
+            opened: true,
+            kind,
+        }
     }
 
     fn notify(&self, ev: FrontendEvent) {
         if let Some(fe) = self.frontend.borrow().as_ref() {
-            if fe.try_send(ev).is_err() {
-                tracing::debug!(chardev = %self.id, "frontend event queue full; event dropped");
-            }
+            super::deliver(fe, ev);
         }
     }
 }
@@ -266,7 +291,12 @@ impl<K: FdKind + Unpin> Actor for FdBackend<K> {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         if let Some(src) = self.input.take() {
-            ctx.spawn(actix::fut::wrap_future(pump_input(self.id.clone(), src, self.frontend.subscribe(), true)));
+            ctx.spawn(actix::fut::wrap_future(pump_input(
+                self.id.clone(),
+                src,
+                self.frontend.subscribe(),
+                true,
+            )));
         }
     }
 }
@@ -307,7 +337,9 @@ impl<K: FdKind + Unpin> Handler<ToBackend> for FdBackend<K> {
                 done(Ok(BackendReply::Done))
             }
             ToBackend::Ioctl(req) => done(self.kind.ioctl(req)),
-            ToBackend::RingWrite(_) | ToBackend::RingRead { .. } => done(Err(ChardevError::NotRingbuf(self.id.clone()))),
+            ToBackend::RingWrite(_) | ToBackend::RingRead { .. } => {
+                done(Err(ChardevError::NotRingbuf(self.id.clone())))
+            }
             ToBackend::Stop => {
                 self.output = None;
                 ctx.stop();

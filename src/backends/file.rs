@@ -11,7 +11,11 @@ use rustix::fs::OFlags;
 /// Open the files and start the backend.
 pub fn start(id: &str, f: &ChardevFile, log: Option<LogFile>) -> Result<Started, String> {
     let mut flags = OFlags::WRONLY | OFlags::CREATE;
-    flags |= if f.append.unwrap_or(false) { OFlags::APPEND } else { OFlags::TRUNC };
+    flags |= if f.append.unwrap_or(false) {
+        OFlags::APPEND
+    } else {
+        OFlags::TRUNC
+    };
     let out = open_path(&f.out, flags)?;
     let input = match &f.input {
         Some(path) => Some(open_path(path, OFlags::RDONLY)?),
@@ -21,5 +25,11 @@ pub fn start(id: &str, f: &ChardevFile, log: Option<LogFile>) -> Result<Started,
     let out = io(out)?;
     let input = input.map(io).transpose()?;
     let addr = FdBackend::new(id, input, Some(out), log, Plain).start();
-    Ok(Started { backend: addr.recipient(), filename: "file".into(), opened: true, ringbuf: false, pty: None })
+    Ok(Started {
+        backend: addr.recipient(),
+        filename: "file".into(),
+        opened: true,
+        ringbuf: false,
+        pty: None,
+    })
 }

@@ -27,7 +27,9 @@ use tokio::sync::mpsc;
 
 /// Backend kinds this build really supports, in the order
 /// `query-chardev-backends` lists them.
-pub const SUPPORTED: &[&str] = &["file", "serial", "parallel", "pipe", "pty", "null", "ringbuf", "memory"];
+pub const SUPPORTED: &[&str] = &[
+    "file", "serial", "parallel", "pipe", "pty", "null", "ringbuf", "memory",
+];
 
 /// What a backend tells its frontend.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +46,21 @@ pub enum FrontendEvent {
 
 /// The sending end a backend uses to reach its frontend.
 pub type FrontendSink = mpsc::Sender<FrontendEvent>;
+
+/// Deliver a control event (OPENED, CLOSED, BREAK) without losing it: at once
+/// when the frontend's queue has room, else by a task that waits for room
+/// (data is what the queue bounds; events are rare and never dropped).
+pub fn deliver(sink: &FrontendSink, ev: FrontendEvent) {
+    match sink.try_send(ev) {
+        Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+        Err(mpsc::error::TrySendError::Full(ev)) => {
+            let sink = sink.clone();
+            actix_rt::spawn(async move {
+                let _ = sink.send(ev).await;
+            });
+        }
+    }
+}
 
 /// A message to a backend actor. Sent by the supervisor (control) and by the
 /// attached frontend (`Write`); answered with a [`BackendReply`].

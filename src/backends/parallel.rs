@@ -49,7 +49,8 @@ impl PpDev {
 
     fn set<const OP: Opcode>(&self, v: u8) -> io::Result<()> {
         // SAFETY: the PPW* ioctls read one unsigned char through the Setter's pointer.
-        Ok(unsafe { ioctl(self.fd.as_fd(), Setter::<OP, u8>::new(v))? })
+        unsafe { ioctl(self.fd.as_fd(), Setter::<OP, u8>::new(v))? };
+        Ok(())
     }
 }
 
@@ -160,13 +161,23 @@ impl<P: ParallelPort> FdKind for Parallel<P> {
 /// Open and claim the port, then start the backend.
 pub fn start(id: &str, device: &str, log: Option<LogFile>) -> Result<Started, String> {
     let fd = open_path(device, OFlags::RDWR)?;
-    let io = Io::new(fd).map_err(|e| format!("Could not open '{device}': {}", super::strerror(&e)))?;
+    let io =
+        Io::new(fd).map_err(|e| format!("Could not open '{device}': {}", super::strerror(&e)))?;
     // SAFETY: PPCLAIM takes no argument.
     if let Err(e) = unsafe { ioctl(io.as_fd(), NoArg::<PPCLAIM>::new()) } {
-        return Err(format!("not a parallel port: {}", super::strerror(&e.into())));
+        return Err(format!(
+            "not a parallel port: {}",
+            super::strerror(&e.into())
+        ));
     }
     let addr = FdBackend::new(id, None, None, log, Parallel::new(PpDev { fd: io })).start();
-    Ok(Started { backend: addr.recipient(), filename: "parallel".into(), opened: true, ringbuf: false, pty: None })
+    Ok(Started {
+        backend: addr.recipient(),
+        filename: "parallel".into(),
+        opened: true,
+        ringbuf: false,
+        pty: None,
+    })
 }
 
 #[cfg(test)]
@@ -180,12 +191,26 @@ mod tests {
         let mut p = Parallel::new(port.clone());
         assert_eq!(p.ioctl(CharIoctl::PpWriteData(65)), Ok(BackendReply::Done));
         assert_eq!(p.ioctl(CharIoctl::PpReadData), Ok(BackendReply::Value(65)));
-        assert_eq!(p.ioctl(CharIoctl::PpWriteControl(0x0c)), Ok(BackendReply::Done));
-        assert_eq!(p.ioctl(CharIoctl::PpReadStatus), Ok(BackendReply::Value(0x78)));
-        assert_eq!(p.ioctl(CharIoctl::SerialGetTiocm), Err(ChardevError::NotSupported));
+        assert_eq!(
+            p.ioctl(CharIoctl::PpWriteControl(0x0c)),
+            Ok(BackendReply::Done)
+        );
+        assert_eq!(
+            p.ioctl(CharIoctl::PpReadStatus),
+            Ok(BackendReply::Value(0x78))
+        );
+        assert_eq!(
+            p.ioctl(CharIoctl::SerialGetTiocm),
+            Err(ChardevError::NotSupported)
+        );
         assert_eq!(
             *port.calls.lock().unwrap(),
-            vec!["write_data 65", "read_data", "write_control 12", "read_status"]
+            vec![
+                "write_data 65",
+                "read_data",
+                "write_control 12",
+                "read_status"
+            ]
         );
     }
 }

@@ -17,11 +17,18 @@ pub fn start(id: &str, path: &str, log: Option<LogFile>) -> Result<Started, Stri
         (Ok(i), Ok(o)) => (i, o),
         _ => {
             let fd = open_path(path, OFlags::RDWR)?;
-            let dup = rustix::io::fcntl_dupfd_cloexec(&fd, 0).map_err(|e| format!("Could not open '{path}': {e}"))?;
+            let dup = rustix::io::fcntl_dupfd_cloexec(&fd, 0)
+                .map_err(|e| format!("Could not open '{path}': {e}"))?;
             (fd, dup)
         }
     };
     let io = |fd| Io::new(fd).map_err(|e| format!("Could not open '{path}': {e}"));
     let addr = FdBackend::new(id, Some(io(input)?), Some(io(output)?), log, Plain).start();
-    Ok(Started { backend: addr.recipient(), filename: "pipe".into(), opened: true, ringbuf: false, pty: None })
+    Ok(Started {
+        backend: addr.recipient(),
+        filename: "pipe".into(),
+        opened: true,
+        ringbuf: false,
+        pty: None,
+    })
 }

@@ -31,13 +31,18 @@ use tokio::sync::{mpsc, watch};
 pub const PTY_POLL: Duration = Duration::from_millis(200);
 
 fn create() -> std::io::Result<(OwnedFd, String)> {
-    let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)?;
+    let master =
+        rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)?;
     rustix::pty::grantpt(&master)?;
     rustix::pty::unlockpt(&master)?;
     let name = rustix::pty::ptsname(&master, Vec::new())?;
     let name = name.to_string_lossy().into_owned();
     // Put the slave in raw mode once, then close it, as QEMU's openpty does.
-    let slave = rustix::fs::open(name.as_str(), OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC, Mode::empty())?;
+    let slave = rustix::fs::open(
+        name.as_str(),
+        OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
     let mut t = termios::tcgetattr(&slave)?;
     t.make_raw();
     termios::tcsetattr(&slave, OptionalActions::Flush, &t)?;
@@ -48,7 +53,13 @@ fn create() -> std::io::Result<(OwnedFd, String)> {
 /// True when some program has the slave open (the master shows no hang-up).
 fn slave_open(master: &OwnedFd) -> bool {
     let mut fds = [PollFd::new(master, PollFlags::IN)];
-    match rustix::event::poll(&mut fds, Some(&rustix::event::Timespec { tv_sec: 0, tv_nsec: 0 })) {
+    match rustix::event::poll(
+        &mut fds,
+        Some(&rustix::event::Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        }),
+    ) {
         Ok(_) => !fds[0].revents().contains(PollFlags::HUP),
         Err(_) => false,
     }
@@ -73,7 +84,8 @@ pub struct PtyBackend {
 
 /// Create the pty and start the backend.
 pub fn start(id: &str, path: Option<&str>, log: Option<LogFile>) -> Result<Started, String> {
-    let (master, name) = create().map_err(|e| format!("Failed to create PTY: {}", super::strerror(&e)))?;
+    let (master, name) =
+        create().map_err(|e| format!("Failed to create PTY: {}", super::strerror(&e)))?;
     let link = match path {
         Some(p) => {
             std::os::unix::fs::symlink(&name, p)
@@ -109,15 +121,21 @@ impl Actor for PtyBackend {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let (id, master, connected) = (self.id.clone(), self.master.clone(), self.connected.clone());
+        let (id, master, connected) =
+            (self.id.clone(), self.master.clone(), self.connected.clone());
         let frontend = self.frontend.subscribe();
-        let Some(mut output) = self.output_rx.take() else { return };
+        let Some(mut output) = self.output_rx.take() else {
+            return;
+        };
         let watcher = async move {
             loop {
                 while !slave_open(&master) {
                     actix_rt::time::sleep(PTY_POLL).await;
                 }
-                let io = match rustix::io::fcntl_dupfd_cloexec(&*master, 0).map_err(std::io::Error::from).and_then(Io::new) {
+                let io = match rustix::io::fcntl_dupfd_cloexec(&*master, 0)
+                    .map_err(std::io::Error::from)
+                    .and_then(Io::new)
+                {
                     Ok(io) => io,
                     Err(e) => {
                         tracing::warn!(chardev = %id, cause = %e, "cannot watch the pty master");
@@ -128,7 +146,7 @@ impl Actor for PtyBackend {
                 connected.set(true);
                 tracing::debug!(chardev = %id, "pty slave opened");
                 if let Some(fe) = frontend.borrow().as_ref() {
-                    let _ = fe.try_send(FrontendEvent::Opened);
+                    super::deliver(fe, FrontendEvent::Opened);
                 }
                 // Serve the connection until the slave hangs up (EIO).
                 tokio::select! {
@@ -140,7 +158,7 @@ impl Actor for PtyBackend {
                 tracing::debug!(chardev = %id, "pty slave closed");
                 if let Some(fe) = frontend.borrow().as_ref() {
                     // QEMU 10 reports the hang-up of a connected pty.
-                    let _ = fe.try_send(FrontendEvent::Closed);
+                    super::deliver(fe, FrontendEvent::Closed);
                 }
                 actix_rt::time::sleep(PTY_POLL).await;
             }
@@ -191,7 +209,7 @@ impl Handler<ToBackend> for PtyBackend {
             }
             ToBackend::Attach(sink) => {
                 if self.connected.get() {
-                    let _ = sink.try_send(FrontendEvent::Opened);
+                    super::deliver(&sink, FrontendEvent::Opened);
                 }
                 self.frontend.send_replace(Some(sink));
                 done(Ok(BackendReply::Done))
@@ -202,12 +220,14 @@ impl Handler<ToBackend> for PtyBackend {
             }
             ToBackend::Break => {
                 if let Some(fe) = self.frontend.borrow().as_ref() {
-                    let _ = fe.try_send(FrontendEvent::Break);
+                    super::deliver(fe, FrontendEvent::Break);
                 }
                 done(Ok(BackendReply::Done))
             }
             ToBackend::Ioctl(_) => done(Err(ChardevError::NotSupported)),
-            ToBackend::RingWrite(_) | ToBackend::RingRead { .. } => done(Err(ChardevError::NotRingbuf(self.id.clone()))),
+            ToBackend::RingWrite(_) | ToBackend::RingRead { .. } => {
+                done(Err(ChardevError::NotRingbuf(self.id.clone())))
+            }
             ToBackend::Stop => {
                 self.output = None;
                 ctx.stop();

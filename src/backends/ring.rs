@@ -70,6 +70,9 @@ impl Ring {
     /// of this read, which is then returned whole (so every read with data
     /// makes progress). NUL bytes come back as U+0000.
     pub fn read_utf8(&mut self, n: usize) -> String {
+        if n == 0 {
+            return String::new();
+        }
         let bytes = self.buf.make_contiguous();
         let mut out = String::new();
         let mut pos = 0;

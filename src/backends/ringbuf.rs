@@ -53,9 +53,7 @@ impl RingbufBackend {
 
     fn notify(&self, ev: FrontendEvent) {
         if let Some(fe) = &self.frontend {
-            if let Err(e) = fe.try_send(ev) {
-                tracing::debug!(cause = %e, "frontend event dropped");
-            }
+            super::deliver(fe, ev);
         }
     }
 }
@@ -93,6 +91,7 @@ impl Handler<ToBackend> for RingbufBackend {
                 self.ring.write(&data);
                 Ok(BackendReply::Done)
             }
+            ToBackend::RingRead { size: 0, .. } => Ok(BackendReply::Text(String::new())),
             ToBackend::RingRead { size, format } => Ok(BackendReply::Text(match format {
                 DataFormat::Utf8 => self.ring.read_utf8(size),
                 DataFormat::Base64 => {

@@ -16,18 +16,30 @@ use std::io;
 use std::sync::{Arc, Mutex};
 
 /// QEMU's line settings at open.
-pub const DEFAULT_PARAMS: SerialParams = SerialParams { speed: 115200, parity: Parity::None, data_bits: 8, stop_bits: 1 };
+pub const DEFAULT_PARAMS: SerialParams = SerialParams {
+    speed: 115200,
+    parity: Parity::None,
+    data_bits: 8,
+    stop_bits: 1,
+};
 
-/// Standard speeds; a requested speed maps to the smallest one at or above
-/// it (QEMU's `check_speed` ladder), 115200 when above all of them.
+/// Standard speeds; a requested speed, scaled by 10/11 as QEMU does, maps to
+/// the smallest one at or above it (QEMU's `check_speed` ladder), 115200 when
+/// above all of them.
 const SPEEDS: &[u32] = &[
-    50, 75, 110, 134, 150, 200, 300, 600, 1200, 1800, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800,
-    500000, 576000, 921600, 1000000, 1152000, 1500000, 2000000, 2500000, 3000000, 3500000, 4000000,
+    50, 75, 110, 134, 150, 200, 300, 600, 1200, 1800, 2400, 4800, 9600, 19200, 38400, 57600,
+    115200, 230400, 460800, 500000, 576000, 921600, 1000000, 1152000, 1500000, 2000000, 2500000,
+    3000000, 3500000, 4000000,
 ];
 
 /// The standard speed QEMU picks for `speed`.
 pub fn standard_speed(speed: u32) -> u32 {
-    SPEEDS.iter().copied().find(|s| speed <= *s).unwrap_or(115200)
+    let scaled = (speed as u64 * 10 / 11) as u32;
+    SPEEDS
+        .iter()
+        .copied()
+        .find(|s| scaled <= *s)
+        .unwrap_or(115200)
 }
 
 /// The OS calls behind a serial chardev's ioctls.
@@ -57,8 +69,16 @@ pub fn tty_serial_init<F: AsFd>(fd: F, p: &SerialParams) -> io::Result<()> {
         | InputModes::ICRNL
         | InputModes::IXON;
     t.output_modes -= OutputModes::OPOST;
-    t.local_modes -= LocalModes::ECHO | LocalModes::ECHONL | LocalModes::ICANON | LocalModes::IEXTEN | LocalModes::ISIG;
-    t.control_modes -= ControlModes::CSIZE | ControlModes::PARENB | ControlModes::PARODD | ControlModes::CRTSCTS | ControlModes::CSTOPB;
+    t.local_modes -= LocalModes::ECHO
+        | LocalModes::ECHONL
+        | LocalModes::ICANON
+        | LocalModes::IEXTEN
+        | LocalModes::ISIG;
+    t.control_modes -= ControlModes::CSIZE
+        | ControlModes::PARENB
+        | ControlModes::PARODD
+        | ControlModes::CRTSCTS
+        | ControlModes::CSTOPB;
     t.control_modes |= match p.data_bits {
         5 => ControlModes::CS5,
         6 => ControlModes::CS6,
@@ -97,13 +117,23 @@ impl SerialLine for TtyLine {
 
     fn get_tiocm(&mut self) -> io::Result<u32> {
         // SAFETY: TIOCMGET writes one c_int through the pointer the Getter provides.
-        let bits = unsafe { rustix::ioctl::ioctl(self.fd.as_fd(), rustix::ioctl::Getter::<TIOCMGET, i32>::new())? };
+        let bits = unsafe {
+            rustix::ioctl::ioctl(
+                self.fd.as_fd(),
+                rustix::ioctl::Getter::<TIOCMGET, i32>::new(),
+            )?
+        };
         Ok(bits as u32)
     }
 
     fn set_tiocm(&mut self, bits: u32) -> io::Result<()> {
         // SAFETY: TIOCMSET reads one c_int through the pointer the Setter provides.
-        unsafe { rustix::ioctl::ioctl(self.fd.as_fd(), rustix::ioctl::Setter::<TIOCMSET, i32>::new(bits as i32))? };
+        unsafe {
+            rustix::ioctl::ioctl(
+                self.fd.as_fd(),
+                rustix::ioctl::Setter::<TIOCMSET, i32>::new(bits as i32),
+            )?
+        };
         Ok(())
     }
 }
@@ -132,7 +162,12 @@ impl SerialLine for RecordingLine {
             Parity::Even => 'E',
             Parity::Odd => 'O',
         };
-        self.record(format!("set_params {} {parity} {} {}", standard_speed(p.speed), p.data_bits, p.stop_bits));
+        self.record(format!(
+            "set_params {} {parity} {} {}",
+            standard_speed(p.speed),
+            p.data_bits,
+            p.stop_bits
+        ));
         Ok(())
     }
 
@@ -175,11 +210,27 @@ fn ioctl_err(e: io::Error) -> ChardevError {
 impl<L: SerialLine> FdKind for Serial<L> {
     fn ioctl(&mut self, req: CharIoctl) -> Result<BackendReply, ChardevError> {
         match req {
-            CharIoctl::SerialSetParams(p) => self.line.set_params(&p).map(|_| BackendReply::Done).map_err(ioctl_err),
-            CharIoctl::SerialSetBreak(true) => self.line.send_break().map(|_| BackendReply::Done).map_err(ioctl_err),
+            CharIoctl::SerialSetParams(p) => self
+                .line
+                .set_params(&p)
+                .map(|_| BackendReply::Done)
+                .map_err(ioctl_err),
+            CharIoctl::SerialSetBreak(true) => self
+                .line
+                .send_break()
+                .map(|_| BackendReply::Done)
+                .map_err(ioctl_err),
             CharIoctl::SerialSetBreak(false) => Ok(BackendReply::Done),
-            CharIoctl::SerialGetTiocm => self.line.get_tiocm().map(BackendReply::Value).map_err(ioctl_err),
-            CharIoctl::SerialSetTiocm(bits) => self.line.set_tiocm(bits).map(|_| BackendReply::Done).map_err(ioctl_err),
+            CharIoctl::SerialGetTiocm => self
+                .line
+                .get_tiocm()
+                .map(BackendReply::Value)
+                .map_err(ioctl_err),
+            CharIoctl::SerialSetTiocm(bits) => self
+                .line
+                .set_tiocm(bits)
+                .map(|_| BackendReply::Done)
+                .map_err(ioctl_err),
             _ => Err(ChardevError::NotSupported),
         }
     }
@@ -198,7 +249,13 @@ pub fn start(id: &str, device: &str, log: Option<LogFile>) -> Result<Started, St
     }
     let kind = Serial::new(TtyLine { fd: io.clone() });
     let addr = FdBackend::new(id, Some(io.clone()), Some(io), log, kind).start();
-    Ok(Started { backend: addr.recipient(), filename: "serial".into(), opened: true, ringbuf: false, pty: None })
+    Ok(Started {
+        backend: addr.recipient(),
+        filename: "serial".into(),
+        opened: true,
+        ringbuf: false,
+        pty: None,
+    })
 }
 
 /// Start a serial backend on `device` whose line calls go to `line` instead
@@ -211,7 +268,13 @@ pub fn start_with_line<L: SerialLine + Unpin>(
 ) -> Result<Started, String> {
     let io = open(device)?;
     let addr = FdBackend::new(id, Some(io.clone()), Some(io), log, Serial::new(line)).start();
-    Ok(Started { backend: addr.recipient(), filename: "serial".into(), opened: true, ringbuf: false, pty: None })
+    Ok(Started {
+        backend: addr.recipient(),
+        filename: "serial".into(),
+        opened: true,
+        ringbuf: false,
+        pty: None,
+    })
 }
 
 #[cfg(test)]
@@ -221,8 +284,10 @@ mod tests {
     #[test]
     fn speeds_round_up_to_the_standard_ladder() {
         assert_eq!(standard_speed(9600), 9600);
-        assert_eq!(standard_speed(9601), 19200);
+        assert_eq!(standard_speed(10_560), 9600);
+        assert_eq!(standard_speed(10_562), 19200);
         assert_eq!(standard_speed(1), 50);
+        assert_eq!(standard_speed(115200), 115200);
         assert_eq!(standard_speed(5_000_000), 115200);
     }
 
@@ -230,13 +295,36 @@ mod tests {
     fn ioctls_reach_the_line() {
         let line = RecordingLine::default();
         let mut s = Serial::new(line.clone());
-        let p = SerialParams { speed: 9000, parity: Parity::Even, data_bits: 7, stop_bits: 2 };
-        assert_eq!(s.ioctl(CharIoctl::SerialSetParams(p)), Ok(BackendReply::Done));
-        assert_eq!(s.ioctl(CharIoctl::SerialSetBreak(true)), Ok(BackendReply::Done));
-        assert_eq!(s.ioctl(CharIoctl::SerialSetBreak(false)), Ok(BackendReply::Done));
-        assert_eq!(s.ioctl(CharIoctl::SerialSetTiocm(0x6)), Ok(BackendReply::Done));
-        assert_eq!(s.ioctl(CharIoctl::SerialGetTiocm), Ok(BackendReply::Value(0x6)));
-        assert_eq!(s.ioctl(CharIoctl::PpReadData), Err(ChardevError::NotSupported));
+        let p = SerialParams {
+            speed: 9000,
+            parity: Parity::Even,
+            data_bits: 7,
+            stop_bits: 2,
+        };
+        assert_eq!(
+            s.ioctl(CharIoctl::SerialSetParams(p)),
+            Ok(BackendReply::Done)
+        );
+        assert_eq!(
+            s.ioctl(CharIoctl::SerialSetBreak(true)),
+            Ok(BackendReply::Done)
+        );
+        assert_eq!(
+            s.ioctl(CharIoctl::SerialSetBreak(false)),
+            Ok(BackendReply::Done)
+        );
+        assert_eq!(
+            s.ioctl(CharIoctl::SerialSetTiocm(0x6)),
+            Ok(BackendReply::Done)
+        );
+        assert_eq!(
+            s.ioctl(CharIoctl::SerialGetTiocm),
+            Ok(BackendReply::Value(0x6))
+        );
+        assert_eq!(
+            s.ioctl(CharIoctl::PpReadData),
+            Err(ChardevError::NotSupported)
+        );
         assert_eq!(
             *line.calls.lock().unwrap(),
             vec!["set_params 9600 E 7 2", "break", "set_tiocm 6", "get_tiocm"]
@@ -245,24 +333,42 @@ mod tests {
 
     #[test]
     fn tty_serial_init_makes_a_pty_raw_8n1() {
-        let master = rustix::pty::openpt(rustix::pty::OpenptFlags::RDWR | rustix::pty::OpenptFlags::NOCTTY).unwrap();
+        let master =
+            rustix::pty::openpt(rustix::pty::OpenptFlags::RDWR | rustix::pty::OpenptFlags::NOCTTY)
+                .unwrap();
         rustix::pty::grantpt(&master).unwrap();
         rustix::pty::unlockpt(&master).unwrap();
         let name = rustix::pty::ptsname(&master, Vec::new()).unwrap();
-        let slave = rustix::fs::open(name.as_c_str(), OFlags::RDWR | OFlags::NOCTTY, rustix::fs::Mode::empty()).unwrap();
+        let slave = rustix::fs::open(
+            name.as_c_str(),
+            OFlags::RDWR | OFlags::NOCTTY,
+            rustix::fs::Mode::empty(),
+        )
+        .unwrap();
         tty_serial_init(&slave, &DEFAULT_PARAMS).unwrap();
         let t = termios::tcgetattr(&slave).unwrap();
         assert_eq!(t.output_speed(), 115200);
-        assert!(!t.local_modes.intersects(LocalModes::ECHO | LocalModes::ICANON | LocalModes::ISIG));
+        assert!(!t
+            .local_modes
+            .intersects(LocalModes::ECHO | LocalModes::ICANON | LocalModes::ISIG));
         assert!(!t.input_modes.contains(InputModes::ICRNL));
         assert!(!t.output_modes.contains(OutputModes::OPOST));
         assert!(t.control_modes.contains(ControlModes::CS8));
         assert!(!t.control_modes.contains(ControlModes::PARENB));
-        let p = SerialParams { speed: 9600, parity: Parity::Odd, data_bits: 7, stop_bits: 2 };
+        let p = SerialParams {
+            speed: 9600,
+            parity: Parity::Odd,
+            data_bits: 7,
+            stop_bits: 2,
+        };
         tty_serial_init(&slave, &p).unwrap();
         let t = termios::tcgetattr(&slave).unwrap();
         assert_eq!(t.output_speed(), 9600);
         // Linux ptys force CS8 and no parity (pty_set_termios); the rest sticks.
-        assert!(t.control_modes.contains(ControlModes::CSTOPB), "{:?}", t.control_modes);
+        assert!(
+            t.control_modes.contains(ControlModes::CSTOPB),
+            "{:?}",
+            t.control_modes
+        );
     }
 }

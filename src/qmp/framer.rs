@@ -21,6 +21,7 @@
 //! ```
 
 use super::json::{next_sequence, qemu_lossy_utf8, Json};
+use std::collections::HashSet;
 
 /// Largest total size of the tokens of one message (QEMU's `MAX_TOKEN_SIZE`, 64 MiB).
 pub const MAX_TOKEN_SIZE: usize = 64 << 20;
@@ -251,7 +252,7 @@ impl Framer {
                 }
                 Step::Error => {
                     self.token.push(b);
-                    let text = qemu_lossy_utf8(&self.token);
+                    let text = stray_text(&self.token);
                     self.token.clear();
                     self.state = State::Recovery;
                     self.emit(Err(format!("JSON parse error, stray '{text}'")), out);
@@ -315,6 +316,20 @@ impl Framer {
     }
 }
 
+/// Longest token text quoted in a "stray" error. QEMU quotes the whole
+/// token, so a 64 MiB bad string would come back as a reply of hundreds of
+/// MiB; chardevd quotes the first [`MAX_STRAY_QUOTE`] bytes and `...`.
+pub const MAX_STRAY_QUOTE: usize = 4096;
+
+fn stray_text(token: &[u8]) -> String {
+    if token.len() <= MAX_STRAY_QUOTE {
+        return qemu_lossy_utf8(token);
+    }
+    let mut text = qemu_lossy_utf8(&token[..MAX_STRAY_QUOTE]);
+    text.push_str("...");
+    text
+}
+
 struct Parser<'a> {
     toks: &'a [(Tok, Vec<u8>)],
     pos: usize,
@@ -364,7 +379,11 @@ impl Parser<'_> {
         }
     }
 
-    fn parse_pair(&mut self, members: &mut Vec<(String, Json)>) -> PResult<()> {
+    fn parse_pair(
+        &mut self,
+        members: &mut Vec<(String, Json)>,
+        keys: &mut HashSet<String>,
+    ) -> PResult<()> {
         let key = match self.parse_value()? {
             Json::Str(s) => s,
             _ => return perr("key is not a string in object"),
@@ -375,7 +394,9 @@ impl Parser<'_> {
             Some(_) => return perr("missing : in object pair"),
         }
         let value = self.parse_value()?;
-        if members.iter().any(|(k, _)| *k == key) {
+        // A hash set, not a scan: an object with a million members must not
+        // cost a trillion comparisons on the shared actor thread.
+        if !keys.insert(key.clone()) {
             return perr("duplicate key");
         }
         members.push((key, value));
@@ -384,6 +405,7 @@ impl Parser<'_> {
 
     fn parse_object(&mut self) -> PResult<Json> {
         let mut members = Vec::new();
+        let mut keys = HashSet::new();
         match self.peek() {
             None => return perr("premature EOI"),
             Some(Tok::RCurly) => {
@@ -392,12 +414,12 @@ impl Parser<'_> {
             }
             Some(_) => {}
         }
-        self.parse_pair(&mut members)?;
+        self.parse_pair(&mut members, &mut keys)?;
         loop {
             match self.next() {
                 None => return perr("premature EOI"),
                 Some((Tok::RCurly, _)) => return Ok(Json::Object(members)),
-                Some((Tok::Comma, _)) => self.parse_pair(&mut members)?,
+                Some((Tok::Comma, _)) => self.parse_pair(&mut members, &mut keys)?,
                 Some(_) => return perr("expected separator in dict"),
             }
         }

@@ -296,7 +296,9 @@ pub fn expected_len(lead: u8) -> usize {
 /// U+10FFFF and the noncharacters U+xFFFE/U+xFFFF and U+FDD0..U+FDEF are
 /// malformed; the two-byte `C0 80` is U+0000, as in modified UTF-8.
 pub fn next_sequence(b: &[u8]) -> (usize, Option<char>) {
-    let lead = b[0];
+    let Some(&lead) = b.first() else {
+        return (0, None);
+    };
     let (len, init) = match lead {
         0x00..=0x7f => return (1, Some(lead as char)),
         0xc0..=0xdf => (2, (lead & 0x1f) as u32),

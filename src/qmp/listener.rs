@@ -6,6 +6,8 @@ use actix::prelude::*;
 use std::io;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Where a QMP listener listens.
@@ -93,16 +95,21 @@ pub async fn bind(
             if let Some(mode) = mode {
                 std::fs::set_permissions(path, std::fs::Permissions::from_mode(*mode))?;
             }
+            let live = Arc::new(AtomicUsize::new(0));
             let task = actix_rt::spawn(async move {
                 loop {
                     match listener.accept().await {
                         Ok((stream, _)) => {
-                            QmpSession::start(
-                                stream,
-                                "unix".to_owned(),
-                                supervisor.clone(),
-                                limits,
-                            );
+                            if admit(&live, limits) {
+                                let live = Some(live.clone());
+                                QmpSession::start(
+                                    stream,
+                                    "unix".to_owned(),
+                                    supervisor.clone(),
+                                    limits,
+                                    live,
+                                );
+                            }
                         }
                         Err(e) => accept_error(e).await,
                     }
@@ -121,12 +128,21 @@ pub async fn bind(
             };
             let listener = tokio::net::TcpListener::bind((bind_host, *port)).await?;
             let local = listener.local_addr()?;
+            let live = Arc::new(AtomicUsize::new(0));
             let task = actix_rt::spawn(async move {
                 loop {
                     match listener.accept().await {
                         Ok((stream, peer)) => {
                             let _ = stream.set_nodelay(true);
-                            QmpSession::start(stream, peer.to_string(), supervisor.clone(), limits);
+                            if admit(&live, limits) {
+                                QmpSession::start(
+                                    stream,
+                                    peer.to_string(),
+                                    supervisor.clone(),
+                                    limits,
+                                    Some(live.clone()),
+                                );
+                            }
                         }
                         Err(e) => accept_error(e).await,
                     }
@@ -141,6 +157,19 @@ pub async fn bind(
             })
         }
     }
+}
+
+/// Count a new session in, or refuse it (the stream is dropped: closed).
+fn admit(live: &AtomicUsize, limits: SessionLimits) -> bool {
+    if live.fetch_add(1, Ordering::Relaxed) >= limits.max_sessions {
+        live.fetch_sub(1, Ordering::Relaxed);
+        tracing::warn!(
+            max = limits.max_sessions,
+            "too many QMP sessions; connection refused"
+        );
+        return false;
+    }
+    true
 }
 
 /// Out of file descriptors (or another accept failure): log, back off, go on.

@@ -27,6 +27,7 @@ use bytes::{Bytes, BytesMut};
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -42,6 +43,9 @@ pub struct SessionLimits {
     pub stall_timeout: Duration,
     /// Largest message (QEMU's 64 MiB token limit).
     pub max_message: usize,
+    /// Sessions served at once per listener; further connections are closed
+    /// at once (each session may buffer up to `max_message` bytes).
+    pub max_sessions: usize,
 }
 
 impl Default for SessionLimits {
@@ -51,6 +55,7 @@ impl Default for SessionLimits {
             event_queue: 4096,
             stall_timeout: Duration::from_secs(60),
             max_message: super::framer::MAX_TOKEN_SIZE,
+            max_sessions: 1024,
         }
     }
 }
@@ -67,15 +72,19 @@ pub struct QmpSession {
     peer: String,
     supervisor: Addr<Supervisor>,
     subscription: Rc<Cell<Option<u64>>>,
+    /// The listener's count of live sessions (decremented when this one ends).
+    live: Option<Arc<std::sync::atomic::AtomicUsize>>,
 }
 
 impl QmpSession {
-    /// Serve one connection on the current arbiter.
+    /// Serve one connection on the current arbiter. `live` is the listener's
+    /// session count, decremented when the session ends.
     pub fn start<S>(
         stream: S,
         peer: String,
         supervisor: Addr<Supervisor>,
         limits: SessionLimits,
+        live: Option<Arc<std::sync::atomic::AtomicUsize>>,
     ) -> Addr<QmpSession>
     where
         S: AsyncRead + AsyncWrite + Unpin + 'static,
@@ -83,10 +92,11 @@ impl QmpSession {
         QmpSession::create(move |ctx| {
             let id = NEXT_SESSION.fetch_add(1, Ordering::Relaxed);
             let (rd, wr) = tokio::io::split(stream);
-            let (reply_tx, reply_rx) = mpsc::channel::<Bytes>(limits.reply_queue);
-            let (event_tx, event_rx) = mpsc::channel::<Bytes>(limits.event_queue);
+            let (reply_tx, reply_rx) = mpsc::channel::<Stamped>(limits.reply_queue.max(1));
+            let (event_tx, event_rx) = mpsc::channel::<Stamped>(limits.event_queue.max(1));
             let subscription = Rc::new(Cell::new(None));
-            let _ = reply_tx.try_send(wire(&greeting()));
+            let seq = Arc::new(AtomicU64::new(1));
+            let _ = reply_tx.try_send((0, wire(&greeting())));
             let writer = write_loop(wr, reply_rx, event_rx, limits.stall_timeout);
             ctx.spawn(actix::fut::wrap_future::<_, QmpSession>(writer).map(
                 |_, _, ctx: &mut Context<QmpSession>| {
@@ -100,6 +110,8 @@ impl QmpSession {
                 event_tx: Some(event_tx),
                 kick: ctx.address().recipient(),
                 subscription: subscription.clone(),
+                seq,
+                quit: false,
             };
             ctx.spawn(actix::fut::wrap_future::<_, QmpSession>(read_loop(
                 rd,
@@ -113,6 +125,7 @@ impl QmpSession {
                 peer,
                 supervisor,
                 subscription,
+                live,
             }
         })
     }
@@ -126,6 +139,9 @@ impl Actor for QmpSession {
             self.supervisor.do_send(Unsubscribe(sub));
         }
         tracing::info!(session = self.id, peer = %self.peer, "QMP client disconnected");
+        if let Some(live) = self.live.take() {
+            live.fetch_sub(1, Ordering::Relaxed);
+        }
         Running::Stop
     }
 }
@@ -195,7 +211,7 @@ pub fn failure(id: Option<Json>, err: &QmpError) -> Json {
 async fn read_loop<R: AsyncRead + Unpin>(
     mut rd: R,
     mut dispatch: Dispatch,
-    replies: mpsc::Sender<Bytes>,
+    replies: mpsc::Sender<Stamped>,
     max: usize,
 ) {
     let mut framer = Framer::with_max_token_size(max);
@@ -213,57 +229,123 @@ async fn read_loop<R: AsyncRead + Unpin>(
         framer.feed(&buf[..n], &mut messages);
         for m in messages.drain(..) {
             let reply = dispatch.handle(m).await;
-            if replies.send(wire(&reply)).await.is_err() {
+            let stamp = dispatch.seq.fetch_add(1, Ordering::Relaxed);
+            if replies.send((stamp, wire(&reply))).await.is_err() {
+                return;
+            }
+            if dispatch.quit {
+                // Let the writer flush the reply, then stop the daemon.
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+                while replies.capacity() < replies.max_capacity()
+                    && tokio::time::Instant::now() < deadline
+                {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                let _ = dispatch.supervisor.send(Quit).await;
                 return;
             }
         }
     }
 }
 
+/// One queued output message, stamped with the session's output sequence
+/// number when it was queued (replies by the reader, events by the bus), so
+/// the writer can send them in the order they happened.
+pub type Stamped = (u64, Bytes);
+
 async fn write_loop<W: AsyncWrite + Unpin>(
     mut wr: W,
-    mut replies: mpsc::Receiver<Bytes>,
-    mut events: mpsc::Receiver<Bytes>,
+    mut replies: mpsc::Receiver<Stamped>,
+    mut events: mpsc::Receiver<Stamped>,
     stall: Duration,
 ) {
     let mut events_open = true;
+    let mut replies_open = true;
+    let (mut next_reply, mut next_event): (Option<Stamped>, Option<Stamped>) = (None, None);
     let mut batch = BytesMut::new();
     loop {
-        let first = tokio::select! {
-            biased;
-            r = replies.recv() => match r {
-                Some(b) => b,
-                None => break,
-            },
-            e = events.recv(), if events_open => match e {
-                Some(b) => b,
-                None => { events_open = false; continue; }
-            },
-        };
-        batch.extend_from_slice(&first);
-        while batch.len() < IO_CHUNK {
-            if let Ok(b) = replies.try_recv() {
-                batch.extend_from_slice(&b);
-            } else if let Ok(b) = events.try_recv() {
-                batch.extend_from_slice(&b);
-            } else {
-                break;
+        if next_reply.is_none() && replies_open {
+            match replies.try_recv() {
+                Ok(m) => next_reply = Some(m),
+                Err(mpsc::error::TryRecvError::Disconnected) => replies_open = false,
+                Err(mpsc::error::TryRecvError::Empty) => {}
             }
         }
-        match tokio::time::timeout(stall, wr.write_all(&batch)).await {
-            Ok(Ok(())) => batch.clear(),
-            Ok(Err(e)) => {
-                tracing::debug!(cause = %e, "QMP write failed");
-                return;
+        if next_event.is_none() && events_open {
+            match events.try_recv() {
+                Ok(m) => next_event = Some(m),
+                Err(mpsc::error::TryRecvError::Disconnected) => events_open = false,
+                Err(mpsc::error::TryRecvError::Empty) => {}
             }
-            Err(_) => {
-                tracing::warn!("QMP client made no progress reading for {stall:?}; disconnecting");
-                return;
+        }
+        let pick_reply = match (&next_reply, &next_event) {
+            (Some(r), Some(e)) => r.0 < e.0,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => {
+                if !batch.is_empty() {
+                    if !write_with_progress(&mut wr, &mut batch, stall).await {
+                        return;
+                    }
+                    continue;
+                }
+                if !replies_open {
+                    break;
+                }
+                tokio::select! {
+                    r = replies.recv() => match r {
+                        Some(m) => next_reply = Some(m),
+                        None => replies_open = false,
+                    },
+                    e = events.recv(), if events_open => match e {
+                        Some(m) => next_event = Some(m),
+                        None => events_open = false,
+                    },
+                }
+                continue;
             }
+        };
+        let taken = if pick_reply {
+            next_reply.take()
+        } else {
+            next_event.take()
+        };
+        if let Some((_, bytes)) = taken {
+            batch.extend_from_slice(&bytes);
+        }
+        if batch.len() >= IO_CHUNK && !write_with_progress(&mut wr, &mut batch, stall).await {
+            return;
         }
     }
     let _ = wr.flush().await;
     let _ = wr.shutdown().await;
+}
+
+/// Write the whole batch; false (disconnect) on an error or when one write
+/// makes no progress for `stall`.
+async fn write_with_progress<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    batch: &mut BytesMut,
+    stall: Duration,
+) -> bool {
+    while !batch.is_empty() {
+        match tokio::time::timeout(stall, wr.write(batch)).await {
+            Ok(Ok(0)) => return false,
+            Ok(Ok(n)) => {
+                let _ = batch.split_to(n);
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(cause = %e, "QMP write failed");
+                return false;
+            }
+            Err(_) => {
+                tracing::warn!("QMP client made no progress reading for {stall:?}; disconnecting");
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// Per-session command handling state.
@@ -271,8 +353,12 @@ struct Dispatch {
     supervisor: Addr<Supervisor>,
     negotiated: bool,
     oob: bool,
-    event_tx: Option<mpsc::Sender<Bytes>>,
+    event_tx: Option<mpsc::Sender<Stamped>>,
     kick: Recipient<Kick>,
+    /// The session's output sequence (shared with the event bus).
+    seq: Arc<AtomicU64>,
+    /// `quit` was answered: stop the daemon once the reply is out.
+    quit: bool,
     subscription: Rc<Cell<Option<u64>>>,
 }
 
@@ -343,6 +429,7 @@ impl Dispatch {
                     let sink = EventSink::Wire {
                         tx,
                         kick: self.kick.clone(),
+                        seq: self.seq.clone(),
                     };
                     let sub = self.ask(Subscribe(sink)).await?;
                     self.subscription.set(Some(sub));
@@ -457,7 +544,7 @@ impl Dispatch {
                 Ok(empty())
             }
             Command::Quit => {
-                self.ask(Quit).await?;
+                self.quit = true;
                 Ok(empty())
             }
         }
