@@ -11,8 +11,16 @@ use std::path::PathBuf;
 
 /// Help text for the option syntax.
 pub const SYNTAX: &str = "\
--chardev null,id=ID[,logfile=PATH][,logappend=on|off]
--chardev ringbuf,id=ID[,size=SIZE][,logfile=PATH][,logappend=on|off]   (SIZE a power of two, default 64K)
+Every -chardev also takes [,logfile=PATH][,logappend=on|off].
+-chardev null,id=ID
+-chardev file,id=ID,path=OUT[,input-path=IN][,append=on|off]
+-chardev pipe,id=ID,path=PATH             (PATH.in/PATH.out, else PATH both ways)
+-chardev pty,id=ID[,path=SYMLINK]
+-chardev serial,id=ID,path=DEVICE          (alias tty)
+-chardev parallel,id=ID,path=DEVICE        (alias parport; Linux ppdev)
+-chardev stdio,id=ID[,signal=on|off]
+-chardev udp,id=ID,[host=HOST],port=PORT[,localaddr=ADDR][,localport=PORT][,ipv4=on][,ipv6=on]
+-chardev ringbuf,id=ID[,size=SIZE]        (SIZE a power of two, default 64K)
 -chardev memory,id=ID[,size=SIZE]                                    (deprecated alias of ringbuf)
 -qmp unix:PATH,server=on[,wait=off]
 -qmp tcp:[HOST]:PORT,server=on[,wait=off]     (an empty HOST listens on every interface: keep QMP off networks)
@@ -98,29 +106,118 @@ pub fn parse_chardev(s: &str) -> Result<ChardevOpt, String> {
     let kind = opts.remove(0).1;
     let mut id = None;
     let mut common = ChardevCommon::default();
-    let mut size = None;
+    let mut kv: Vec<(String, String)> = Vec::new();
     for (k, v) in opts {
-        match (kind.as_str(), k.as_str()) {
-            (_, "id") => id = Some(v),
-            (_, "logfile") => common.logfile = Some(v),
-            (_, "logappend") => common.logappend = Some(parse_bool("logappend", &v)?),
-            ("ringbuf" | "memory", "size") => {
-                // As in QEMU, size=0 on the command line means the default.
-                size = Some(parse_size("size", &v)?).filter(|s| *s != 0);
-            }
-            (_, "") => return Err(format!("Invalid parameter '{v}'")),
-            (_, other) => return Err(format!("Invalid parameter '{other}'")),
+        match k.as_str() {
+            "id" => id = Some(v),
+            "logfile" => common.logfile = Some(v),
+            "logappend" => common.logappend = Some(parse_bool("logappend", &v)?),
+            "" => return Err(format!("Invalid parameter '{v}'")),
+            _ => kv.push((k, v)),
         }
     }
     let Some(id) = id else {
         return Err("Parameter 'id' is missing".into());
     };
+    let mut take = |key: &str| {
+        kv.iter()
+            .position(|(k, _)| k == key)
+            .map(|i| kv.remove(i).1)
+    };
+    let path = |take: &mut dyn FnMut(&str) -> Option<String>, what: &str| {
+        take("path").ok_or_else(|| format!("chardev: {what}: no device path given"))
+    };
     let backend = match kind.as_str() {
         "null" => ChardevBackend::Null(common),
-        "ringbuf" => ChardevBackend::Ringbuf(ChardevRingbuf { common, size }),
-        "memory" => ChardevBackend::Memory(ChardevRingbuf { common, size }),
+        "ringbuf" | "memory" => {
+            // As in QEMU, size=0 on the command line means the default.
+            let size = take("size")
+                .map(|v| parse_size("size", &v))
+                .transpose()?
+                .filter(|s| *s != 0);
+            let r = ChardevRingbuf { common, size };
+            if kind == "ringbuf" {
+                ChardevBackend::Ringbuf(r)
+            } else {
+                ChardevBackend::Memory(r)
+            }
+        }
+        "file" => {
+            let out = take("path").ok_or("chardev: file: no filename given")?;
+            let input = take("input-path");
+            let append = take("append")
+                .map(|v| parse_bool("append", &v))
+                .transpose()?;
+            ChardevBackend::File(ChardevFile {
+                common,
+                input,
+                out,
+                append,
+            })
+        }
+        "pipe" => ChardevBackend::Pipe(ChardevHostdev {
+            common,
+            device: path(&mut take, "pipe")?,
+        }),
+        "serial" | "tty" => ChardevBackend::Serial(ChardevHostdev {
+            common,
+            device: path(&mut take, "serial/tty")?,
+        }),
+        "parallel" | "parport" => ChardevBackend::Parallel(ChardevHostdev {
+            common,
+            device: path(&mut take, "parallel")?,
+        }),
+        "pty" => ChardevBackend::Pty(ChardevPty {
+            common,
+            path: take("path"),
+        }),
+        "stdio" => {
+            let signal = Some(
+                take("signal")
+                    .map(|v| parse_bool("signal", &v))
+                    .transpose()?
+                    .unwrap_or(true),
+            );
+            ChardevBackend::Stdio(ChardevStdio { common, signal })
+        }
+        "udp" => {
+            let host = take("host").unwrap_or_else(|| "localhost".into());
+            let port = take("port").ok_or("chardev: udp: remote port not specified")?;
+            let ipv4 = take("ipv4").map(|v| parse_bool("ipv4", &v)).transpose()?;
+            let ipv6 = take("ipv6").map(|v| parse_bool("ipv6", &v)).transpose()?;
+            let localaddr = take("localaddr");
+            let localport = take("localport");
+            let inet = |host: String, port: String| {
+                SocketAddressLegacy::Inet(InetSocketAddress {
+                    host,
+                    port,
+                    numeric: None,
+                    to: None,
+                    ipv4,
+                    ipv6,
+                    keep_alive: None,
+                    mptcp: None,
+                })
+            };
+            let local = if localaddr.is_some() || localport.is_some() {
+                Some(inet(
+                    localaddr.unwrap_or_default(),
+                    localport.unwrap_or_else(|| "0".into()),
+                ))
+            } else {
+                None
+            };
+            ChardevBackend::Udp(ChardevUdp {
+                common,
+                remote: inet(host, port),
+                local,
+            })
+        }
         other => return Err(format!("'{other}' is not a valid char driver name")),
     };
+    if let Some((k, _)) = kv.first() {
+        return Err(format!("Invalid parameter '{k}'"));
+    }
     Ok(ChardevOpt { id, backend })
 }
 

@@ -149,6 +149,7 @@ fn main() -> ExitCode {
     }
     handle.shutdown();
     handle.join();
+    chardevd::backends::stdio::restore_terminal();
     for addr in handle.listeners() {
         if let QmpAddr::Unix { path, .. } = addr {
             remove_socket_file(&path);

@@ -135,14 +135,28 @@ impl Io {
     }
 }
 
+/// How a reader treats what it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputMode {
+    /// A byte stream: end of file (or a read error) ends the input, with a
+    /// `Closed` event when `closed_event` (QEMU's fd chardevs).
+    Stream {
+        /// Send `Closed` at the end.
+        closed_event: bool,
+    },
+    /// Datagrams: each read is one datagram; an empty one is just empty, and
+    /// errors (an ICMP "port unreachable" from an earlier send) are skipped.
+    Datagram,
+}
+
 /// Feed a frontend from `src`: wait for a frontend, reserve room in its queue,
-/// then read. End of file (or a read error) sends `Closed` (when `closed_event`)
-/// and returns, as QEMU's fd chardevs do.
+/// then read (QEMU's `can_read` contract: nothing is read that the frontend
+/// cannot take). Returns when the input ends.
 pub async fn pump_input(
     id: String,
     src: Io,
     mut frontend: watch::Receiver<Option<FrontendSink>>,
-    closed_event: bool,
+    mode: InputMode,
 ) {
     let mut buf = vec![0u8; READ_CHUNK];
     loop {
@@ -168,23 +182,30 @@ pub async fn pump_input(
                 continue;
             }
         };
-        match src.read(&mut buf).await {
-            Ok(0) => {
-                tracing::debug!(chardev = %id, "input reached end of file");
+        let result = src.read(&mut buf).await;
+        match (result, mode) {
+            (Ok(0), InputMode::Datagram) => drop(permit),
+            (Ok(n), _) if n > 0 => {
+                permit.send(FrontendEvent::Data(Bytes::copy_from_slice(&buf[..n])))
+            }
+            (Err(e), _) if e.kind() == io::ErrorKind::Interrupted => drop(permit),
+            (Err(e), InputMode::Datagram) => {
+                tracing::debug!(chardev = %id, cause = %e, "datagram receive error skipped");
+                drop(permit);
+            }
+            (end, InputMode::Stream { closed_event }) => {
+                match end {
+                    Err(e) => {
+                        tracing::debug!(chardev = %id, cause = %e, "input read failed; input closed")
+                    }
+                    Ok(_) => tracing::debug!(chardev = %id, "input reached end of file"),
+                }
                 if closed_event {
                     permit.send(FrontendEvent::Closed);
                 }
                 return;
             }
-            Ok(n) => permit.send(FrontendEvent::Data(Bytes::copy_from_slice(&buf[..n]))),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => drop(permit),
-            Err(e) => {
-                tracing::debug!(chardev = %id, cause = %e, "input read failed; closing input");
-                if closed_event {
-                    permit.send(FrontendEvent::Closed);
-                }
-                return;
-            }
+            (Ok(_), InputMode::Datagram) => drop(permit),
         }
     }
 }
@@ -249,6 +270,7 @@ pub struct FdBackend<K: FdKind> {
     frontend: watch::Sender<Option<FrontendSink>>,
     log: Option<LogFile>,
     opened: bool,
+    input_mode: InputMode,
     kind: K,
 }
 
@@ -275,8 +297,22 @@ impl<K: FdKind + Unpin> FdBackend<K> {
             frontend,
             log,
             opened: true,
+            input_mode: InputMode::Stream { closed_event: true },
             kind,
         }
+    }
+
+    /// A backend that is not open at creation (QEMU's `be_opened = false`):
+    /// its frontend gets no `OPENED` on attach.
+    pub fn not_opened(mut self) -> Self {
+        self.opened = false;
+        self
+    }
+
+    /// Read datagrams instead of a stream.
+    pub fn datagrams(mut self) -> Self {
+        self.input_mode = InputMode::Datagram;
+        self
     }
 
     fn notify(&self, ev: FrontendEvent) {
@@ -291,11 +327,12 @@ impl<K: FdKind + Unpin> Actor for FdBackend<K> {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         if let Some(src) = self.input.take() {
+            let mode = self.input_mode;
             ctx.spawn(actix::fut::wrap_future(pump_input(
                 self.id.clone(),
                 src,
                 self.frontend.subscribe(),
-                true,
+                mode,
             )));
         }
     }

@@ -14,6 +14,8 @@ pub mod pty;
 pub mod ringbuf;
 pub mod serial;
 pub mod spec;
+pub mod stdio;
+pub mod udp;
 
 pub use ring::Ring;
 pub mod ring;
@@ -201,6 +203,8 @@ pub async fn start(id: &str, spec: &ChardevBackend) -> Result<Started, String> {
         ChardevBackend::Serial(s) => serial::start(id, &s.device, log),
         ChardevBackend::Parallel(p) => parallel::start(id, &p.device, log),
         ChardevBackend::Pty(p) => pty::start(id, p.path.as_deref(), log),
+        ChardevBackend::Stdio(s) => stdio::start(id, s, log),
+        ChardevBackend::Udp(u) => udp::start(id, u, log),
         ChardevBackend::Ringbuf(r) | ChardevBackend::Memory(r) => {
             let size = ringbuf::ring_size(r.size)?;
             Ok(ringbuf::RingbufBackend::start_backend(

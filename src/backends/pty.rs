@@ -10,7 +10,7 @@
 //!
 //! While disconnected the master is polled for `POLLHUP` every
 //! [`PTY_POLL`] (QEMU polls once a second).
-use super::fdio::{pump_input, Io, OUTPUT_QUEUE};
+use super::fdio::{pump_input, InputMode, Io, OUTPUT_QUEUE};
 use super::logfile::LogFile;
 use super::{BackendReply, FrontendEvent, FrontendSink, Started, ToBackend};
 use crate::actors::ChardevError;
@@ -150,7 +150,7 @@ impl Actor for PtyBackend {
                 }
                 // Serve the connection until the slave hangs up (EIO).
                 tokio::select! {
-                    _ = pump_input(id.clone(), io.clone(), frontend.clone(), false) => {}
+                    _ = pump_input(id.clone(), io.clone(), frontend.clone(), InputMode::Stream { closed_event: false }) => {}
                     _ = drain_output(&mut output, &io) => {}
                 }
                 connected.set(false);
