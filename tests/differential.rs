@@ -103,6 +103,15 @@ fn normalize(line: &str, sorted: bool) -> String {
             s.replace_range(start..start + len, "<pkg>");
         }
     }
+    // pty numbers differ between the two runs.
+    while let Some(i) = s.find("/dev/pts/") {
+        let start = i + "/dev/pts/".len();
+        let len = s[start..].bytes().take_while(u8::is_ascii_digit).count();
+        if len == 0 {
+            break;
+        }
+        s.replace_range(i..start + len, "<pts>");
+    }
     if let Some(i) = s.find("\"timestamp\": {") {
         if let Some(len) = s[i..].find('}') {
             s.replace_range(i..i + len + 1, "\"timestamp\": <ts>");

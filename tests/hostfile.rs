@@ -1,0 +1,700 @@
+//! Host-file backends against real OS objects: temp files, fifos, pty pairs,
+//! /dev/full, loopback UDP, and the daemon's own stdio (as a child process).
+mod common;
+
+use bytes::Bytes;
+use chardevd::actors::frontend::FrontendHandle;
+use chardevd::backends::spec::*;
+use chardevd::backends::{CharIoctl, FrontendEvent, Parity, SerialParams};
+use chardevd::runtime::{self, Config};
+use common::*;
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::time::Duration;
+
+fn common() -> ChardevCommon {
+    ChardevCommon::default()
+}
+
+async fn next(fe: &mut FrontendHandle) -> FrontendEvent {
+    tokio::time::timeout(Duration::from_secs(10), fe.recv())
+        .await
+        .expect("an event in time")
+        .expect("open channel")
+}
+
+/// Read frontend events until `want` bytes of data arrived.
+async fn read_data(fe: &mut FrontendHandle, want: usize) -> Vec<u8> {
+    let mut got = Vec::new();
+    while got.len() < want {
+        match next(fe).await {
+            FrontendEvent::Data(b) => got.extend_from_slice(&b),
+            other => panic!("unexpected {other:?} after {} bytes", got.len()),
+        }
+    }
+    got
+}
+
+fn mkfifo(path: &std::path::Path) {
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::Mode::from_raw_mode(0o600),
+    )
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_backend_writes_out_reads_in_and_closes_at_end_of_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, input) = (dir.path().join("out"), dir.path().join("in"));
+    std::fs::write(&out, b"old contents").unwrap();
+    std::fs::write(&input, b"typed by the user").unwrap();
+    let h = runtime::spawn(Config::default()).unwrap();
+    let f = ChardevFile {
+        common: common(),
+        input: Some(input.to_str().unwrap().into()),
+        out: out.to_str().unwrap().into(),
+        append: None,
+    };
+    h.chardev_add("f", ChardevBackend::File(f.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        b"",
+        "out is truncated at chardev-add, as in QEMU"
+    );
+    let mut fe = h.attach("f").await.unwrap();
+    assert_eq!(next(&mut fe).await, FrontendEvent::Opened);
+    assert_eq!(read_data(&mut fe, 17).await, b"typed by the user");
+    assert_eq!(
+        next(&mut fe).await,
+        FrontendEvent::Closed,
+        "end of the in file closes the input"
+    );
+    fe.write(Bytes::from_static(b"guest output\n"))
+        .await
+        .unwrap();
+    fe.detach().await;
+    h.chardev_remove("f").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(std::fs::read(&out).unwrap(), b"guest output\n");
+
+    // append=true keeps what is there.
+    let f = ChardevFile {
+        common: common(),
+        input: None,
+        out: out.to_str().unwrap().into(),
+        append: Some(true),
+    };
+    h.chardev_add("f", ChardevBackend::File(f)).await.unwrap();
+    let fe = h.attach("f").await.unwrap();
+    fe.write(Bytes::from_static(b"more\n")).await.unwrap();
+    fe.detach().await;
+    h.chardev_remove("f").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(std::fs::read(&out).unwrap(), b"guest output\nmore\n");
+    h.shutdown();
+    h.join();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_errors_on_dev_full_are_logged_and_harm_nothing_else() {
+    let h = runtime::spawn(Config::default()).unwrap();
+    let full = ChardevFile {
+        common: common(),
+        input: None,
+        out: "/dev/full".into(),
+        append: None,
+    };
+    h.chardev_add("full", ChardevBackend::File(full))
+        .await
+        .unwrap();
+    h.chardev_add(
+        "r",
+        ChardevBackend::Ringbuf(ChardevRingbuf {
+            common: common(),
+            size: Some(64),
+        }),
+    )
+    .await
+    .unwrap();
+    let fe = h.attach("full").await.unwrap();
+    for _ in 0..100 {
+        fe.write(Bytes::from_static(b"no space for this\n"))
+            .await
+            .unwrap();
+    }
+    h.ringbuf_write("r", b"still fine").await.unwrap();
+    assert_eq!(
+        h.ringbuf_read("r", 64, Default::default()).await.unwrap(),
+        "still fine"
+    );
+    assert_eq!(h.query_chardev().await.unwrap().len(), 2);
+    h.shutdown();
+    h.join();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipe_backend_uses_in_and_out_fifos_or_the_path_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("p");
+    mkfifo(&base.with_extension("in"));
+    mkfifo(&base.with_extension("out"));
+    let h = runtime::spawn(Config::default()).unwrap();
+    let dev = ChardevHostdev {
+        common: common(),
+        device: base.to_str().unwrap().into(),
+    };
+    h.chardev_add("p", ChardevBackend::Pipe(dev)).await.unwrap();
+    let mut fe = h.attach("p").await.unwrap();
+    assert_eq!(next(&mut fe).await, FrontendEvent::Opened);
+    let mut writer = std::fs::OpenOptions::new()
+        .write(true)
+        .open(base.with_extension("in"))
+        .unwrap();
+    writer.write_all(b"8 bytes!").unwrap();
+    assert_eq!(read_data(&mut fe, 8).await, b"8 bytes!");
+    let mut reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(base.with_extension("out"))
+        .unwrap();
+    fe.write(Bytes::from_static(b"nine byte")).await.unwrap();
+    let mut got = Vec::new();
+    for _ in 0..100 {
+        let mut buf = [0u8; 64];
+        if let Ok(n) = reader.read(&mut buf) {
+            got.extend_from_slice(&buf[..n]);
+        }
+        if got.len() >= 9 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(got, b"nine byte");
+
+    // Fallback: one fifo at the path itself, used both ways.
+    let single = dir.path().join("single");
+    mkfifo(&single);
+    let dev = ChardevHostdev {
+        common: common(),
+        device: single.to_str().unwrap().into(),
+    };
+    h.chardev_add("q", ChardevBackend::Pipe(dev)).await.unwrap();
+    let missing = ChardevHostdev {
+        common: common(),
+        device: dir.path().join("nope").to_str().unwrap().into(),
+    };
+    let err = h
+        .chardev_add("m", ChardevBackend::Pipe(missing))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.desc,
+        format!(
+            "Failed to add chardev 'm': Could not open '{}': No such file or directory",
+            dir.path().join("nope").display()
+        )
+    );
+    h.shutdown();
+    h.join();
+}
+
+fn open_pty_slave(path: &str) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags((rustix::fs::OFlags::NOCTTY).bits() as i32)
+        .open(path)
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pty_backend_opens_on_slave_open_and_drops_output_while_nobody_listens() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("console");
+    let h = runtime::spawn(Config::default()).unwrap();
+    let pty = ChardevPty {
+        common: common(),
+        path: Some(link.to_str().unwrap().into()),
+    };
+    let ret = h
+        .chardev_add("pt", ChardevBackend::Pty(pty.clone()))
+        .await
+        .unwrap();
+    let pts = ret.pty.expect("chardev-add returns the pty");
+    assert!(pts.starts_with("/dev/pts/"));
+    assert_eq!(std::fs::read_link(&link).unwrap().to_str().unwrap(), pts);
+    assert_eq!(
+        h.query_chardev().await.unwrap()[0].filename,
+        format!("pty:{pts}")
+    );
+    let mut fe = h.attach("pt").await.unwrap();
+    // Nobody has the slave open: writes succeed and are dropped.
+    assert_eq!(fe.write(Bytes::from_static(b"lost")).await.unwrap(), 4);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), fe.recv())
+            .await
+            .is_err(),
+        "no OPENED yet"
+    );
+
+    let mut slave = open_pty_slave(&pts);
+    assert_eq!(next(&mut fe).await, FrontendEvent::Opened);
+    slave.write_all(b"key presses").unwrap();
+    assert_eq!(read_data(&mut fe, 11).await, b"key presses");
+    fe.write(Bytes::from_static(b"console text")).await.unwrap();
+    let mut buf = [0u8; 64];
+    let n = slave.read(&mut buf).unwrap();
+    assert_eq!(
+        &buf[..n],
+        b"console text",
+        "raw mode: no translation, and the dropped bytes never arrive"
+    );
+    drop(slave);
+    assert_eq!(
+        next(&mut fe).await,
+        FrontendEvent::Closed,
+        "hang-up of a connected pty (QEMU 10)"
+    );
+    let _again = open_pty_slave(&pts);
+    assert_eq!(
+        next(&mut fe).await,
+        FrontendEvent::Opened,
+        "OPENED again on reconnect"
+    );
+
+    // A second pty cannot take an existing link path.
+    let err = h
+        .chardev_add("pt2", ChardevBackend::Pty(pty))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.desc,
+        "Failed to add chardev 'pt2': Failed to create PTY symlink: File exists"
+    );
+    fe.detach().await;
+    h.chardev_remove("pt").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        std::fs::symlink_metadata(&link).is_err(),
+        "the link is removed with the chardev"
+    );
+    h.shutdown();
+    h.join();
+}
+
+fn pty_pair() -> (rustix::fd::OwnedFd, String) {
+    use rustix::pty::*;
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+    grantpt(&master).unwrap();
+    unlockpt(&master).unwrap();
+    let name = ptsname(&master, Vec::new()).unwrap().into_string().unwrap();
+    (master, name)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serial_backend_sets_raw_115200_8n1_and_frontends_change_the_line() {
+    use rustix::termios::*;
+    let (master, slave) = pty_pair();
+    // Keep a slave fd to read the line settings the backend applies.
+    let probe = open_pty_slave(&slave);
+    let h = runtime::spawn(Config::default()).unwrap();
+    h.chardev_add(
+        "s",
+        ChardevBackend::Serial(ChardevHostdev {
+            common: common(),
+            device: slave.clone(),
+        }),
+    )
+    .await
+    .unwrap();
+    let t = tcgetattr(&probe).unwrap();
+    assert_eq!(t.output_speed(), 115200);
+    assert!(!t
+        .local_modes
+        .intersects(LocalModes::ECHO | LocalModes::ICANON | LocalModes::ISIG));
+    assert!(!t.output_modes.contains(OutputModes::OPOST));
+    assert!(!t
+        .input_modes
+        .intersects(InputModes::ICRNL | InputModes::IXON));
+    let mut fe = h.attach("s").await.unwrap();
+    assert_eq!(next(&mut fe).await, FrontendEvent::Opened);
+    let p = SerialParams {
+        speed: 9600,
+        parity: Parity::None,
+        data_bits: 8,
+        stop_bits: 2,
+    };
+    fe.ioctl(CharIoctl::SerialSetParams(p)).await.unwrap();
+    let t = tcgetattr(&probe).unwrap();
+    assert_eq!(t.output_speed(), 9600);
+    assert!(t.control_modes.contains(ControlModes::CSTOPB));
+    // Data both ways through the "device".
+    rustix::io::write(&master, b"from the device").unwrap();
+    assert_eq!(read_data(&mut fe, 15).await, b"from the device");
+    fe.write(Bytes::from_static(b"to the device"))
+        .await
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let mut got = Vec::new();
+    while got.len() < 13 {
+        let n = rustix::io::read(&master, &mut buf).unwrap();
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(got, b"to the device");
+    // A pty has no modem lines: the error comes back to the frontend.
+    assert!(fe.ioctl(CharIoctl::SerialGetTiocm).await.is_err());
+    assert!(
+        fe.ioctl(CharIoctl::PpReadStatus).await.is_err(),
+        "not a parallel port"
+    );
+    h.shutdown();
+    h.join();
+}
+
+#[actix::test]
+async fn serial_break_and_modem_lines_go_through_the_line_trait() {
+    use chardevd::backends::serial::{start_with_line, RecordingLine};
+    let line = RecordingLine::default();
+    let started = start_with_line("s", "/dev/null", line.clone(), None).unwrap();
+    let backend = started.backend;
+    let ioctl = |req| backend.send(chardevd::backends::ToBackend::Ioctl(req));
+    ioctl(CharIoctl::SerialSetBreak(true))
+        .await
+        .unwrap()
+        .unwrap();
+    ioctl(CharIoctl::SerialSetTiocm(0x006))
+        .await
+        .unwrap()
+        .unwrap();
+    let bits = ioctl(CharIoctl::SerialGetTiocm).await.unwrap().unwrap();
+    assert_eq!(bits, chardevd::backends::BackendReply::Value(0x006));
+    let p = SerialParams {
+        speed: 19200,
+        parity: Parity::Even,
+        data_bits: 7,
+        stop_bits: 1,
+    };
+    ioctl(CharIoctl::SerialSetParams(p)).await.unwrap().unwrap();
+    assert_eq!(
+        *line.calls.lock().unwrap(),
+        vec![
+            "break",
+            "set_tiocm 6",
+            "get_tiocm",
+            "set_params 19200 E 7 1"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_backend_refuses_a_device_that_is_not_a_parallel_port() {
+    let h = runtime::spawn(Config::default()).unwrap();
+    let err = h
+        .chardev_add(
+            "pp",
+            ChardevBackend::Parallel(ChardevHostdev {
+                common: common(),
+                device: "/dev/null".into(),
+            }),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.desc,
+        "Failed to add chardev 'pp': not a parallel port: Inappropriate ioctl for device"
+    );
+    h.shutdown();
+    h.join();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_backend_sends_one_datagram_per_write_and_delivers_datagrams() {
+    let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let port = peer.local_addr().unwrap().port();
+    let h = runtime::spawn(Config::default()).unwrap();
+    let inet = |host: &str, port: String| {
+        SocketAddressLegacy::Inet(InetSocketAddress {
+            host: host.into(),
+            port,
+            numeric: None,
+            to: None,
+            ipv4: None,
+            ipv6: None,
+            keep_alive: None,
+            mptcp: None,
+        })
+    };
+    let u = ChardevUdp {
+        common: common(),
+        remote: inet("127.0.0.1", port.to_string()),
+        local: None,
+    };
+    h.chardev_add("u", ChardevBackend::Udp(u)).await.unwrap();
+    let mut fe = h.attach("u").await.unwrap();
+    fe.write(Bytes::from_static(b"hello")).await.unwrap();
+    fe.write(Bytes::from_static(b"world!")).await.unwrap();
+    let mut buf = [0u8; 100];
+    let (n, from) = peer.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"hello", "one write, one datagram");
+    let (n, _) = peer.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"world!");
+    peer.send_to(b"reply", from).unwrap();
+    peer.send_to(&[7u8; 6000], from).unwrap();
+    // No OPENED ever: the first event is data.
+    assert_eq!(read_data(&mut fe, 5).await, b"reply");
+    assert_eq!(
+        read_data(&mut fe, 6000).await,
+        vec![7u8; 6000],
+        "a datagram over 4 KiB arrives whole"
+    );
+
+    // A local port that is taken.
+    let taken = peer.local_addr().unwrap().port().to_string();
+    let u = ChardevUdp {
+        common: common(),
+        remote: inet("127.0.0.1", "9".into()),
+        local: Some(inet("127.0.0.1", taken)),
+    };
+    let err = h
+        .chardev_add("u2", ChardevBackend::Udp(u))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.desc,
+        "Failed to add chardev 'u2': Failed to bind socket: Address already in use"
+    );
+    h.shutdown();
+    h.join();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logfile_records_frontend_output_and_logappend_keeps_the_old_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    std::fs::write(&log, b"before\n").unwrap();
+    let h = runtime::spawn(Config::default()).unwrap();
+    let with_log = |append| ChardevCommon {
+        logfile: Some(log.to_str().unwrap().into()),
+        logappend: append,
+    };
+    h.chardev_add("n", ChardevBackend::Null(with_log(Some(true))))
+        .await
+        .unwrap();
+    let fe = h.attach("n").await.unwrap();
+    fe.write(Bytes::from_static(b"logged\n")).await.unwrap();
+    fe.detach().await;
+    h.chardev_remove("n").await.unwrap();
+    assert_eq!(std::fs::read(&log).unwrap(), b"before\nlogged\n");
+    // Without logappend the log starts empty, even if the backend then fails.
+    let bad = ChardevFile {
+        common: with_log(None),
+        input: None,
+        out: "/nonexistent-dir/x".into(),
+        append: None,
+    };
+    assert!(h.chardev_add("f", ChardevBackend::File(bad)).await.is_err());
+    assert_eq!(
+        std::fs::read(&log).unwrap(),
+        b"",
+        "the log is opened before the backend, as in QEMU"
+    );
+    // ringbuf-write data is not logged; frontend output is.
+    let ring = ChardevBackend::Ringbuf(ChardevRingbuf {
+        common: with_log(Some(true)),
+        size: Some(64),
+    });
+    h.chardev_add("r", ring).await.unwrap();
+    h.ringbuf_write("r", b"not logged").await.unwrap();
+    let fe = h.attach("r").await.unwrap();
+    fe.write(Bytes::from_static(b"frontend")).await.unwrap();
+    assert_eq!(std::fs::read(&log).unwrap(), b"frontend");
+    h.shutdown();
+    h.join();
+}
+
+/// Backpressure: push many bytes through a fifo into a frontend that reads
+/// slowly at first; nothing is lost or reordered and memory stays bounded.
+/// `CHARDEVD_BACKPRESSURE_MIB` sets the amount (default 1024 MiB).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gib_through_a_pipe_into_a_slow_frontend_loses_nothing_and_stays_bounded() {
+    let mib: usize = std::env::var("CHARDEVD_BACKPRESSURE_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024);
+    let total = mib << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("p");
+    mkfifo(&base.with_extension("in"));
+    mkfifo(&base.with_extension("out"));
+    let h = runtime::spawn(Config::default()).unwrap();
+    let dev = ChardevHostdev {
+        common: common(),
+        device: base.to_str().unwrap().into(),
+    };
+    h.chardev_add("p", ChardevBackend::Pipe(dev)).await.unwrap();
+    let mut fe = h.attach("p").await.unwrap();
+    assert_eq!(next(&mut fe).await, FrontendEvent::Opened);
+    let rss_before = rss_kib();
+    let path = base.with_extension("in");
+    // The byte at offset i is (i / 4096 + i) mod 251: a pattern that shows
+    // any loss, duplication or reordering.
+    let pattern = |i: usize| ((i / 4096 + i) % 251) as u8;
+    let writer = std::thread::spawn(move || {
+        let mut f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+        let mut chunk = vec![0u8; 1 << 20];
+        for c in 0..total >> 20 {
+            for (j, b) in chunk.iter_mut().enumerate() {
+                *b = pattern((c << 20) + j);
+            }
+            f.write_all(&chunk).unwrap();
+        }
+    });
+    let mut received = 0usize;
+    let mut peak_rss = 0;
+    let mut reads = 0u64;
+    while received < total {
+        let FrontendEvent::Data(b) = next(&mut fe).await else {
+            panic!("unexpected event")
+        };
+        for (j, byte) in b.iter().enumerate() {
+            if *byte != pattern(received + j) {
+                panic!("byte {} is wrong: lost or reordered data", received + j);
+            }
+        }
+        received += b.len();
+        reads += 1;
+        if reads < 50 {
+            // A slow frontend: the pipe and queues fill, the writer blocks.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            peak_rss = peak_rss.max(rss_kib());
+        } else if reads.is_multiple_of(256) {
+            peak_rss = peak_rss.max(rss_kib());
+        }
+    }
+    writer.join().unwrap();
+    assert_eq!(received, total);
+    let growth_mib = peak_rss.saturating_sub(rss_before) / 1024;
+    assert!(
+        growth_mib < 64,
+        "memory grew by {growth_mib} MiB while moving {mib} MiB"
+    );
+    eprintln!("moved {mib} MiB in {reads} reads; RSS grew by {growth_mib} MiB");
+    h.shutdown();
+    h.join();
+}
+
+fn rss_kib() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// stdio runs in a child whose stdin and stdout are a pty we hold the master of.
+#[test]
+fn stdio_backend_goes_raw_and_restores_the_terminal_on_sigterm() {
+    use rustix::termios::*;
+    let (master, slave) = pty_pair();
+    let tty = open_pty_slave(&slave);
+    let before = tcgetattr(&tty).unwrap();
+    assert!(before
+        .local_modes
+        .contains(LocalModes::ECHO | LocalModes::ICANON));
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("q.sock");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_chardevd"))
+        .args([
+            "-chardev",
+            "stdio,id=con,signal=off",
+            "-device",
+            "echo,id=e,chardev=con",
+            "-qmp",
+        ])
+        .arg(format!("unix:{},server=on", sock.display()))
+        .stdin(tty.try_clone().unwrap())
+        .stdout(tty.try_clone().unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..200 {
+        if sock.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let raw = tcgetattr(&tty).unwrap();
+    assert!(
+        !raw.local_modes
+            .intersects(LocalModes::ECHO | LocalModes::ICANON | LocalModes::ISIG),
+        "{raw:?}"
+    );
+    assert!(
+        raw.output_modes.contains(OutputModes::OPOST),
+        "output processing kept, as QEMU"
+    );
+    // Bytes typed on the terminal come back through the echo device.
+    let _ = read_available(&master); // the daemon's start-up line
+    rustix::io::write(&master, b"typed").unwrap();
+    let mut got = Vec::new();
+    for _ in 0..100 {
+        got.extend(read_available(&master));
+        if got.windows(5).any(|w| w == b"typed") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(got.windows(5).any(|w| w == b"typed"), "{got:?}");
+    // A second stdio chardev is refused.
+    let mut c = Client::negotiated(&sock);
+    assert_eq!(
+        c.cmd(r#"{"execute":"chardev-add","arguments":{"id":"again","backend":{"type":"stdio","data":{}}}}"#),
+        r#"{"error": {"class": "GenericError", "desc": "Failed to add chardev 'again': cannot use stdio by multiple character devices"}}"#
+    );
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    assert!(child.wait().unwrap().success());
+    let after = tcgetattr(&tty).unwrap();
+    assert_eq!(
+        after.local_modes, before.local_modes,
+        "terminal restored at exit"
+    );
+    assert_eq!(after.input_modes, before.input_modes);
+    let flags = rustix::fs::fcntl_getfl(&tty).unwrap();
+    assert!(
+        !flags.contains(rustix::fs::OFlags::NONBLOCK),
+        "O_NONBLOCK cleared again"
+    );
+}
+
+fn read_available(master: &rustix::fd::OwnedFd) -> Vec<u8> {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let mut out = Vec::new();
+    loop {
+        let mut fds = [PollFd::new(master, PollFlags::IN)];
+        let ready = poll(
+            &mut fds,
+            Some(&Timespec {
+                tv_sec: 0,
+                tv_nsec: 50_000_000,
+            }),
+        )
+        .unwrap_or(0);
+        if ready == 0 {
+            return out;
+        }
+        let mut buf = [0u8; 4096];
+        match rustix::io::read(master, &mut buf) {
+            Ok(n) if n > 0 => out.extend_from_slice(&buf[..n]),
+            _ => return out,
+        }
+    }
+}
