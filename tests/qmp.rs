@@ -252,9 +252,22 @@ fn events_reach_only_negotiated_sessions_and_vserport_change_is_rate_limited() {
     assert!(a
         .cmd(r#"{"execute":"chardev-remove","arguments":{"id":"c"}}"#)
         .contains("Chardev 'c' is busy"));
+    let deleted = a.cmd(r#"{"execute":"device_del","arguments":{"id":"p0"}}"#);
+    assert!(
+        deleted.contains(r#""event": "DEVICE_DELETED""#),
+        "{deleted}"
+    );
+    assert!(
+        deleted.contains(r#""device": "p0""#)
+            && deleted.contains(r#""path": "/machine/peripheral/p0""#),
+        "{deleted}"
+    );
+    assert_eq!(a.line(), r#"{"return": {}}"#);
     assert_eq!(
-        a.cmd(r#"{"execute":"device_del","arguments":{"id":"p0"}}"#),
-        r#"{"return": {}}"#
+        a.cmd(
+            r#"{"execute":"device_add","arguments":{"driver":"echo","id":"1bad","chardev":"c"}}"#
+        ),
+        r#"{"error": {"class": "GenericError", "desc": "Parameter 'id' expects an identifier"}}"#
     );
     assert_eq!(
         a.cmd(r#"{"execute":"chardev-remove","arguments":{"id":"c"}}"#),

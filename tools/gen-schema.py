@@ -18,7 +18,7 @@ COMMANDS = [
     'chardev-add', 'chardev-change', 'chardev-remove', 'chardev-send-break',
     'device_add', 'device_del', 'quit',
 ]
-EVENTS = ['VSERPORT_CHANGE']
+EVENTS = ['VSERPORT_CHANGE', 'DEVICE_DELETED']
 
 # Downstream extensions (QAPI naming rule for vendor extensions).
 EXTENSIONS = [

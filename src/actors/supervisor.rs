@@ -52,6 +52,8 @@ struct Device {
     chardev: String,
     driver: &'static str,
     addr: Addr<DeviceActor>,
+    /// Created without an id (QEMU's `/machine/peripheral-anon`).
+    anonymous: bool,
 }
 
 /// The supervisor actor. Create one per actor system with [`Supervisor::new`]
@@ -199,6 +201,14 @@ impl Handler<AddChardev> for Supervisor {
     }
 }
 
+/// QEMU's `id_wellformed`: a letter, then letters, digits, '-', '.', '_'.
+/// (Anonymous devices are named `device[N]`, which no explicit id can be.)
+fn id_wellformed(id: &str) -> bool {
+    let mut chars = id.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+}
+
 fn live_of(s: Started) -> Live {
     Live {
         backend: s.backend,
@@ -223,7 +233,6 @@ impl Handler<ChangeChardev> for Supervisor {
         if slot.changing {
             return Box::pin(fut::ready(Err(ChardevError::Busy(id))));
         }
-        let has_frontend = slot.live.as_ref().is_some_and(|l| l.frontend.is_some());
         slot.changing = true;
         let seq = slot.seq;
         let kind = backend.kind();
@@ -239,6 +248,7 @@ impl Handler<ChangeChardev> for Supervisor {
                         return Err(ChardevError::DoesNotExist(id));
                     };
                     slot.changing = false;
+                    let has_frontend = slot.live.as_ref().is_some_and(|l| l.frontend.is_some());
                     let started = match res {
                         Ok(s) => s,
                         // QEMU without a frontend re-adds (so the add prefix); with one, the bare cause.
@@ -466,7 +476,13 @@ impl Handler<DeviceAdd> for Supervisor {
                 msg.driver
             )));
         };
+        let anonymous = msg.id.is_none();
         let id = match msg.id {
+            Some(id) if !id_wellformed(&id) => {
+                return Err(ChardevError::Other(
+                    "Parameter 'id' expects an identifier".into(),
+                ))
+            }
             Some(id) if self.devices.contains_key(&id) => {
                 return Err(ChardevError::Other(format!("Duplicate device ID '{id}'")))
             }
@@ -507,6 +523,7 @@ impl Handler<DeviceAdd> for Supervisor {
                 chardev,
                 driver,
                 addr,
+                anonymous,
             },
         );
         Ok(())
@@ -516,7 +533,7 @@ impl Handler<DeviceAdd> for Supervisor {
 impl Handler<DeviceDel> for Supervisor {
     type Result = Result<(), ChardevError>;
 
-    fn handle(&mut self, msg: DeviceDel, _ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: DeviceDel, ctx: &mut Context<Self>) -> Self::Result {
         let dev = self
             .devices
             .remove(&msg.id)
@@ -531,6 +548,19 @@ impl Handler<DeviceDel> for Supervisor {
         }
         dev.addr.do_send(frontends::StopDevice);
         tracing::info!(device = %msg.id, driver = dev.driver, "device removed");
+        // As QEMU: DEVICE_DELETED once the device is gone (at once here: no guest to ask).
+        let data = if dev.anonymous {
+            Json::object([(
+                "path",
+                Json::str(format!("/machine/peripheral-anon/{}", msg.id)),
+            )])
+        } else {
+            Json::object([
+                ("device", Json::str(msg.id.clone())),
+                ("path", Json::str(format!("/machine/peripheral/{}", msg.id))),
+            ])
+        };
+        self.emit(QmpEvent::now("DEVICE_DELETED", Some(data)), ctx);
         Ok(())
     }
 }
