@@ -1,4 +1,5 @@
 //! The QMP wire protocol: framing, requests, commands, errors, sessions, listeners.
+pub mod codec;
 pub mod command;
 pub mod error;
 pub mod framer;

@@ -12,9 +12,10 @@
 //! ([`SessionLimits::event_queue`]; when full, the client is not reading at all
 //! and is disconnected). A write that makes no progress for
 //! [`SessionLimits::stall_timeout`] also disconnects the client.
+use super::codec::QmpCodec;
 use super::command::{Command, DataFormat};
 use super::error::QmpError;
-use super::framer::{Framer, Message};
+use super::framer::Message;
 use super::json::Json;
 use super::request::{parse_request, ShapeError};
 use crate::actors::events::{EventSink, Kick};
@@ -24,13 +25,15 @@ use crate::backends::ringbuf::qemu_base64_decode;
 use crate::schema::schema;
 use actix::prelude::*;
 use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
+use tokio_util::codec::FramedRead;
 
 /// Bounds of one session.
 #[derive(Debug, Clone, Copy)]
@@ -209,42 +212,36 @@ pub fn failure(id: Option<Json>, err: &QmpError) -> Json {
 }
 
 async fn read_loop<R: AsyncRead + Unpin>(
-    mut rd: R,
+    rd: R,
     mut dispatch: Dispatch,
     replies: mpsc::Sender<Stamped>,
     max: usize,
 ) {
-    let mut framer = Framer::with_max_token_size(max);
-    let mut buf = vec![0u8; IO_CHUNK];
-    let mut messages = Vec::new();
-    loop {
-        let n = match rd.read(&mut buf).await {
-            Ok(0) => break,
-            Ok(n) => n,
+    let mut input = FramedRead::with_capacity(rd, QmpCodec::new(max), IO_CHUNK);
+    while let Some(m) = input.next().await {
+        let m = match m {
+            Ok(m) => m,
             Err(e) => {
                 tracing::debug!(cause = %e, "QMP read failed");
                 break;
             }
         };
-        framer.feed(&buf[..n], &mut messages);
-        for m in messages.drain(..) {
-            let reply = dispatch.handle(m).await;
-            let stamp = dispatch.seq.fetch_add(1, Ordering::Relaxed);
-            if replies.send((stamp, wire(&reply))).await.is_err() {
-                return;
+        let reply = dispatch.handle(m).await;
+        let stamp = dispatch.seq.fetch_add(1, Ordering::Relaxed);
+        if replies.send((stamp, wire(&reply))).await.is_err() {
+            return;
+        }
+        if dispatch.quit {
+            // Let the writer flush the reply, then stop the daemon.
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+            while replies.capacity() < replies.max_capacity()
+                && tokio::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(5)).await;
             }
-            if dispatch.quit {
-                // Let the writer flush the reply, then stop the daemon.
-                let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
-                while replies.capacity() < replies.max_capacity()
-                    && tokio::time::Instant::now() < deadline
-                {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                let _ = dispatch.supervisor.send(Quit).await;
-                return;
-            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let _ = dispatch.supervisor.send(Quit).await;
+            return;
         }
     }
 }
