@@ -266,6 +266,42 @@ async fn pty_backend_opens_on_slave_open_and_drops_output_while_nobody_listens()
         "OPENED again on reconnect"
     );
 
+    // chardev-change to a pty on the same link path: the old one lends the
+    // path; a failing change gives it back.
+    let bad = ChardevPty {
+        common: common(),
+        path: Some(dir.path().join("no/such/dir").to_str().unwrap().into()),
+    };
+    assert!(h
+        .chardev_change("pt", ChardevBackend::Pty(bad))
+        .await
+        .is_err());
+    assert_eq!(
+        std::fs::read_link(&link).unwrap().to_str().unwrap(),
+        pts,
+        "old link still there"
+    );
+    let ret = h
+        .chardev_change("pt", ChardevBackend::Pty(pty.clone()))
+        .await
+        .unwrap();
+    let new_pts = ret.pty.expect("the new pty");
+    assert_ne!(new_pts, pts);
+    assert_eq!(
+        std::fs::read_link(&link).unwrap().to_str().unwrap(),
+        new_pts,
+        "the link follows the change"
+    );
+    drop(_again);
+    // Drain what the swap and the hang-up produced.
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(300), fe.recv()).await {}
+    let _slave = open_pty_slave(&new_pts);
+    assert_eq!(
+        next(&mut fe).await,
+        FrontendEvent::Opened,
+        "the frontend moved to the new pty"
+    );
+
     // A second pty cannot take an existing link path.
     let err = h
         .chardev_add("pt2", ChardevBackend::Pty(pty))
@@ -651,8 +687,28 @@ fn stdio_backend_goes_raw_and_restores_the_terminal_on_sigterm() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(got.windows(5).any(|w| w == b"typed"), "{got:?}");
-    // A second stdio chardev is refused.
+    // chardev-change stdio -> stdio (now with signals): the terminal is handed
+    // over, and the echo device keeps working.
     let mut c = Client::negotiated(&sock);
+    assert_eq!(
+        c.cmd(r#"{"execute":"chardev-change","arguments":{"id":"con","backend":{"type":"stdio","data":{"signal":true}}}}"#),
+        r#"{"return": {}}"#
+    );
+    let raw2 = tcgetattr(&tty).unwrap();
+    assert!(
+        raw2.local_modes.contains(LocalModes::ISIG) && !raw2.local_modes.contains(LocalModes::ECHO)
+    );
+    rustix::io::write(&master, b"again").unwrap();
+    let mut got = Vec::new();
+    for _ in 0..100 {
+        got.extend(read_available(&master));
+        if got.windows(5).any(|w| w == b"again") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(got.windows(5).any(|w| w == b"again"), "{got:?}");
+    // A second stdio chardev is refused.
     assert_eq!(
         c.cmd(r#"{"execute":"chardev-add","arguments":{"id":"again","backend":{"type":"stdio","data":{}}}}"#),
         r#"{"error": {"class": "GenericError", "desc": "Failed to add chardev 'again': cannot use stdio by multiple character devices"}}"#

@@ -237,49 +237,62 @@ impl Handler<ChangeChardev> for Supervisor {
         let seq = slot.seq;
         let kind = backend.kind();
         let start_id = id.clone();
+        // Same kind: the new backend may need what the old one holds (a pty
+        // link path, the terminal). The old one lends it and takes it back if
+        // the new one fails, so a failed change leaves everything as it was.
+        let lender = (slot.kind == kind)
+            .then(|| slot.live.as_ref().map(|l| l.backend.clone()))
+            .flatten();
         Box::pin(
-            async move { backends::start(&start_id, &backend).await }
-                .into_actor(self)
-                .map(move |res, act, _ctx| {
-                    let Some(slot) = act.slots.get_mut(&id).filter(|s| s.seq == seq) else {
-                        if let Ok(started) = res {
-                            started.backend.do_send(ToBackend::Stop);
-                        }
-                        return Err(ChardevError::DoesNotExist(id));
-                    };
-                    slot.changing = false;
-                    let has_frontend = slot.live.as_ref().is_some_and(|l| l.frontend.is_some());
-                    let started = match res {
-                        Ok(s) => s,
-                        // QEMU without a frontend re-adds (so the add prefix); with one, the bare cause.
-                        Err(reason) if has_frontend => {
-                            return Err(ChardevError::ChangeFailed(reason))
-                        }
-                        Err(reason) => return Err(ChardevError::AddFailed { id, reason }),
-                    };
-                    let pty = started.pty.clone();
-                    let mut new = live_of(started);
-                    let Some(mut old) = slot.live.take() else {
-                        return Err(ChardevError::DoesNotExist(id));
-                    };
-                    if let Some(fe) = old.frontend.take() {
-                        if old.be_open && !new.be_open {
-                            backends::deliver(&fe.sink, FrontendEvent::Closed);
-                        }
-                        old.backend.do_send(ToBackend::Detach);
-                        match fe.route.write() {
-                            Ok(mut r) => *r = new.backend.clone(),
-                            Err(p) => *p.into_inner() = new.backend.clone(),
-                        }
-                        new.backend.do_send(ToBackend::Attach(fe.sink.clone()));
-                        new.frontend = Some(fe);
+            async move {
+                if let Some(old) = &lender {
+                    let _ = old.send(ToBackend::Release).await;
+                }
+                let started = backends::start(&start_id, &backend).await;
+                if let (Err(_), Some(old)) = (&started, &lender) {
+                    let _ = old.send(ToBackend::Reacquire).await;
+                }
+                started
+            }
+            .into_actor(self)
+            .map(move |res, act, _ctx| {
+                let Some(slot) = act.slots.get_mut(&id).filter(|s| s.seq == seq) else {
+                    if let Ok(started) = res {
+                        started.backend.do_send(ToBackend::Stop);
                     }
-                    old.backend.do_send(ToBackend::Stop);
-                    slot.kind = kind;
-                    slot.live = Some(new);
-                    tracing::info!(chardev = %id, kind, "chardev changed");
-                    Ok(ChardevReturn { pty })
-                }),
+                    return Err(ChardevError::DoesNotExist(id));
+                };
+                slot.changing = false;
+                let has_frontend = slot.live.as_ref().is_some_and(|l| l.frontend.is_some());
+                let started = match res {
+                    Ok(s) => s,
+                    // QEMU without a frontend re-adds (so the add prefix); with one, the bare cause.
+                    Err(reason) if has_frontend => return Err(ChardevError::ChangeFailed(reason)),
+                    Err(reason) => return Err(ChardevError::AddFailed { id, reason }),
+                };
+                let pty = started.pty.clone();
+                let mut new = live_of(started);
+                let Some(mut old) = slot.live.take() else {
+                    return Err(ChardevError::DoesNotExist(id));
+                };
+                if let Some(fe) = old.frontend.take() {
+                    if old.be_open && !new.be_open {
+                        backends::deliver(&fe.sink, FrontendEvent::Closed);
+                    }
+                    old.backend.do_send(ToBackend::Detach);
+                    match fe.route.write() {
+                        Ok(mut r) => *r = new.backend.clone(),
+                        Err(p) => *p.into_inner() = new.backend.clone(),
+                    }
+                    new.backend.do_send(ToBackend::Attach(fe.sink.clone()));
+                    new.frontend = Some(fe);
+                }
+                old.backend.do_send(ToBackend::Stop);
+                slot.kind = kind;
+                slot.live = Some(new);
+                tracing::info!(chardev = %id, kind, "chardev changed");
+                Ok(ChardevReturn { pty })
+            }),
         )
     }
 }

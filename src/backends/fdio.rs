@@ -254,6 +254,12 @@ pub trait FdKind: std::fmt::Debug + 'static {
     fn ioctl(&mut self, _req: CharIoctl) -> Result<BackendReply, ChardevError> {
         Err(ChardevError::NotSupported)
     }
+
+    /// Give up exclusive named resources for a replacement (`chardev-change`).
+    fn release(&mut self) {}
+
+    /// Take them back after a failed replacement.
+    fn reacquire(&mut self) {}
 }
 
 /// No ioctls (file, pipe, stdio).
@@ -374,6 +380,14 @@ impl<K: FdKind + Unpin> Handler<ToBackend> for FdBackend<K> {
                 done(Ok(BackendReply::Done))
             }
             ToBackend::Ioctl(req) => done(self.kind.ioctl(req)),
+            ToBackend::Release => {
+                self.kind.release();
+                done(Ok(BackendReply::Done))
+            }
+            ToBackend::Reacquire => {
+                self.kind.reacquire();
+                done(Ok(BackendReply::Done))
+            }
             ToBackend::RingWrite(_) | ToBackend::RingRead { .. } => {
                 done(Err(ChardevError::NotRingbuf(self.id.clone())))
             }

@@ -89,6 +89,12 @@ pub enum ToBackend {
     /// A frontend ioctl (QEMU's `qemu_chr_fe_ioctl`): serial line settings,
     /// break and modem lines, parallel port registers.
     Ioctl(CharIoctl),
+    /// `chardev-change` to a backend of the same kind: give up the exclusive
+    /// named resources the new one may need (a pty's symlink path, the
+    /// terminal of stdio) while staying alive.
+    Release,
+    /// The change failed: take the released resources back.
+    Reacquire,
     /// Stop the backend (release its resources).
     Stop,
 }

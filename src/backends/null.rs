@@ -49,6 +49,7 @@ impl Handler<ToBackend> for NullBackend {
                 Err(ChardevError::NotRingbuf(self.id.clone()))
             }
             ToBackend::Ioctl(_) => Err(ChardevError::NotSupported),
+            ToBackend::Release | ToBackend::Reacquire => Ok(BackendReply::Done),
             ToBackend::Stop => {
                 ctx.stop();
                 Ok(BackendReply::Done)

@@ -79,7 +79,11 @@ pub struct PtyBackend {
     output: Option<mpsc::Sender<Bytes>>,
     output_rx: Option<mpsc::Receiver<Bytes>>,
     log: Option<LogFile>,
+    /// The slave's path.
+    name: String,
     link: Option<PathBuf>,
+    /// A link given up for a `chardev-change` that may still fail.
+    released: Option<PathBuf>,
 }
 
 /// Create the pty and start the backend.
@@ -105,7 +109,9 @@ pub fn start(id: &str, path: Option<&str>, log: Option<LogFile>) -> Result<Start
         output: Some(tx),
         output_rx: Some(rx),
         log,
+        name: name.clone(),
         link,
+        released: None,
     };
     let addr = actor.start();
     Ok(Started {
@@ -225,6 +231,24 @@ impl Handler<ToBackend> for PtyBackend {
                 done(Ok(BackendReply::Done))
             }
             ToBackend::Ioctl(_) => done(Err(ChardevError::NotSupported)),
+            ToBackend::Release => {
+                if let Some(link) = self.link.take() {
+                    let _ = std::fs::remove_file(&link);
+                    self.released = Some(link);
+                }
+                done(Ok(BackendReply::Done))
+            }
+            ToBackend::Reacquire => {
+                if let Some(link) = self.released.take() {
+                    match std::os::unix::fs::symlink(&self.name, &link) {
+                        Ok(()) => self.link = Some(link),
+                        Err(e) => {
+                            tracing::warn!(chardev = %self.id, cause = %e, "cannot restore the pty symlink")
+                        }
+                    }
+                }
+                done(Ok(BackendReply::Done))
+            }
             ToBackend::RingWrite(_) | ToBackend::RingRead { .. } => {
                 done(Err(ChardevError::NotRingbuf(self.id.clone())))
             }

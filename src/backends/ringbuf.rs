@@ -99,6 +99,7 @@ impl Handler<ToBackend> for RingbufBackend {
                 }
             })),
             ToBackend::Ioctl(_) => Err(ChardevError::NotSupported),
+            ToBackend::Release | ToBackend::Reacquire => Ok(BackendReply::Done),
             ToBackend::Stop => {
                 ctx.stop();
                 Ok(BackendReply::Done)

@@ -87,17 +87,60 @@ pub fn raw_mode(saved: &Termios, allow_signals: bool) -> Termios {
     t
 }
 
-/// Restores the terminal and releases the "in use" flag when the backend goes.
+/// Owns the terminal while the backend lives: restores it and releases the
+/// "in use" flag when the backend goes (or hands it over for a change).
 #[derive(Debug)]
-pub struct StdioGuard;
+pub struct StdioGuard {
+    allow_signals: bool,
+    released: bool,
+}
 
-impl FdKind for StdioGuard {}
+impl FdKind for StdioGuard {
+    fn release(&mut self) {
+        if !self.released {
+            restore_terminal();
+            IN_USE.store(false, Ordering::SeqCst);
+            self.released = true;
+        }
+    }
+
+    fn reacquire(&mut self) {
+        if self.released && !IN_USE.swap(true, Ordering::SeqCst) {
+            take_terminal(self.allow_signals);
+            self.released = false;
+        }
+    }
+}
 
 impl Drop for StdioGuard {
     fn drop(&mut self) {
-        restore_terminal();
-        IN_USE.store(false, Ordering::SeqCst);
+        if !self.released {
+            restore_terminal();
+            IN_USE.store(false, Ordering::SeqCst);
+        }
     }
+}
+
+/// Save the terminal and descriptor flags, then switch to raw mode.
+fn take_terminal(allow_signals: bool) -> Option<()> {
+    let (stdin, stdout) = (rustix::stdio::stdin(), rustix::stdio::stdout());
+    let flags0 = rustix::fs::fcntl_getfl(stdin).ok()?;
+    let flags1 = rustix::fs::fcntl_getfl(stdout).ok()?;
+    let saved_termios = termios::tcgetattr(stdin).ok();
+    if let Ok(mut s) = SAVED.lock() {
+        *s = Some(Saved {
+            termios: saved_termios.clone(),
+            flags0,
+            flags1,
+        });
+    }
+    if let Some(t) = &saved_termios {
+        let raw = raw_mode(t, allow_signals);
+        if let Err(e) = termios::tcsetattr(stdin, OptionalActions::Now, &raw) {
+            tracing::warn!(cause = %e, "cannot set the terminal to raw mode");
+        }
+    }
+    Some(())
 }
 
 fn fd_error(e: rustix::io::Errno) -> String {
@@ -112,25 +155,16 @@ pub fn start(id: &str, opts: &ChardevStdio, log: Option<LogFile>) -> Result<Star
     if IN_USE.swap(true, Ordering::SeqCst) {
         return Err("cannot use stdio by multiple character devices".into());
     }
-    let guard = StdioGuard;
+    let allow_signals = opts.signal.unwrap_or(true);
+    let guard = StdioGuard {
+        allow_signals,
+        released: false,
+    };
     let (stdin, stdout) = (rustix::stdio::stdin(), rustix::stdio::stdout());
-    let flags0 = rustix::fs::fcntl_getfl(stdin).map_err(fd_error)?;
-    let flags1 = rustix::fs::fcntl_getfl(stdout).map_err(fd_error)?;
-    let saved_termios = termios::tcgetattr(stdin).ok();
-    if let Ok(mut s) = SAVED.lock() {
-        *s = Some(Saved {
-            termios: saved_termios.clone(),
-            flags0,
-            flags1,
-        });
-    }
+    rustix::fs::fcntl_getfl(stdin).map_err(fd_error)?;
+    rustix::fs::fcntl_getfl(stdout).map_err(fd_error)?;
     install_panic_hook();
-    if let Some(t) = &saved_termios {
-        let raw = raw_mode(t, opts.signal.unwrap_or(true));
-        if let Err(e) = termios::tcsetattr(stdin, OptionalActions::Now, &raw) {
-            tracing::warn!(chardev = %id, cause = %e, "cannot set the terminal to raw mode");
-        }
-    }
+    take_terminal(allow_signals);
     // Duplicates, so that removing the chardev never closes fds 0 and 1.
     let input = rustix::io::fcntl_dupfd_cloexec(stdin, 3).map_err(fd_error)?;
     let output = rustix::io::fcntl_dupfd_cloexec(stdout, 3).map_err(fd_error)?;
