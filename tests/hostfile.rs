@@ -754,3 +754,103 @@ fn read_available(master: &rustix::fd::OwnedFd) -> Vec<u8> {
         }
     }
 }
+
+/// The panic path: this test re-runs itself as a child (on a pty) that takes
+/// the terminal with a stdio chardev and then panics.
+#[test]
+fn stdio_terminal_is_restored_when_the_process_panics() {
+    use rustix::termios::*;
+    const NAME: &str = "stdio_terminal_is_restored_when_the_process_panics";
+    if std::env::var_os("CHARDEVD_PANIC_CHILD").is_some() {
+        let stdio = ChardevBackend::Stdio(ChardevStdio {
+            common: common(),
+            signal: None,
+        });
+        let _h = runtime::spawn(Config {
+            chardevs: vec![("con".into(), stdio)],
+            ..Default::default()
+        })
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(600));
+        panic!("deliberate panic: the terminal must come back");
+    }
+    let (_master, slave) = pty_pair();
+    let tty = open_pty_slave(&slave);
+    let before = tcgetattr(&tty).unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([NAME, "--exact", "--test-threads=1"])
+        .env("CHARDEVD_PANIC_CHILD", "1")
+        .stdin(tty.try_clone().unwrap())
+        .stdout(tty.try_clone().unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut saw_raw = false;
+    for _ in 0..100 {
+        if !tcgetattr(&tty)
+            .unwrap()
+            .local_modes
+            .contains(LocalModes::ICANON)
+        {
+            saw_raw = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let status = child.wait().unwrap();
+    assert!(saw_raw, "the child took the terminal");
+    assert!(!status.success(), "the child panicked");
+    let after = tcgetattr(&tty).unwrap();
+    assert_eq!(
+        after.local_modes, before.local_modes,
+        "terminal restored by the panic hook"
+    );
+    assert_eq!(after.input_modes, before.input_modes);
+}
+
+#[test]
+fn the_daemon_takes_every_host_file_backend_on_its_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let args = [
+        "-chardev".to_owned(),
+        format!(
+            "file,id=f,path={},append=on,logfile={}/log",
+            out.display(),
+            dir.path().display()
+        ),
+        "-chardev".into(),
+        "pipe,id=p,path=/dev/null".into(),
+        "-chardev".into(),
+        format!("pty,id=t,path={}/tty", dir.path().display()),
+        "-chardev".into(),
+        "tty,id=s,path=/dev/null".into(),
+        "-chardev".into(),
+        "udp,id=u,host=127.0.0.1,port=9,localport=0".into(),
+        "-device".into(),
+        "echo,id=e,chardev=f".into(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let d = chardevd(&args);
+    let mut c = Client::negotiated(&d.socket);
+    let rows: serde_json::Value =
+        serde_json::from_str(&c.cmd(r#"{"execute":"query-chardev"}"#)).unwrap();
+    let names: Vec<(String, String)> = rows["return"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["label"].as_str().unwrap().to_owned(),
+                r["filename"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(names[0], ("f".into(), "file".into()));
+    assert_eq!(names[1], ("p".into(), "pipe".into()));
+    assert!(names[2].1.starts_with("pty:/dev/pts/"), "{names:?}");
+    assert_eq!(names[3], ("s".into(), "serial".into()));
+    assert_eq!(names[4], ("u".into(), "udp".into()));
+    assert!(dir.path().join("tty").exists(), "pty link made");
+    assert!(out.exists() && dir.path().join("log").exists());
+}
