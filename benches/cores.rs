@@ -59,13 +59,9 @@ fn main() {
         black_box(out);
     });
     let text = Json::Str("h\u{e9}llo world \u{1F600} ".repeat(2048));
-    bench(
-        "writer: 40 KiB non-ASCII string",
-        text.to_qemu_string().len(),
-        || {
-            black_box(black_box(&text).to_qemu_string());
-        },
-    );
+    bench("writer: 40 KiB non-ASCII string", text.to_qemu_string().len(), || {
+        black_box(black_box(&text).to_qemu_string());
+    });
     let data = vec![b'x'; 4096];
     let mut ring = Ring::new(65536);
     bench("ring: write 4 KiB + read 4 KiB", 8192, || {

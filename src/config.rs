@@ -119,11 +119,7 @@ pub fn parse_chardev(s: &str) -> Result<ChardevOpt, String> {
     let Some(id) = id else {
         return Err("Parameter 'id' is missing".into());
     };
-    let mut take = |key: &str| {
-        kv.iter()
-            .position(|(k, _)| k == key)
-            .map(|i| kv.remove(i).1)
-    };
+    let mut take = |key: &str| kv.iter().position(|(k, _)| k == key).map(|i| kv.remove(i).1);
     let path = |take: &mut dyn FnMut(&str) -> Option<String>, what: &str| {
         take("path").ok_or_else(|| format!("chardev: {what}: no device path given"))
     };
@@ -145,9 +141,7 @@ pub fn parse_chardev(s: &str) -> Result<ChardevOpt, String> {
         "file" => {
             let out = take("path").ok_or("chardev: file: no filename given")?;
             let input = take("input-path");
-            let append = take("append")
-                .map(|v| parse_bool("append", &v))
-                .transpose()?;
+            let append = take("append").map(|v| parse_bool("append", &v)).transpose()?;
             ChardevBackend::File(ChardevFile {
                 common,
                 input,
@@ -264,10 +258,7 @@ pub fn parse_qmp(s: &str) -> Result<QmpOpt, String> {
         let (host, port) = rest
             .rsplit_once(':')
             .ok_or_else(|| format!("tcp: needs HOST:PORT, got '{rest}'"))?;
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
         let port = port.parse().map_err(|_| format!("invalid port '{port}'"))?;
         QmpAddr::Tcp { host, port }
     } else {
@@ -348,10 +339,7 @@ mod tests {
             })
         );
         assert!(parse_chardev("null,id=n,logappend=on").is_ok());
-        assert_eq!(
-            parse_chardev("null").unwrap_err(),
-            "Parameter 'id' is missing"
-        );
+        assert_eq!(parse_chardev("null").unwrap_err(), "Parameter 'id' is missing");
         assert_eq!(
             parse_chardev("null,id=n,bogus=1").unwrap_err(),
             "Invalid parameter 'bogus'"

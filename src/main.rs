@@ -32,9 +32,7 @@ fn default_socket() -> PathBuf {
 fn rustix_uid() -> u32 {
     use std::os::unix::fs::MetadataExt;
     // The owner of /proc/self is the effective uid; no libc call needed.
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid())
-        .unwrap_or(0)
+    std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0)
 }
 
 fn prepare_private_dir(socket: &std::path::Path) -> Result<(), String> {
@@ -64,20 +62,14 @@ fn parse_args(args: Vec<String>) -> Result<Option<Config>, String> {
     let mut cfg = Config::default();
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
-        let mut value = |name: &str| {
-            it.next()
-                .ok_or_else(|| format!("{name}: requires an argument"))
-        };
+        let mut value = |name: &str| it.next().ok_or_else(|| format!("{name}: requires an argument"));
         match arg.trim_start_matches('-') {
             "h" | "help" => {
                 print!("{}", usage());
                 return Ok(None);
             }
             "version" | "V" => {
-                println!(
-                    "chardevd {} (QMP as QEMU 10.0.2)",
-                    env!("CARGO_PKG_VERSION")
-                );
+                println!("chardevd {} (QMP as QEMU 10.0.2)", env!("CARGO_PKG_VERSION"));
                 return Ok(None);
             }
             "chardev" => {
@@ -160,9 +152,7 @@ fn main() -> ExitCode {
 
 /// Block until SIGINT or SIGTERM, or until the system stops by itself (QMP `quit`).
 fn wait_for_signal(handle: &runtime::Handle) -> std::io::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let supervisor = handle.supervisor();
     rt.block_on(async move {
         use tokio::signal::unix::{signal, SignalKind};

@@ -65,28 +65,24 @@ struct Inner {
 pub fn spawn(cfg: Config) -> io::Result<Handle> {
     let (tx, rx) = std::sync::mpsc::channel();
     let limits = cfg.limits;
-    let thread = std::thread::Builder::new()
-        .name("chardevd".into())
-        .spawn(move || {
-            let sys = System::new();
-            let setup = sys.block_on(async move {
-                let supervisor = Supervisor::new().start();
-                setup(&supervisor, cfg)
-                    .await
-                    .map(|listeners| (supervisor, listeners))
-            });
-            match setup {
-                Ok((supervisor, listeners)) => {
-                    let addrs = listeners.iter().map(|l| l.addr.clone()).collect::<Vec<_>>();
-                    let _ = tx.send(Ok((supervisor, System::current(), addrs)));
-                    let _ = sys.run();
-                    drop(listeners);
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(e));
-                }
+    let thread = std::thread::Builder::new().name("chardevd".into()).spawn(move || {
+        let sys = System::new();
+        let setup = sys.block_on(async move {
+            let supervisor = Supervisor::new().start();
+            setup(&supervisor, cfg).await.map(|listeners| (supervisor, listeners))
+        });
+        match setup {
+            Ok((supervisor, listeners)) => {
+                let addrs = listeners.iter().map(|l| l.addr.clone()).collect::<Vec<_>>();
+                let _ = tx.send(Ok((supervisor, System::current(), addrs)));
+                let _ = sys.run();
+                drop(listeners);
             }
-        })?;
+            Err(e) => {
+                let _ = tx.send(Err(e));
+            }
+        }
+    })?;
     match rx.recv() {
         Ok(Ok((supervisor, system, addrs))) => Ok(Handle {
             supervisor,
@@ -153,11 +149,7 @@ impl Handle {
 
     /// The QMP listeners' bound addresses (real ports for `:0`).
     pub fn listeners(&self) -> Vec<QmpAddr> {
-        self.inner
-            .listeners
-            .lock()
-            .map(|l| l.clone())
-            .unwrap_or_default()
+        self.inner.listeners.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
     /// Start another QMP listener; returns its bound address.
@@ -179,9 +171,7 @@ impl Handle {
                 }
             }
         });
-        let bound = rx
-            .await
-            .map_err(|_| io::Error::other("chardevd is not running"))??;
+        let bound = rx.await.map_err(|_| io::Error::other("chardevd is not running"))??;
         if let Ok(mut l) = self.inner.listeners.lock() {
             l.push(bound.clone());
         }
@@ -189,11 +179,7 @@ impl Handle {
     }
 
     /// `chardev-add`.
-    pub async fn chardev_add(
-        &self,
-        id: &str,
-        backend: ChardevBackend,
-    ) -> Result<ChardevReturn, QmpError> {
+    pub async fn chardev_add(&self, id: &str, backend: ChardevBackend) -> Result<ChardevReturn, QmpError> {
         Ok(self
             .supervisor
             .send(AddChardev {
@@ -205,11 +191,7 @@ impl Handle {
     }
 
     /// `chardev-change`.
-    pub async fn chardev_change(
-        &self,
-        id: &str,
-        backend: ChardevBackend,
-    ) -> Result<ChardevReturn, QmpError> {
+    pub async fn chardev_change(&self, id: &str, backend: ChardevBackend) -> Result<ChardevReturn, QmpError> {
         Ok(self
             .supervisor
             .send(ChangeChardev {
@@ -253,12 +235,7 @@ impl Handle {
     }
 
     /// `ringbuf-read`.
-    pub async fn ringbuf_read(
-        &self,
-        device: &str,
-        size: usize,
-        format: DataFormat,
-    ) -> Result<String, QmpError> {
+    pub async fn ringbuf_read(&self, device: &str, size: usize, format: DataFormat) -> Result<String, QmpError> {
         if size == 0 {
             return Err(crate::actors::ChardevError::SizeNotPositive.into());
         }
@@ -272,13 +249,7 @@ impl Handle {
 
     /// Attach a frontend to a chardev (it starts closed: call `set_open(true)`).
     pub async fn attach(&self, chardev: &str) -> Result<FrontendHandle, QmpError> {
-        Ok(FrontendHandle::attach(
-            self.supervisor.clone(),
-            chardev,
-            FrontendOwner::Library,
-            false,
-        )
-        .await?)
+        Ok(FrontendHandle::attach(self.supervisor.clone(), chardev, FrontendOwner::Library, false).await?)
     }
 
     /// Subscribe to every event; `capacity` events may queue before the

@@ -121,12 +121,7 @@ fn normalize(line: &str, sorted: bool) -> String {
         if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(&s) {
             if let Some(serde_json::Value::Array(rows)) = v.get_mut("return") {
                 rows.retain(|r| r.get("label").and_then(|l| l.as_str()) != Some("compat_monitor0"));
-                rows.sort_by_key(|r| {
-                    r.get("label")
-                        .and_then(|l| l.as_str())
-                        .unwrap_or("")
-                        .to_owned()
-                });
+                rows.sort_by_key(|r| r.get("label").and_then(|l| l.as_str()).unwrap_or("").to_owned());
             }
             return format!("sorted:{v}");
         }
@@ -183,10 +178,7 @@ fn run(socket: &std::path::Path, steps: &[Step]) -> Vec<(String, Vec<String>)> {
 #[test]
 fn chardevd_replies_exactly_as_qemu_10_0_2_does() {
     let Some(bin) = qemu_binary() else {
-        require(
-            "QEMU 10 (qemu-system-x86_64; run ../shared/tools/install-qemu)",
-            false,
-        );
+        require("QEMU 10 (qemu-system-x86_64; run ../shared/tools/install-qemu)", false);
         return;
     };
     let steps = script();
@@ -199,9 +191,7 @@ fn chardevd_replies_exactly_as_qemu_10_0_2_does() {
     let mut diffs = Vec::new();
     for ((input, w), (_, g)) in want.iter().zip(&got) {
         if w != g {
-            diffs.push(format!(
-                "input:    {input}\n  qemu:     {w:?}\n  chardevd: {g:?}"
-            ));
+            diffs.push(format!("input:    {input}\n  qemu:     {w:?}\n  chardevd: {g:?}"));
         }
     }
     assert!(
@@ -220,16 +210,12 @@ fn chardevd_replies_exactly_as_qemu_10_0_2_does() {
 #[test]
 fn introspection_and_backend_list_are_qemus() {
     let Some(bin) = qemu_binary() else {
-        require(
-            "QEMU 10 (qemu-system-x86_64; run ../shared/tools/install-qemu)",
-            false,
-        );
+        require("QEMU 10 (qemu-system-x86_64; run ../shared/tools/install-qemu)", false);
         return;
     };
     let fetch = |socket: &std::path::Path| {
         let mut c = Client::negotiated(socket);
-        let schema: serde_json::Value =
-            serde_json::from_str(&c.cmd(r#"{"execute":"query-qmp-schema"}"#)).unwrap();
+        let schema: serde_json::Value = serde_json::from_str(&c.cmd(r#"{"execute":"query-qmp-schema"}"#)).unwrap();
         let backends: serde_json::Value =
             serde_json::from_str(&c.cmd(r#"{"execute":"query-chardev-backends"}"#)).unwrap();
         (

@@ -37,10 +37,7 @@ async fn a_frontend_writes_into_a_ringbuf_and_gets_opened_and_break() {
         "a ringbuf is open at creation"
     );
     assert_eq!(fe.write(Bytes::from_static(b"hello")).await.unwrap(), 5);
-    assert_eq!(
-        h.ringbuf_read("log", 100, DataFormat::Utf8).await.unwrap(),
-        "hello"
-    );
+    assert_eq!(h.ringbuf_read("log", 100, DataFormat::Utf8).await.unwrap(), "hello");
     h.chardev_send_break("log").await.unwrap();
     assert_eq!(next(&mut fe).await, FrontendEvent::Break);
 
@@ -48,10 +45,7 @@ async fn a_frontend_writes_into_a_ringbuf_and_gets_opened_and_break() {
     assert!(!h.query_chardev().await.unwrap()[0].frontend_open);
     fe.set_open(true).await;
     assert!(h.query_chardev().await.unwrap()[0].frontend_open);
-    assert_eq!(
-        h.chardev_remove("log").await.unwrap_err().desc,
-        "Chardev 'log' is busy"
-    );
+    assert_eq!(h.chardev_remove("log").await.unwrap_err().desc, "Chardev 'log' is busy");
     assert_eq!(
         h.attach("log").await.unwrap_err().desc,
         "chardev 'log' is already in use"
@@ -75,27 +69,18 @@ async fn chardev_change_moves_the_frontend_to_the_new_backend() {
     assert_eq!(next(&mut fe).await, FrontendEvent::Closed);
     assert_eq!(fe.write(Bytes::from_static(b"gone")).await.unwrap(), 4);
     let rows = h.query_chardev().await.unwrap();
-    assert_eq!(
-        (rows[0].label.as_str(), rows[0].filename.as_str()),
-        ("c", "null")
-    );
+    assert_eq!((rows[0].label.as_str(), rows[0].filename.as_str()), ("c", "null"));
 
     // null -> ringbuf: OPENED, and writes land in the new ring.
     h.chardev_change("c", ring(8)).await.unwrap();
     assert_eq!(next(&mut fe).await, FrontendEvent::Opened);
     fe.write(Bytes::from_static(b"new")).await.unwrap();
-    assert_eq!(
-        h.ringbuf_read("c", 100, DataFormat::Utf8).await.unwrap(),
-        "new"
-    );
+    assert_eq!(h.ringbuf_read("c", 100, DataFormat::Utf8).await.unwrap(), "new");
 
     // A failed change leaves the frontend where it was.
     assert!(h.chardev_change("c", ring(3)).await.is_err());
     fe.write(Bytes::from_static(b"still")).await.unwrap();
-    assert_eq!(
-        h.ringbuf_read("c", 100, DataFormat::Utf8).await.unwrap(),
-        "still"
-    );
+    assert_eq!(h.ringbuf_read("c", 100, DataFormat::Utf8).await.unwrap(), "still");
     h.shutdown();
     h.join();
 }
@@ -110,23 +95,14 @@ async fn embedders_subscribe_to_events_and_errors_match_qmp() {
         "Chardev with id 'n' already exists"
     );
     assert_eq!(
-        h.ringbuf_read("n", 1, DataFormat::Utf8)
-            .await
-            .unwrap_err()
-            .desc,
+        h.ringbuf_read("n", 1, DataFormat::Utf8).await.unwrap_err().desc,
         "n is not a ringbuf device"
     );
     assert_eq!(
-        h.ringbuf_read("x", 1, DataFormat::Utf8)
-            .await
-            .unwrap_err()
-            .desc,
+        h.ringbuf_read("x", 1, DataFormat::Utf8).await.unwrap_err().desc,
         "Device 'x' not found"
     );
-    assert_eq!(
-        h.chardev_remove("x").await.unwrap_err().desc,
-        "Chardev 'x' not found"
-    );
+    assert_eq!(h.chardev_remove("x").await.unwrap_err().desc, "Chardev 'x' not found");
     assert_eq!(
         h.chardev_change("x", null()).await.unwrap_err().desc,
         "Chardev 'x' does not exist"

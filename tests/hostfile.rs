@@ -36,12 +36,7 @@ async fn read_data(fe: &mut FrontendHandle, want: usize) -> Vec<u8> {
 }
 
 fn mkfifo(path: &std::path::Path) {
-    rustix::fs::mkfifoat(
-        rustix::fs::CWD,
-        path,
-        rustix::fs::Mode::from_raw_mode(0o600),
-    )
-    .unwrap();
+    rustix::fs::mkfifoat(rustix::fs::CWD, path, rustix::fs::Mode::from_raw_mode(0o600)).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -57,9 +52,7 @@ async fn file_backend_writes_out_reads_in_and_closes_at_end_of_input() {
         out: out.to_str().unwrap().into(),
         append: None,
     };
-    h.chardev_add("f", ChardevBackend::File(f.clone()))
-        .await
-        .unwrap();
+    h.chardev_add("f", ChardevBackend::File(f.clone())).await.unwrap();
     assert_eq!(
         std::fs::read(&out).unwrap(),
         b"",
@@ -73,9 +66,7 @@ async fn file_backend_writes_out_reads_in_and_closes_at_end_of_input() {
         FrontendEvent::Closed,
         "end of the in file closes the input"
     );
-    fe.write(Bytes::from_static(b"guest output\n"))
-        .await
-        .unwrap();
+    fe.write(Bytes::from_static(b"guest output\n")).await.unwrap();
     fe.detach().await;
     h.chardev_remove("f").await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -108,9 +99,7 @@ async fn write_errors_on_dev_full_are_logged_and_harm_nothing_else() {
         out: "/dev/full".into(),
         append: None,
     };
-    h.chardev_add("full", ChardevBackend::File(full))
-        .await
-        .unwrap();
+    h.chardev_add("full", ChardevBackend::File(full)).await.unwrap();
     h.chardev_add(
         "r",
         ChardevBackend::Ringbuf(ChardevRingbuf {
@@ -122,15 +111,10 @@ async fn write_errors_on_dev_full_are_logged_and_harm_nothing_else() {
     .unwrap();
     let fe = h.attach("full").await.unwrap();
     for _ in 0..100 {
-        fe.write(Bytes::from_static(b"no space for this\n"))
-            .await
-            .unwrap();
+        fe.write(Bytes::from_static(b"no space for this\n")).await.unwrap();
     }
     h.ringbuf_write("r", b"still fine").await.unwrap();
-    assert_eq!(
-        h.ringbuf_read("r", 64, Default::default()).await.unwrap(),
-        "still fine"
-    );
+    assert_eq!(h.ringbuf_read("r", 64, Default::default()).await.unwrap(), "still fine");
     assert_eq!(h.query_chardev().await.unwrap().len(), 2);
     h.shutdown();
     h.join();
@@ -187,10 +171,7 @@ async fn pipe_backend_uses_in_and_out_fifos_or_the_path_itself() {
         common: common(),
         device: dir.path().join("nope").to_str().unwrap().into(),
     };
-    let err = h
-        .chardev_add("m", ChardevBackend::Pipe(missing))
-        .await
-        .unwrap_err();
+    let err = h.chardev_add("m", ChardevBackend::Pipe(missing)).await.unwrap_err();
     assert_eq!(
         err.desc,
         format!(
@@ -220,17 +201,11 @@ async fn pty_backend_opens_on_slave_open_and_drops_output_while_nobody_listens()
         common: common(),
         path: Some(link.to_str().unwrap().into()),
     };
-    let ret = h
-        .chardev_add("pt", ChardevBackend::Pty(pty.clone()))
-        .await
-        .unwrap();
+    let ret = h.chardev_add("pt", ChardevBackend::Pty(pty.clone())).await.unwrap();
     let pts = ret.pty.expect("chardev-add returns the pty");
     assert!(pts.starts_with("/dev/pts/"));
     assert_eq!(std::fs::read_link(&link).unwrap().to_str().unwrap(), pts);
-    assert_eq!(
-        h.query_chardev().await.unwrap()[0].filename,
-        format!("pty:{pts}")
-    );
+    assert_eq!(h.query_chardev().await.unwrap()[0].filename, format!("pty:{pts}"));
     let mut fe = h.attach("pt").await.unwrap();
     // Nobody has the slave open: writes succeed and are dropped.
     assert_eq!(fe.write(Bytes::from_static(b"lost")).await.unwrap(), 4);
@@ -260,11 +235,7 @@ async fn pty_backend_opens_on_slave_open_and_drops_output_while_nobody_listens()
         "hang-up of a connected pty (QEMU 10)"
     );
     let _again = open_pty_slave(&pts);
-    assert_eq!(
-        next(&mut fe).await,
-        FrontendEvent::Opened,
-        "OPENED again on reconnect"
-    );
+    assert_eq!(next(&mut fe).await, FrontendEvent::Opened, "OPENED again on reconnect");
 
     // chardev-change to a pty on the same link path: the old one lends the
     // path; a failing change gives it back.
@@ -272,19 +243,13 @@ async fn pty_backend_opens_on_slave_open_and_drops_output_while_nobody_listens()
         common: common(),
         path: Some(dir.path().join("no/such/dir").to_str().unwrap().into()),
     };
-    assert!(h
-        .chardev_change("pt", ChardevBackend::Pty(bad))
-        .await
-        .is_err());
+    assert!(h.chardev_change("pt", ChardevBackend::Pty(bad)).await.is_err());
     assert_eq!(
         std::fs::read_link(&link).unwrap().to_str().unwrap(),
         pts,
         "old link still there"
     );
-    let ret = h
-        .chardev_change("pt", ChardevBackend::Pty(pty.clone()))
-        .await
-        .unwrap();
+    let ret = h.chardev_change("pt", ChardevBackend::Pty(pty.clone())).await.unwrap();
     let new_pts = ret.pty.expect("the new pty");
     assert_ne!(new_pts, pts);
     assert_eq!(
@@ -303,10 +268,7 @@ async fn pty_backend_opens_on_slave_open_and_drops_output_while_nobody_listens()
     );
 
     // A second pty cannot take an existing link path.
-    let err = h
-        .chardev_add("pt2", ChardevBackend::Pty(pty))
-        .await
-        .unwrap_err();
+    let err = h.chardev_add("pt2", ChardevBackend::Pty(pty)).await.unwrap_err();
     assert_eq!(
         err.desc,
         "Failed to add chardev 'pt2': Failed to create PTY symlink: File exists"
@@ -353,9 +315,7 @@ async fn serial_backend_sets_raw_115200_8n1_and_frontends_change_the_line() {
         .local_modes
         .intersects(LocalModes::ECHO | LocalModes::ICANON | LocalModes::ISIG));
     assert!(!t.output_modes.contains(OutputModes::OPOST));
-    assert!(!t
-        .input_modes
-        .intersects(InputModes::ICRNL | InputModes::IXON));
+    assert!(!t.input_modes.intersects(InputModes::ICRNL | InputModes::IXON));
     let mut fe = h.attach("s").await.unwrap();
     assert_eq!(next(&mut fe).await, FrontendEvent::Opened);
     let p = SerialParams {
@@ -371,9 +331,7 @@ async fn serial_backend_sets_raw_115200_8n1_and_frontends_change_the_line() {
     // Data both ways through the "device".
     rustix::io::write(&master, b"from the device").unwrap();
     assert_eq!(read_data(&mut fe, 15).await, b"from the device");
-    fe.write(Bytes::from_static(b"to the device"))
-        .await
-        .unwrap();
+    fe.write(Bytes::from_static(b"to the device")).await.unwrap();
     let mut buf = [0u8; 64];
     let mut got = Vec::new();
     while got.len() < 13 {
@@ -383,10 +341,7 @@ async fn serial_backend_sets_raw_115200_8n1_and_frontends_change_the_line() {
     assert_eq!(got, b"to the device");
     // A pty has no modem lines: the error comes back to the frontend.
     assert!(fe.ioctl(CharIoctl::SerialGetTiocm).await.is_err());
-    assert!(
-        fe.ioctl(CharIoctl::PpReadStatus).await.is_err(),
-        "not a parallel port"
-    );
+    assert!(fe.ioctl(CharIoctl::PpReadStatus).await.is_err(), "not a parallel port");
     h.shutdown();
     h.join();
 }
@@ -398,14 +353,8 @@ async fn serial_break_and_modem_lines_go_through_the_line_trait() {
     let started = start_with_line("s", "/dev/null", line.clone(), None).unwrap();
     let backend = started.backend;
     let ioctl = |req| backend.send(chardevd::backends::ToBackend::Ioctl(req));
-    ioctl(CharIoctl::SerialSetBreak(true))
-        .await
-        .unwrap()
-        .unwrap();
-    ioctl(CharIoctl::SerialSetTiocm(0x006))
-        .await
-        .unwrap()
-        .unwrap();
+    ioctl(CharIoctl::SerialSetBreak(true)).await.unwrap().unwrap();
+    ioctl(CharIoctl::SerialSetTiocm(0x006)).await.unwrap().unwrap();
     let bits = ioctl(CharIoctl::SerialGetTiocm).await.unwrap().unwrap();
     assert_eq!(bits, chardevd::backends::BackendReply::Value(0x006));
     let p = SerialParams {
@@ -417,12 +366,7 @@ async fn serial_break_and_modem_lines_go_through_the_line_trait() {
     ioctl(CharIoctl::SerialSetParams(p)).await.unwrap().unwrap();
     assert_eq!(
         *line.calls.lock().unwrap(),
-        vec![
-            "break",
-            "set_tiocm 6",
-            "get_tiocm",
-            "set_params 19200 E 7 1"
-        ]
+        vec!["break", "set_tiocm 6", "get_tiocm", "set_params 19200 E 7 1"]
     );
 }
 
@@ -496,10 +440,7 @@ async fn udp_backend_sends_one_datagram_per_write_and_delivers_datagrams() {
         remote: inet("127.0.0.1", "9".into()),
         local: Some(inet("127.0.0.1", taken)),
     };
-    let err = h
-        .chardev_add("u2", ChardevBackend::Udp(u))
-        .await
-        .unwrap_err();
+    let err = h.chardev_add("u2", ChardevBackend::Udp(u)).await.unwrap_err();
     assert_eq!(
         err.desc,
         "Failed to add chardev 'u2': Failed to bind socket: Address already in use"
@@ -640,9 +581,7 @@ fn stdio_backend_goes_raw_and_restores_the_terminal_on_sigterm() {
     let (master, slave) = pty_pair();
     let tty = open_pty_slave(&slave);
     let before = tcgetattr(&tty).unwrap();
-    assert!(before
-        .local_modes
-        .contains(LocalModes::ECHO | LocalModes::ICANON));
+    assert!(before.local_modes.contains(LocalModes::ECHO | LocalModes::ICANON));
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("q.sock");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_chardevd"))
@@ -691,13 +630,13 @@ fn stdio_backend_goes_raw_and_restores_the_terminal_on_sigterm() {
     // over, and the echo device keeps working.
     let mut c = Client::negotiated(&sock);
     assert_eq!(
-        c.cmd(r#"{"execute":"chardev-change","arguments":{"id":"con","backend":{"type":"stdio","data":{"signal":true}}}}"#),
+        c.cmd(
+            r#"{"execute":"chardev-change","arguments":{"id":"con","backend":{"type":"stdio","data":{"signal":true}}}}"#
+        ),
         r#"{"return": {}}"#
     );
     let raw2 = tcgetattr(&tty).unwrap();
-    assert!(
-        raw2.local_modes.contains(LocalModes::ISIG) && !raw2.local_modes.contains(LocalModes::ECHO)
-    );
+    assert!(raw2.local_modes.contains(LocalModes::ISIG) && !raw2.local_modes.contains(LocalModes::ECHO));
     rustix::io::write(&master, b"again").unwrap();
     let mut got = Vec::new();
     for _ in 0..100 {
@@ -719,10 +658,7 @@ fn stdio_backend_goes_raw_and_restores_the_terminal_on_sigterm() {
         .status();
     assert!(child.wait().unwrap().success());
     let after = tcgetattr(&tty).unwrap();
-    assert_eq!(
-        after.local_modes, before.local_modes,
-        "terminal restored at exit"
-    );
+    assert_eq!(after.local_modes, before.local_modes, "terminal restored at exit");
     assert_eq!(after.input_modes, before.input_modes);
     let flags = rustix::fs::fcntl_getfl(&tty).unwrap();
     assert!(
@@ -787,11 +723,7 @@ fn stdio_terminal_is_restored_when_the_process_panics() {
         .unwrap();
     let mut saw_raw = false;
     for _ in 0..100 {
-        if !tcgetattr(&tty)
-            .unwrap()
-            .local_modes
-            .contains(LocalModes::ICANON)
-        {
+        if !tcgetattr(&tty).unwrap().local_modes.contains(LocalModes::ICANON) {
             saw_raw = true;
             break;
         }
@@ -833,8 +765,7 @@ fn the_daemon_takes_every_host_file_backend_on_its_command_line() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let d = chardevd(&args);
     let mut c = Client::negotiated(&d.socket);
-    let rows: serde_json::Value =
-        serde_json::from_str(&c.cmd(r#"{"execute":"query-chardev"}"#)).unwrap();
+    let rows: serde_json::Value = serde_json::from_str(&c.cmd(r#"{"execute":"query-chardev"}"#)).unwrap();
     let names: Vec<(String, String)> = rows["return"]
         .as_array()
         .unwrap()
@@ -853,4 +784,50 @@ fn the_daemon_takes_every_host_file_backend_on_its_command_line() {
     assert_eq!(names[4], ("u".into(), "udp".into()));
     assert!(dir.path().join("tty").exists(), "pty link made");
     assert!(out.exists() && dir.path().join("log").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chardev_change_tells_the_frontend_closed_only_when_the_old_backend_was_open() {
+    let h = runtime::spawn(Config::default()).unwrap();
+    // A connected pty is open: changing it to null (never open) sends CLOSED.
+    let pts = h
+        .chardev_add(
+            "c",
+            ChardevBackend::Pty(ChardevPty {
+                common: common(),
+                path: None,
+            }),
+        )
+        .await
+        .unwrap()
+        .pty
+        .unwrap();
+    let mut fe = h.attach("c").await.unwrap();
+    let _slave = open_pty_slave(&pts);
+    assert_eq!(next(&mut fe).await, FrontendEvent::Opened);
+    h.chardev_change("c", ChardevBackend::Null(common())).await.unwrap();
+    assert_eq!(next(&mut fe).await, FrontendEvent::Closed);
+    // A file whose input has ended is closed already: no second CLOSED.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::write(&input, b"x").unwrap();
+    let f = ChardevFile {
+        common: common(),
+        input: Some(input.to_str().unwrap().into()),
+        out: dir.path().join("out").to_str().unwrap().into(),
+        append: None,
+    };
+    h.chardev_change("c", ChardevBackend::File(f)).await.unwrap();
+    assert_eq!(next(&mut fe).await, FrontendEvent::Opened);
+    assert_eq!(read_data(&mut fe, 1).await, b"x");
+    assert_eq!(next(&mut fe).await, FrontendEvent::Closed);
+    h.chardev_change("c", ChardevBackend::Null(common())).await.unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), fe.recv())
+            .await
+            .is_err(),
+        "no event"
+    );
+    h.shutdown();
+    h.join();
 }

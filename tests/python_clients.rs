@@ -15,22 +15,12 @@ fn has_qemu_qmp() -> bool {
 
 #[test]
 fn qemu_qmp_client_library_runs_every_chardev_command() {
-    if !require(
-        "python3 with qemu.qmp (pip install qemu.qmp)",
-        has_qemu_qmp(),
-    ) {
+    if !require("python3 with qemu.qmp (pip install qemu.qmp)", has_qemu_qmp()) {
         return;
     }
     let d = chardevd(&[]);
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/python/qemu_qmp_client.py"
-    );
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(&d.socket)
-        .output()
-        .unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/qemu_qmp_client.py");
+    let out = Command::new("python3").arg(script).arg(&d.socket).output().unwrap();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -75,9 +65,7 @@ fn qmp_shell_drives_the_daemon() {
     assert!(text.contains("Connected to QEMU 10.0.2"), "{text}");
     assert!(text.contains(r#"{"return": "hello"}"#), "{text}");
     assert!(
-        text.contains(
-            r#"{"return": [{"frontend-open": false, "filename": "null", "label": "s1"}]}"#
-        ),
+        text.contains(r#"{"return": [{"frontend-open": false, "filename": "null", "label": "s1"}]}"#),
         "{text}"
     );
     assert!(text.contains(r#"{"name": "ringbuf"}"#), "{text}");

@@ -58,7 +58,8 @@ fn in_process_daemon_serves_unix_and_tcp_with_crlf_replies() {
     t.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut buf = Vec::new();
     let greeting = tcp_line(&mut t, &mut buf);
-    assert!(greeting.starts_with(r#"{"QMP": {"version": {"qemu": {"micro": 2, "minor": 0, "major": 10}, "package": "chardevd "#));
+    assert!(greeting
+        .starts_with(r#"{"QMP": {"version": {"qemu": {"micro": 2, "minor": 0, "major": 10}, "package": "chardevd "#));
     t.write_all(b"{\"execute\":\"qmp_capabilities\"}").unwrap();
     assert_eq!(tcp_line(&mut t, &mut buf), r#"{"return": {}}"#);
     // A chardev made over unix is visible over TCP.
@@ -66,18 +67,14 @@ fn in_process_daemon_serves_unix_and_tcp_with_crlf_replies() {
         u.cmd(r#"{"execute":"chardev-add","arguments":{"id":"r","backend":{"type":"ringbuf","data":{"size":8}}}}"#),
         r#"{"return": {}}"#
     );
-    t.write_all(br#"{"execute":"query-chardev","id":"t"}"#)
-        .unwrap();
+    t.write_all(br#"{"execute":"query-chardev","id":"t"}"#).unwrap();
     assert_eq!(
         tcp_line(&mut t, &mut buf),
         r#"{"return": [{"frontend-open": false, "filename": "ringbuf", "label": "r"}], "id": "t"}"#
     );
     h.shutdown();
     h.join();
-    assert!(
-        !sock.exists(),
-        "the unix socket file is removed at shutdown"
-    );
+    assert!(!sock.exists(), "the unix socket file is removed at shutdown");
 }
 
 #[test]
@@ -133,9 +130,7 @@ fn pipelined_commands_are_never_dropped_even_when_the_client_reads_late() {
         std::thread::spawn(move || {
             let mut all = Vec::new();
             for i in 0..n {
-                all.extend_from_slice(
-                    format!("{{\"execute\":\"query-chardev\",\"id\":{i}}}\n").as_bytes(),
-                );
+                all.extend_from_slice(format!("{{\"execute\":\"query-chardev\",\"id\":{i}}}\n").as_bytes());
             }
             s.write_all(&all).unwrap();
         })
@@ -208,9 +203,7 @@ fn events_reach_only_negotiated_sessions_and_vserport_change_is_rate_limited() {
     let mut a = Client::negotiated(&sock);
     let mut early = Client::connect(&sock);
     early.line();
-    a.cmd(
-        r#"{"execute":"chardev-add","arguments":{"id":"c","backend":{"type":"null","data":{}}}}"#,
-    );
+    a.cmd(r#"{"execute":"chardev-add","arguments":{"id":"c","backend":{"type":"null","data":{}}}}"#);
     assert_eq!(
         a.cmd(r#"{"execute":"device_add","arguments":{"driver":"port","id":"p0","chardev":"c"}}"#),
         r#"{"return": {}}"#
@@ -219,20 +212,19 @@ fn events_reach_only_negotiated_sessions_and_vserport_change_is_rate_limited() {
     a.send(br#"{"execute":"__org.chardevd_port-set-open","arguments":{"id":"p0","open":true}}"#);
     let first = a.line();
     assert!(first.contains(r#""event": "VSERPORT_CHANGE""#), "{first}");
-    assert!(
-        first.contains(r#""data": {"open": true, "id": "p0"}"#),
-        "{first}"
-    );
+    assert!(first.contains(r#""data": {"open": true, "id": "p0"}"#), "{first}");
     assert_eq!(a.line(), r#"{"return": {}}"#);
     // Within the window: replies come at once, the events coalesce to the latest.
     for open in [false, true, false] {
-        assert_eq!(a.cmd(&format!(r#"{{"execute":"__org.chardevd_port-set-open","arguments":{{"id":"p0","open":{open}}}}}"#)), r#"{"return": {}}"#);
+        assert_eq!(
+            a.cmd(&format!(
+                r#"{{"execute":"__org.chardevd_port-set-open","arguments":{{"id":"p0","open":{open}}}}}"#
+            )),
+            r#"{"return": {}}"#
+        );
     }
     let later = a.line();
-    assert!(
-        later.contains(r#""data": {"open": false, "id": "p0"}"#),
-        "{later}"
-    );
+    assert!(later.contains(r#""data": {"open": false, "id": "p0"}"#), "{later}");
     assert!(
         started.elapsed() >= Duration::from_millis(900),
         "held back for the window"
@@ -253,20 +245,14 @@ fn events_reach_only_negotiated_sessions_and_vserport_change_is_rate_limited() {
         .cmd(r#"{"execute":"chardev-remove","arguments":{"id":"c"}}"#)
         .contains("Chardev 'c' is busy"));
     let deleted = a.cmd(r#"{"execute":"device_del","arguments":{"id":"p0"}}"#);
+    assert!(deleted.contains(r#""event": "DEVICE_DELETED""#), "{deleted}");
     assert!(
-        deleted.contains(r#""event": "DEVICE_DELETED""#),
-        "{deleted}"
-    );
-    assert!(
-        deleted.contains(r#""device": "p0""#)
-            && deleted.contains(r#""path": "/machine/peripheral/p0""#),
+        deleted.contains(r#""device": "p0""#) && deleted.contains(r#""path": "/machine/peripheral/p0""#),
         "{deleted}"
     );
     assert_eq!(a.line(), r#"{"return": {}}"#);
     assert_eq!(
-        a.cmd(
-            r#"{"execute":"device_add","arguments":{"driver":"echo","id":"1bad","chardev":"c"}}"#
-        ),
+        a.cmd(r#"{"execute":"device_add","arguments":{"driver":"echo","id":"1bad","chardev":"c"}}"#),
         r#"{"error": {"class": "GenericError", "desc": "Parameter 'id' expects an identifier"}}"#
     );
     assert_eq!(
@@ -315,7 +301,8 @@ fn chardev_change_that_fails_keeps_the_old_chardev_working() {
     let mut c = Client::negotiated(&sock);
     c.cmd(r#"{"execute":"chardev-add","arguments":{"id":"r","backend":{"type":"ringbuf","data":{"size":64}}}}"#);
     c.cmd(r#"{"execute":"ringbuf-write","arguments":{"device":"r","data":"kept"}}"#);
-    let e = c.cmd(r#"{"execute":"chardev-change","arguments":{"id":"r","backend":{"type":"ringbuf","data":{"size":3}}}}"#);
+    let e =
+        c.cmd(r#"{"execute":"chardev-change","arguments":{"id":"r","backend":{"type":"ringbuf","data":{"size":3}}}}"#);
     assert_eq!(
         e,
         r#"{"error": {"class": "GenericError", "desc": "Failed to add chardev 'r': size of ringbuf chardev must be power of two"}}"#
@@ -331,8 +318,7 @@ fn chardev_change_that_fails_keeps_the_old_chardev_working() {
 fn query_commands_and_schema_describe_every_command() {
     let (h, _dir, sock, _) = in_process();
     let mut c = Client::negotiated(&sock);
-    let cmds: serde_json::Value =
-        serde_json::from_str(&c.cmd(r#"{"execute":"query-commands"}"#)).unwrap();
+    let cmds: serde_json::Value = serde_json::from_str(&c.cmd(r#"{"execute":"query-commands"}"#)).unwrap();
     let names: Vec<&str> = cmds["return"]
         .as_array()
         .unwrap()
@@ -354,14 +340,11 @@ fn query_commands_and_schema_describe_every_command() {
     ] {
         assert!(names.contains(&want), "{want} missing from {names:?}");
     }
-    let schema: serde_json::Value =
-        serde_json::from_str(&c.cmd(r#"{"execute":"query-qmp-schema"}"#)).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(&c.cmd(r#"{"execute":"query-qmp-schema"}"#)).unwrap();
     let entities = schema["return"].as_array().unwrap();
     for n in &names {
         assert!(
-            entities
-                .iter()
-                .any(|e| e["name"] == *n && e["meta-type"] == "command"),
+            entities.iter().any(|e| e["name"] == *n && e["meta-type"] == "command"),
             "{n} not in schema"
         );
     }
@@ -409,10 +392,7 @@ fn the_binary_reports_bad_options_clearly() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("size of ringbuf chardev must be power of two"),
-        "{err}"
-    );
+    assert!(err.contains("size of ringbuf chardev must be power of two"), "{err}");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_chardevd"))
         .arg("--help")
         .output()
@@ -473,15 +453,19 @@ fn a_client_that_never_reads_its_events_is_disconnected_when_its_event_queue_ove
     deaf.send(&schema);
     std::thread::sleep(Duration::from_millis(300));
     for i in 0..40 {
-        ctl.cmd(&format!(r#"{{"execute":"chardev-add","arguments":{{"id":"c{i}","backend":{{"type":"null","data":{{}}}}}}}}"#));
-        ctl.cmd(&format!(r#"{{"execute":"device_add","arguments":{{"driver":"port","id":"p{i}","chardev":"c{i}"}}}}"#));
-        ctl.cmd(&format!(r#"{{"execute":"__org.chardevd_port-set-open","arguments":{{"id":"p{i}","open":true}}}}"#));
+        ctl.cmd(&format!(
+            r#"{{"execute":"chardev-add","arguments":{{"id":"c{i}","backend":{{"type":"null","data":{{}}}}}}}}"#
+        ));
+        ctl.cmd(&format!(
+            r#"{{"execute":"device_add","arguments":{{"driver":"port","id":"p{i}","chardev":"c{i}"}}}}"#
+        ));
+        ctl.cmd(&format!(
+            r#"{{"execute":"__org.chardevd_port-set-open","arguments":{{"id":"p{i}","open":true}}}}"#
+        ));
     }
     // The deaf client is cut off: draining its socket ends in EOF.
     let mut sink = Vec::new();
-    deaf.stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    deaf.stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let r = deaf.stream.read_to_end(&mut sink);
     assert!(r.is_ok(), "connection closed by the server: {r:?}");
     // The other session (which reads its events) is unaffected.
@@ -505,13 +489,8 @@ fn a_client_whose_socket_accepts_nothing_is_disconnected_after_the_stall_timeout
     );
     std::thread::sleep(Duration::from_secs(2));
     let mut sink = Vec::new();
-    c.stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    assert!(
-        c.stream.read_to_end(&mut sink).is_ok(),
-        "server closed the connection"
-    );
+    c.stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    assert!(c.stream.read_to_end(&mut sink).is_ok(), "server closed the connection");
     assert!(sink.len() < 200 * 200_000, "not every reply was delivered");
     h.shutdown();
 }

@@ -181,21 +181,17 @@ impl EventBus {
         let wire = ev.wire();
         let typed = Arc::new(ev.clone());
         self.subscribers.retain(|(id, sink)| match sink {
-            EventSink::Wire { tx, kick, seq } => match tx.try_send((
-                seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-                wire.clone(),
-            )) {
-                Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    tracing::warn!(
-                        subscriber = id,
-                        "QMP session event queue overflowed; disconnecting it"
-                    );
-                    kick.do_send(Kick);
-                    false
+            EventSink::Wire { tx, kick, seq } => {
+                match tx.try_send((seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed), wire.clone())) {
+                    Ok(()) => true,
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        tracing::warn!(subscriber = id, "QMP session event queue overflowed; disconnecting it");
+                        kick.do_send(Kick);
+                        false
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => false,
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
-            },
+            }
             EventSink::Typed(tx) => match tx.try_send(typed.clone()) {
                 Ok(()) => true,
                 Err(mpsc::error::TrySendError::Full(_)) => {
@@ -216,10 +212,7 @@ mod tests {
     fn event_wire_form_matches_qemu() {
         let ev = QmpEvent {
             name: "VSERPORT_CHANGE".into(),
-            data: Some(Json::object([
-                ("id", Json::str("p")),
-                ("open", Json::Bool(true)),
-            ])),
+            data: Some(Json::object([("id", Json::str("p")), ("open", Json::Bool(true))])),
             seconds: 5,
             microseconds: 7,
         };
@@ -240,21 +233,13 @@ mod tests {
         let ev = |id: &str, open: bool| {
             QmpEvent::now(
                 "VSERPORT_CHANGE",
-                Some(Json::object([
-                    ("id", Json::str(id)),
-                    ("open", Json::Bool(open)),
-                ])),
+                Some(Json::object([("id", Json::str(id)), ("open", Json::Bool(open))])),
             )
         };
-        let key = bus
-            .emit(ev("a", true))
-            .expect("first event arms the window");
+        let key = bus.emit(ev("a", true)).expect("first event arms the window");
         assert!(bus.emit(ev("a", false)).is_none());
         assert!(bus.emit(ev("a", true)).is_none());
-        assert!(
-            bus.emit(ev("b", true)).is_some(),
-            "other keys are independent"
-        );
+        assert!(bus.emit(ev("b", true)).is_some(), "other keys are independent");
         assert_eq!(
             rx.try_recv().unwrap().data.as_ref().unwrap().get("id"),
             Some(&Json::str("a"))
@@ -266,10 +251,7 @@ mod tests {
         assert!(rx.try_recv().is_err());
         assert!(bus.expire(&key), "the pending event goes out and re-arms");
         let last = rx.try_recv().unwrap();
-        assert_eq!(
-            last.data.as_ref().unwrap().get("open"),
-            Some(&Json::Bool(true))
-        );
+        assert_eq!(last.data.as_ref().unwrap().get("open"), Some(&Json::Bool(true)));
         assert!(!bus.expire(&key), "nothing pending: the window closes");
     }
 }

@@ -240,22 +240,29 @@ impl Handler<ChangeChardev> for Supervisor {
         // Same kind: the new backend may need what the old one holds (a pty
         // link path, the terminal). The old one lends it and takes it back if
         // the new one fails, so a failed change leaves everything as it was.
-        let lender = (slot.kind == kind)
-            .then(|| slot.live.as_ref().map(|l| l.backend.clone()))
-            .flatten();
+        let old_backend = slot.live.as_ref().map(|l| (l.backend.clone(), l.be_open));
+        let same_kind = slot.kind == kind;
         Box::pin(
             async move {
-                if let Some(old) = &lender {
-                    let _ = old.send(ToBackend::Release).await;
+                let mut old_open = false;
+                if let Some((old, static_open)) = &old_backend {
+                    // QEMU's be_open now (a pty may be connected, a file's input may have ended).
+                    old_open = match old.send(ToBackend::IsOpen).await {
+                        Ok(Ok(backends::BackendReply::Value(v))) => v != 0,
+                        _ => *static_open,
+                    };
+                    if same_kind {
+                        let _ = old.send(ToBackend::Release).await;
+                    }
                 }
                 let started = backends::start(&start_id, &backend).await;
-                if let (Err(_), Some(old)) = (&started, &lender) {
+                if let (Err(_), Some((old, _)), true) = (&started, &old_backend, same_kind) {
                     let _ = old.send(ToBackend::Reacquire).await;
                 }
-                started
+                (started, old_open)
             }
             .into_actor(self)
-            .map(move |res, act, _ctx| {
+            .map(move |(res, old_open), act, _ctx| {
                 let Some(slot) = act.slots.get_mut(&id).filter(|s| s.seq == seq) else {
                     if let Ok(started) = res {
                         started.backend.do_send(ToBackend::Stop);
@@ -276,7 +283,7 @@ impl Handler<ChangeChardev> for Supervisor {
                     return Err(ChardevError::DoesNotExist(id));
                 };
                 if let Some(fe) = old.frontend.take() {
-                    if old.be_open && !new.be_open {
+                    if old_open && !new.be_open {
                         backends::deliver(&fe.sink, FrontendEvent::Closed);
                     }
                     old.backend.do_send(ToBackend::Detach);
@@ -308,10 +315,7 @@ impl Handler<RemoveChardev> for Supervisor {
         if slot.changing || slot.live.as_ref().is_some_and(|l| l.frontend.is_some()) {
             return Err(ChardevError::Busy(msg.id));
         }
-        if let Some(Slot {
-            live: Some(live), ..
-        }) = self.slots.remove(&msg.id)
-        {
+        if let Some(Slot { live: Some(live), .. }) = self.slots.remove(&msg.id) {
             live.backend.do_send(ToBackend::Stop);
         }
         tracing::info!(chardev = %msg.id, "chardev removed");
@@ -421,10 +425,7 @@ impl Handler<SetFrontendOpen> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, msg: SetFrontendOpen, _ctx: &mut Context<Self>) {
-        if let Some(fe) = self
-            .live_mut(&msg.chardev)
-            .and_then(|l| l.frontend.as_mut())
-        {
+        if let Some(fe) = self.live_mut(&msg.chardev).and_then(|l| l.frontend.as_mut()) {
             if fe.id == msg.frontend {
                 fe.open = msg.open;
             }
@@ -492,9 +493,7 @@ impl Handler<DeviceAdd> for Supervisor {
         let anonymous = msg.id.is_none();
         let id = match msg.id {
             Some(id) if !id_wellformed(&id) => {
-                return Err(ChardevError::Other(
-                    "Parameter 'id' expects an identifier".into(),
-                ))
+                return Err(ChardevError::Other("Parameter 'id' expects an identifier".into()))
             }
             Some(id) if self.devices.contains_key(&id) => {
                 return Err(ChardevError::Other(format!("Duplicate device ID '{id}'")))
@@ -563,10 +562,7 @@ impl Handler<DeviceDel> for Supervisor {
         tracing::info!(device = %msg.id, driver = dev.driver, "device removed");
         // As QEMU: DEVICE_DELETED once the device is gone (at once here: no guest to ask).
         let data = if dev.anonymous {
-            Json::object([(
-                "path",
-                Json::str(format!("/machine/peripheral-anon/{}", msg.id)),
-            )])
+            Json::object([("path", Json::str(format!("/machine/peripheral-anon/{}", msg.id)))])
         } else {
             Json::object([
                 ("device", Json::str(msg.id.clone())),
@@ -587,20 +583,17 @@ impl Handler<PortSetOpen> for Supervisor {
             .get(&msg.id)
             .ok_or_else(|| ChardevError::NoSuchDevice(msg.id.clone()))?;
         if dev.driver != "port" {
-            return Err(ChardevError::Other(format!(
-                "Device '{}' is not a port",
-                msg.id
-            )));
+            return Err(ChardevError::Other(format!("Device '{}' is not a port", msg.id)));
         }
-        let chardev = dev.chardev.clone();
+        let (chardev, anonymous) = (dev.chardev.clone(), dev.anonymous);
         if let Some(fe) = self.live_mut(&chardev).and_then(|l| l.frontend.as_mut()) {
             fe.open = msg.open;
         }
-        let data = Json::object([
-            ("id", Json::str(msg.id.clone())),
-            ("open", Json::Bool(msg.open)),
-        ]);
-        self.emit(QmpEvent::now("VSERPORT_CHANGE", Some(data)), ctx);
+        // As QEMU: only a port with an id of its own raises the event.
+        if !anonymous {
+            let data = Json::object([("id", Json::str(msg.id.clone())), ("open", Json::Bool(msg.open))]);
+            self.emit(QmpEvent::now("VSERPORT_CHANGE", Some(data)), ctx);
+        }
         Ok(())
     }
 }

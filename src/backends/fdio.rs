@@ -75,9 +75,7 @@ impl Io {
         match self {
             Io::Poll(afd) => loop {
                 let mut guard = afd.readable().await?;
-                match guard
-                    .try_io(|fd| rustix::io::read(fd.as_fd(), &mut *buf).map_err(io::Error::from))
-                {
+                match guard.try_io(|fd| rustix::io::read(fd.as_fd(), &mut *buf).map_err(io::Error::from)) {
                     Ok(r) => return r,
                     Err(_would_block) => continue,
                 }
@@ -106,9 +104,7 @@ impl Io {
                 let mut off = 0;
                 while off < data.len() {
                     let mut guard = afd.writable().await?;
-                    match guard.try_io(|fd| {
-                        rustix::io::write(fd.as_fd(), &data[off..]).map_err(io::Error::from)
-                    }) {
+                    match guard.try_io(|fd| rustix::io::write(fd.as_fd(), &data[off..]).map_err(io::Error::from)) {
                         Ok(Ok(n)) => off += n,
                         Ok(Err(e)) => return Err(e),
                         Err(_would_block) => continue,
@@ -152,12 +148,7 @@ pub enum InputMode {
 /// Feed a frontend from `src`: wait for a frontend, reserve room in its queue,
 /// then read (QEMU's `can_read` contract: nothing is read that the frontend
 /// cannot take). Returns when the input ends.
-pub async fn pump_input(
-    id: String,
-    src: Io,
-    mut frontend: watch::Receiver<Option<FrontendSink>>,
-    mode: InputMode,
-) {
+pub async fn pump_input(id: String, src: Io, mut frontend: watch::Receiver<Option<FrontendSink>>, mode: InputMode) {
     let mut buf = vec![0u8; READ_CHUNK];
     loop {
         let sink = loop {
@@ -185,9 +176,7 @@ pub async fn pump_input(
         let result = src.read(&mut buf).await;
         match (result, mode) {
             (Ok(0), InputMode::Datagram) => drop(permit),
-            (Ok(n), _) if n > 0 => {
-                permit.send(FrontendEvent::Data(Bytes::copy_from_slice(&buf[..n])))
-            }
+            (Ok(n), _) if n > 0 => permit.send(FrontendEvent::Data(Bytes::copy_from_slice(&buf[..n]))),
             (Err(e), _) if e.kind() == io::ErrorKind::Interrupted => drop(permit),
             (Err(e), InputMode::Datagram) => {
                 tracing::debug!(chardev = %id, cause = %e, "datagram receive error skipped");
@@ -221,9 +210,7 @@ pub async fn pump_output(id: String, dst: Io, mut rx: mpsc::Receiver<Bytes>) {
     loop {
         let next = match deadline {
             None => rx.recv().await,
-            Some(d) => tokio::time::timeout_at(d, rx.recv())
-                .await
-                .unwrap_or_default(),
+            Some(d) => tokio::time::timeout_at(d, rx.recv()).await.unwrap_or_default(),
         };
         let Some(data) = next else { return };
         let write = dst.write_all(&data);
@@ -276,6 +263,8 @@ pub struct FdBackend<K: FdKind> {
     frontend: watch::Sender<Option<FrontendSink>>,
     log: Option<LogFile>,
     opened: bool,
+    /// Open now: `opened` until the input ends with a `Closed` event.
+    open: std::rc::Rc<std::cell::Cell<bool>>,
     input_mode: InputMode,
     kind: K,
 }
@@ -283,13 +272,7 @@ pub struct FdBackend<K: FdKind> {
 impl<K: FdKind + Unpin> FdBackend<K> {
     /// A backend reading `input` (if any) and writing to `output` (if any).
     /// The writer task starts at once; the reader starts with the actor.
-    pub fn new(
-        id: &str,
-        input: Option<Io>,
-        output: Option<Io>,
-        log: Option<LogFile>,
-        kind: K,
-    ) -> Self {
+    pub fn new(id: &str, input: Option<Io>, output: Option<Io>, log: Option<LogFile>, kind: K) -> Self {
         let output = output.map(|dst| {
             let (tx, rx) = mpsc::channel(OUTPUT_QUEUE);
             actix_rt::spawn(pump_output(id.to_owned(), dst, rx));
@@ -303,6 +286,7 @@ impl<K: FdKind + Unpin> FdBackend<K> {
             frontend,
             log,
             opened: true,
+            open: std::rc::Rc::new(std::cell::Cell::new(true)),
             input_mode: InputMode::Stream { closed_event: true },
             kind,
         }
@@ -312,6 +296,7 @@ impl<K: FdKind + Unpin> FdBackend<K> {
     /// its frontend gets no `OPENED` on attach.
     pub fn not_opened(mut self) -> Self {
         self.opened = false;
+        self.open.set(false);
         self
     }
 
@@ -334,12 +319,14 @@ impl<K: FdKind + Unpin> Actor for FdBackend<K> {
     fn started(&mut self, ctx: &mut Context<Self>) {
         if let Some(src) = self.input.take() {
             let mode = self.input_mode;
-            ctx.spawn(actix::fut::wrap_future(pump_input(
-                self.id.clone(),
-                src,
-                self.frontend.subscribe(),
-                mode,
-            )));
+            let open = self.open.clone();
+            let input = pump_input(self.id.clone(), src, self.frontend.subscribe(), mode);
+            ctx.spawn(actix::fut::wrap_future(async move {
+                input.await;
+                if mode == (InputMode::Stream { closed_event: true }) {
+                    open.set(false);
+                }
+            }));
         }
     }
 }
@@ -380,6 +367,7 @@ impl<K: FdKind + Unpin> Handler<ToBackend> for FdBackend<K> {
                 done(Ok(BackendReply::Done))
             }
             ToBackend::Ioctl(req) => done(self.kind.ioctl(req)),
+            ToBackend::IsOpen => done(Ok(BackendReply::Value(self.open.get() as u32))),
             ToBackend::Release => {
                 self.kind.release();
                 done(Ok(BackendReply::Done))

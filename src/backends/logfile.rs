@@ -29,10 +29,7 @@ impl LogFile {
                 path: path.to_owned(),
                 failed: false,
             }),
-            Err(e) => Err(format!(
-                "Could not create '{path}': {}",
-                super::strerror(&e)
-            )),
+            Err(e) => Err(format!("Could not create '{path}': {}", super::strerror(&e))),
         }
     }
 

@@ -29,9 +29,7 @@ use tokio::sync::mpsc;
 
 /// Backend kinds this build really supports, in the order
 /// `query-chardev-backends` lists them.
-pub const SUPPORTED: &[&str] = &[
-    "file", "serial", "parallel", "pipe", "pty", "null", "ringbuf", "memory",
-];
+pub const SUPPORTED: &[&str] = &["file", "serial", "parallel", "pipe", "pty", "null", "ringbuf", "memory"];
 
 /// What a backend tells its frontend.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +87,8 @@ pub enum ToBackend {
     /// A frontend ioctl (QEMU's `qemu_chr_fe_ioctl`): serial line settings,
     /// break and modem lines, parallel port registers.
     Ioctl(CharIoctl),
+    /// Whether the backend is open now (QEMU's `be_open`): `Value(1)` or `Value(0)`.
+    IsOpen,
     /// `chardev-change` to a backend of the same kind: give up the exclusive
     /// named resources the new one may need (a pty's symlink path, the
     /// terminal of stdio) while staying alive.
@@ -196,10 +196,7 @@ pub fn strerror(e: &std::io::Error) -> String {
 /// after QEMU's `Failed to add chardev 'ID': ` prefix.
 pub async fn start(id: &str, spec: &ChardevBackend) -> Result<Started, String> {
     let log = match &spec.common().logfile {
-        Some(path) => Some(logfile::LogFile::open(
-            path,
-            spec.common().logappend.unwrap_or(false),
-        )?),
+        Some(path) => Some(logfile::LogFile::open(path, spec.common().logappend.unwrap_or(false))?),
         None => None,
     };
     match spec {
@@ -213,16 +210,8 @@ pub async fn start(id: &str, spec: &ChardevBackend) -> Result<Started, String> {
         ChardevBackend::Udp(u) => udp::start(id, u, log),
         ChardevBackend::Ringbuf(r) | ChardevBackend::Memory(r) => {
             let size = ringbuf::ring_size(r.size)?;
-            Ok(ringbuf::RingbufBackend::start_backend(
-                id,
-                spec.kind(),
-                size,
-                log,
-            ))
+            Ok(ringbuf::RingbufBackend::start_backend(id, spec.kind(), size, log))
         }
-        other => Err(format!(
-            "'{}' is not a valid char driver name",
-            other.kind()
-        )),
+        other => Err(format!("'{}' is not a valid char driver name", other.kind())),
     }
 }

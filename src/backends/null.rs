@@ -14,11 +14,7 @@ pub struct NullBackend {
 impl NullBackend {
     /// Start one.
     pub fn start_backend(id: &str, log: Option<LogFile>) -> Started {
-        let addr = NullBackend {
-            id: id.to_owned(),
-            log,
-        }
-        .start();
+        let addr = NullBackend { id: id.to_owned(), log }.start();
         Started {
             backend: addr.recipient(),
             filename: "null".into(),
@@ -45,11 +41,10 @@ impl Handler<ToBackend> for NullBackend {
                 Ok(BackendReply::Written(b.len()))
             }
             ToBackend::Attach(_) | ToBackend::Detach | ToBackend::Break => Ok(BackendReply::Done),
-            ToBackend::RingWrite(_) | ToBackend::RingRead { .. } => {
-                Err(ChardevError::NotRingbuf(self.id.clone()))
-            }
+            ToBackend::RingWrite(_) | ToBackend::RingRead { .. } => Err(ChardevError::NotRingbuf(self.id.clone())),
             ToBackend::Ioctl(_) => Err(ChardevError::NotSupported),
             ToBackend::Release | ToBackend::Reacquire => Ok(BackendReply::Done),
+            ToBackend::IsOpen => Ok(BackendReply::Value(0)),
             ToBackend::Stop => {
                 ctx.stop();
                 Ok(BackendReply::Done)

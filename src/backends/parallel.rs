@@ -161,14 +161,10 @@ impl<P: ParallelPort> FdKind for Parallel<P> {
 /// Open and claim the port, then start the backend.
 pub fn start(id: &str, device: &str, log: Option<LogFile>) -> Result<Started, String> {
     let fd = open_path(device, OFlags::RDWR)?;
-    let io =
-        Io::new(fd).map_err(|e| format!("Could not open '{device}': {}", super::strerror(&e)))?;
+    let io = Io::new(fd).map_err(|e| format!("Could not open '{device}': {}", super::strerror(&e)))?;
     // SAFETY: PPCLAIM takes no argument.
     if let Err(e) = unsafe { ioctl(io.as_fd(), NoArg::<PPCLAIM>::new()) } {
-        return Err(format!(
-            "not a parallel port: {}",
-            super::strerror(&e.into())
-        ));
+        return Err(format!("not a parallel port: {}", super::strerror(&e.into())));
     }
     let addr = FdBackend::new(id, None, None, log, Parallel::new(PpDev { fd: io })).start();
     Ok(Started {
@@ -191,26 +187,12 @@ mod tests {
         let mut p = Parallel::new(port.clone());
         assert_eq!(p.ioctl(CharIoctl::PpWriteData(65)), Ok(BackendReply::Done));
         assert_eq!(p.ioctl(CharIoctl::PpReadData), Ok(BackendReply::Value(65)));
-        assert_eq!(
-            p.ioctl(CharIoctl::PpWriteControl(0x0c)),
-            Ok(BackendReply::Done)
-        );
-        assert_eq!(
-            p.ioctl(CharIoctl::PpReadStatus),
-            Ok(BackendReply::Value(0x78))
-        );
-        assert_eq!(
-            p.ioctl(CharIoctl::SerialGetTiocm),
-            Err(ChardevError::NotSupported)
-        );
+        assert_eq!(p.ioctl(CharIoctl::PpWriteControl(0x0c)), Ok(BackendReply::Done));
+        assert_eq!(p.ioctl(CharIoctl::PpReadStatus), Ok(BackendReply::Value(0x78)));
+        assert_eq!(p.ioctl(CharIoctl::SerialGetTiocm), Err(ChardevError::NotSupported));
         assert_eq!(
             *port.calls.lock().unwrap(),
-            vec![
-                "write_data 65",
-                "read_data",
-                "write_control 12",
-                "read_status"
-            ]
+            vec!["write_data 65", "read_data", "write_control 12", "read_status"]
         );
     }
 }

@@ -17,8 +17,7 @@ pub fn start(id: &str, path: &str, log: Option<LogFile>) -> Result<Started, Stri
         (Ok(i), Ok(o)) => (i, o),
         _ => {
             let fd = open_path(path, OFlags::RDWR)?;
-            let dup = rustix::io::fcntl_dupfd_cloexec(&fd, 0)
-                .map_err(|e| format!("Could not open '{path}': {e}"))?;
+            let dup = rustix::io::fcntl_dupfd_cloexec(&fd, 0).map_err(|e| format!("Could not open '{path}': {e}"))?;
             (fd, dup)
         }
     };

@@ -31,8 +31,7 @@ use tokio::sync::{mpsc, watch};
 pub const PTY_POLL: Duration = Duration::from_millis(200);
 
 fn create() -> std::io::Result<(OwnedFd, String)> {
-    let master =
-        rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)?;
+    let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)?;
     rustix::pty::grantpt(&master)?;
     rustix::pty::unlockpt(&master)?;
     let name = rustix::pty::ptsname(&master, Vec::new())?;
@@ -53,13 +52,7 @@ fn create() -> std::io::Result<(OwnedFd, String)> {
 /// True when some program has the slave open (the master shows no hang-up).
 fn slave_open(master: &OwnedFd) -> bool {
     let mut fds = [PollFd::new(master, PollFlags::IN)];
-    match rustix::event::poll(
-        &mut fds,
-        Some(&rustix::event::Timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        }),
-    ) {
+    match rustix::event::poll(&mut fds, Some(&rustix::event::Timespec { tv_sec: 0, tv_nsec: 0 })) {
         Ok(_) => !fds[0].revents().contains(PollFlags::HUP),
         Err(_) => false,
     }
@@ -88,8 +81,7 @@ pub struct PtyBackend {
 
 /// Create the pty and start the backend.
 pub fn start(id: &str, path: Option<&str>, log: Option<LogFile>) -> Result<Started, String> {
-    let (master, name) =
-        create().map_err(|e| format!("Failed to create PTY: {}", super::strerror(&e)))?;
+    let (master, name) = create().map_err(|e| format!("Failed to create PTY: {}", super::strerror(&e)))?;
     let link = match path {
         Some(p) => {
             std::os::unix::fs::symlink(&name, p)
@@ -127,8 +119,7 @@ impl Actor for PtyBackend {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let (id, master, connected) =
-            (self.id.clone(), self.master.clone(), self.connected.clone());
+        let (id, master, connected) = (self.id.clone(), self.master.clone(), self.connected.clone());
         let frontend = self.frontend.subscribe();
         let Some(mut output) = self.output_rx.take() else {
             return;
@@ -231,6 +222,7 @@ impl Handler<ToBackend> for PtyBackend {
                 done(Ok(BackendReply::Done))
             }
             ToBackend::Ioctl(_) => done(Err(ChardevError::NotSupported)),
+            ToBackend::IsOpen => done(Ok(BackendReply::Value(self.connected.get() as u32))),
             ToBackend::Release => {
                 if let Some(link) = self.link.take() {
                     let _ = std::fs::remove_file(&link);

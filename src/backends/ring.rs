@@ -79,8 +79,7 @@ impl Ring {
         while pos < bytes.len() {
             let (len, ch) = next_sequence(&bytes[pos..]);
             let first = pos == 0;
-            let incomplete_at_end =
-                ch.is_none() && pos + len == bytes.len() && len < expected_len(bytes[pos]);
+            let incomplete_at_end = ch.is_none() && pos + len == bytes.len() && len < expected_len(bytes[pos]);
             if !first && (pos + len > n || incomplete_at_end) {
                 break;
             }

@@ -18,9 +18,9 @@ pub fn ring_size(size: Option<i64>) -> Result<usize, String> {
     match size {
         None => Ok(DEFAULT_RING_SIZE),
         Some(s) if s > 0 && (s & (s - 1)) == 0 && s <= MAX_RING_SIZE => Ok(s as usize),
-        Some(s) if s > MAX_RING_SIZE && (s & (s - 1)) == 0 => Err(format!(
-            "size of ringbuf chardev must be at most {MAX_RING_SIZE}"
-        )),
+        Some(s) if s > MAX_RING_SIZE && (s & (s - 1)) == 0 => {
+            Err(format!("size of ringbuf chardev must be at most {MAX_RING_SIZE}"))
+        }
         Some(_) => Err("size of ringbuf chardev must be power of two".into()),
     }
 }
@@ -94,12 +94,11 @@ impl Handler<ToBackend> for RingbufBackend {
             ToBackend::RingRead { size: 0, .. } => Ok(BackendReply::Text(String::new())),
             ToBackend::RingRead { size, format } => Ok(BackendReply::Text(match format {
                 DataFormat::Utf8 => self.ring.read_utf8(size),
-                DataFormat::Base64 => {
-                    base64::engine::general_purpose::STANDARD.encode(self.ring.read(size))
-                }
+                DataFormat::Base64 => base64::engine::general_purpose::STANDARD.encode(self.ring.read(size)),
             })),
             ToBackend::Ioctl(_) => Err(ChardevError::NotSupported),
             ToBackend::Release | ToBackend::Reacquire => Ok(BackendReply::Done),
+            ToBackend::IsOpen => Ok(BackendReply::Value(1)),
             ToBackend::Stop => {
                 ctx.stop();
                 Ok(BackendReply::Done)

@@ -27,19 +27,14 @@ pub const DEFAULT_PARAMS: SerialParams = SerialParams {
 /// the smallest one at or above it (QEMU's `check_speed` ladder), 115200 when
 /// above all of them.
 const SPEEDS: &[u32] = &[
-    50, 75, 110, 134, 150, 200, 300, 600, 1200, 1800, 2400, 4800, 9600, 19200, 38400, 57600,
-    115200, 230400, 460800, 500000, 576000, 921600, 1000000, 1152000, 1500000, 2000000, 2500000,
-    3000000, 3500000, 4000000,
+    50, 75, 110, 134, 150, 200, 300, 600, 1200, 1800, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800,
+    500000, 576000, 921600, 1000000, 1152000, 1500000, 2000000, 2500000, 3000000, 3500000, 4000000,
 ];
 
 /// The standard speed QEMU picks for `speed`.
 pub fn standard_speed(speed: u32) -> u32 {
     let scaled = (speed as u64 * 10 / 11) as u32;
-    SPEEDS
-        .iter()
-        .copied()
-        .find(|s| scaled <= *s)
-        .unwrap_or(115200)
+    SPEEDS.iter().copied().find(|s| scaled <= *s).unwrap_or(115200)
 }
 
 /// The OS calls behind a serial chardev's ioctls.
@@ -69,11 +64,7 @@ pub fn tty_serial_init<F: AsFd>(fd: F, p: &SerialParams) -> io::Result<()> {
         | InputModes::ICRNL
         | InputModes::IXON;
     t.output_modes -= OutputModes::OPOST;
-    t.local_modes -= LocalModes::ECHO
-        | LocalModes::ECHONL
-        | LocalModes::ICANON
-        | LocalModes::IEXTEN
-        | LocalModes::ISIG;
+    t.local_modes -= LocalModes::ECHO | LocalModes::ECHONL | LocalModes::ICANON | LocalModes::IEXTEN | LocalModes::ISIG;
     t.control_modes -= ControlModes::CSIZE
         | ControlModes::PARENB
         | ControlModes::PARODD
@@ -117,12 +108,7 @@ impl SerialLine for TtyLine {
 
     fn get_tiocm(&mut self) -> io::Result<u32> {
         // SAFETY: TIOCMGET writes one c_int through the pointer the Getter provides.
-        let bits = unsafe {
-            rustix::ioctl::ioctl(
-                self.fd.as_fd(),
-                rustix::ioctl::Getter::<TIOCMGET, i32>::new(),
-            )?
-        };
+        let bits = unsafe { rustix::ioctl::ioctl(self.fd.as_fd(), rustix::ioctl::Getter::<TIOCMGET, i32>::new())? };
         Ok(bits as u32)
     }
 
@@ -210,27 +196,11 @@ fn ioctl_err(e: io::Error) -> ChardevError {
 impl<L: SerialLine> FdKind for Serial<L> {
     fn ioctl(&mut self, req: CharIoctl) -> Result<BackendReply, ChardevError> {
         match req {
-            CharIoctl::SerialSetParams(p) => self
-                .line
-                .set_params(&p)
-                .map(|_| BackendReply::Done)
-                .map_err(ioctl_err),
-            CharIoctl::SerialSetBreak(true) => self
-                .line
-                .send_break()
-                .map(|_| BackendReply::Done)
-                .map_err(ioctl_err),
+            CharIoctl::SerialSetParams(p) => self.line.set_params(&p).map(|_| BackendReply::Done).map_err(ioctl_err),
+            CharIoctl::SerialSetBreak(true) => self.line.send_break().map(|_| BackendReply::Done).map_err(ioctl_err),
             CharIoctl::SerialSetBreak(false) => Ok(BackendReply::Done),
-            CharIoctl::SerialGetTiocm => self
-                .line
-                .get_tiocm()
-                .map(BackendReply::Value)
-                .map_err(ioctl_err),
-            CharIoctl::SerialSetTiocm(bits) => self
-                .line
-                .set_tiocm(bits)
-                .map(|_| BackendReply::Done)
-                .map_err(ioctl_err),
+            CharIoctl::SerialGetTiocm => self.line.get_tiocm().map(BackendReply::Value).map_err(ioctl_err),
+            CharIoctl::SerialSetTiocm(bits) => self.line.set_tiocm(bits).map(|_| BackendReply::Done).map_err(ioctl_err),
             _ => Err(ChardevError::NotSupported),
         }
     }
@@ -301,30 +271,12 @@ mod tests {
             data_bits: 7,
             stop_bits: 2,
         };
-        assert_eq!(
-            s.ioctl(CharIoctl::SerialSetParams(p)),
-            Ok(BackendReply::Done)
-        );
-        assert_eq!(
-            s.ioctl(CharIoctl::SerialSetBreak(true)),
-            Ok(BackendReply::Done)
-        );
-        assert_eq!(
-            s.ioctl(CharIoctl::SerialSetBreak(false)),
-            Ok(BackendReply::Done)
-        );
-        assert_eq!(
-            s.ioctl(CharIoctl::SerialSetTiocm(0x6)),
-            Ok(BackendReply::Done)
-        );
-        assert_eq!(
-            s.ioctl(CharIoctl::SerialGetTiocm),
-            Ok(BackendReply::Value(0x6))
-        );
-        assert_eq!(
-            s.ioctl(CharIoctl::PpReadData),
-            Err(ChardevError::NotSupported)
-        );
+        assert_eq!(s.ioctl(CharIoctl::SerialSetParams(p)), Ok(BackendReply::Done));
+        assert_eq!(s.ioctl(CharIoctl::SerialSetBreak(true)), Ok(BackendReply::Done));
+        assert_eq!(s.ioctl(CharIoctl::SerialSetBreak(false)), Ok(BackendReply::Done));
+        assert_eq!(s.ioctl(CharIoctl::SerialSetTiocm(0x6)), Ok(BackendReply::Done));
+        assert_eq!(s.ioctl(CharIoctl::SerialGetTiocm), Ok(BackendReply::Value(0x6)));
+        assert_eq!(s.ioctl(CharIoctl::PpReadData), Err(ChardevError::NotSupported));
         assert_eq!(
             *line.calls.lock().unwrap(),
             vec!["set_params 9600 E 7 2", "break", "set_tiocm 6", "get_tiocm"]
@@ -333,9 +285,7 @@ mod tests {
 
     #[test]
     fn tty_serial_init_makes_a_pty_raw_8n1() {
-        let master =
-            rustix::pty::openpt(rustix::pty::OpenptFlags::RDWR | rustix::pty::OpenptFlags::NOCTTY)
-                .unwrap();
+        let master = rustix::pty::openpt(rustix::pty::OpenptFlags::RDWR | rustix::pty::OpenptFlags::NOCTTY).unwrap();
         rustix::pty::grantpt(&master).unwrap();
         rustix::pty::unlockpt(&master).unwrap();
         let name = rustix::pty::ptsname(&master, Vec::new()).unwrap();
@@ -365,10 +315,6 @@ mod tests {
         let t = termios::tcgetattr(&slave).unwrap();
         assert_eq!(t.output_speed(), 9600);
         // Linux ptys force CS8 and no parity (pty_set_termios); the rest sticks.
-        assert!(
-            t.control_modes.contains(ControlModes::CSTOPB),
-            "{:?}",
-            t.control_modes
-        );
+        assert!(t.control_modes.contains(ControlModes::CSTOPB), "{:?}", t.control_modes);
     }
 }

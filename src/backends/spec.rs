@@ -319,9 +319,7 @@ impl ChardevBackend {
     pub fn common(&self) -> &ChardevCommon {
         match self {
             ChardevBackend::File(b) => &b.common,
-            ChardevBackend::Serial(b) | ChardevBackend::Parallel(b) | ChardevBackend::Pipe(b) => {
-                &b.common
-            }
+            ChardevBackend::Serial(b) | ChardevBackend::Parallel(b) | ChardevBackend::Pipe(b) => &b.common,
             ChardevBackend::Socket(b) => &b.common,
             ChardevBackend::Udp(b) => &b.common,
             ChardevBackend::Pty(b) => &b.common,

@@ -16,8 +16,7 @@ use super::Started;
 use actix::prelude::*;
 use rustix::fs::OFlags;
 use rustix::termios::{
-    self, ControlModes, InputModes, LocalModes, OptionalActions, OutputModes, SpecialCodeIndex,
-    Termios,
+    self, ControlModes, InputModes, LocalModes, OptionalActions, OutputModes, SpecialCodeIndex, Termios,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, Once};
@@ -75,8 +74,7 @@ pub fn raw_mode(saved: &Termios, allow_signals: bool) -> Termios {
         | InputModes::ICRNL
         | InputModes::IXON;
     t.output_modes |= OutputModes::OPOST;
-    t.local_modes -=
-        LocalModes::ECHO | LocalModes::ECHONL | LocalModes::ICANON | LocalModes::IEXTEN;
+    t.local_modes -= LocalModes::ECHO | LocalModes::ECHONL | LocalModes::ICANON | LocalModes::IEXTEN;
     t.control_modes -= ControlModes::CSIZE | ControlModes::PARENB;
     t.control_modes |= ControlModes::CS8;
     t.special_codes[SpecialCodeIndex::VMIN] = 1;
@@ -144,10 +142,7 @@ fn take_terminal(allow_signals: bool) -> Option<()> {
 }
 
 fn fd_error(e: rustix::io::Errno) -> String {
-    format!(
-        "Failed to set FD nonblocking: {}",
-        super::strerror(&e.into())
-    )
+    format!("Failed to set FD nonblocking: {}", super::strerror(&e.into()))
 }
 
 /// Take over the terminal and start the backend.
@@ -168,10 +163,8 @@ pub fn start(id: &str, opts: &ChardevStdio, log: Option<LogFile>) -> Result<Star
     // Duplicates, so that removing the chardev never closes fds 0 and 1.
     let input = rustix::io::fcntl_dupfd_cloexec(stdin, 3).map_err(fd_error)?;
     let output = rustix::io::fcntl_dupfd_cloexec(stdout, 3).map_err(fd_error)?;
-    let input = Io::new(input)
-        .map_err(|e| format!("Failed to set FD nonblocking: {}", super::strerror(&e)))?;
-    let output = Io::new(output)
-        .map_err(|e| format!("Failed to set FD nonblocking: {}", super::strerror(&e)))?;
+    let input = Io::new(input).map_err(|e| format!("Failed to set FD nonblocking: {}", super::strerror(&e)))?;
+    let output = Io::new(output).map_err(|e| format!("Failed to set FD nonblocking: {}", super::strerror(&e)))?;
     let addr = FdBackend::new(id, Some(input), Some(output), log, guard).start();
     Ok(Started {
         backend: addr.recipient(),
@@ -188,9 +181,7 @@ mod tests {
 
     #[test]
     fn raw_mode_keeps_output_processing_and_signals_unless_told() {
-        let master =
-            rustix::pty::openpt(rustix::pty::OpenptFlags::RDWR | rustix::pty::OpenptFlags::NOCTTY)
-                .unwrap();
+        let master = rustix::pty::openpt(rustix::pty::OpenptFlags::RDWR | rustix::pty::OpenptFlags::NOCTTY).unwrap();
         rustix::pty::grantpt(&master).unwrap();
         rustix::pty::unlockpt(&master).unwrap();
         let name = rustix::pty::ptsname(&master, Vec::new()).unwrap();
@@ -204,13 +195,9 @@ mod tests {
         let raw = raw_mode(&cooked, true);
         assert!(raw.output_modes.contains(OutputModes::OPOST));
         assert!(raw.local_modes.contains(LocalModes::ISIG));
-        assert!(!raw
-            .local_modes
-            .intersects(LocalModes::ECHO | LocalModes::ICANON));
+        assert!(!raw.local_modes.intersects(LocalModes::ECHO | LocalModes::ICANON));
         assert!(!raw.input_modes.contains(InputModes::ICRNL));
-        assert!(!raw_mode(&cooked, false)
-            .local_modes
-            .contains(LocalModes::ISIG));
+        assert!(!raw_mode(&cooked, false).local_modes.contains(LocalModes::ISIG));
         termios::tcsetattr(&slave, OptionalActions::Now, &raw).unwrap();
         assert!(!termios::tcgetattr(&slave)
             .unwrap()

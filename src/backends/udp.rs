@@ -33,9 +33,7 @@ fn resolve(host: &str, port: &str, a: &InetSocketAddress) -> Result<Vec<SocketAd
         Ok(p) => (p % 65536) as u16,
         Err(_) => return Err(fail("Servname not supported for ai_socktype".into())),
     };
-    let addrs = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| fail(gai_text(&e)))?;
+    let addrs = (host, port).to_socket_addrs().map_err(|e| fail(gai_text(&e)))?;
     let want4 = a.ipv4.unwrap_or(true) || a.ipv6 == Some(false);
     let want6 = a.ipv6.unwrap_or(true) || a.ipv4 == Some(false);
     let v: Vec<SocketAddr> = addrs
@@ -57,16 +55,9 @@ pub fn start(id: &str, u: &ChardevUdp, log: Option<LogFile>) -> Result<Started, 
     let local = match &u.local {
         Some(l) => {
             let l = inet(l)?;
-            let port = if l.port.is_empty() {
-                "0"
-            } else {
-                l.port.as_str()
-            };
+            let port = if l.port.is_empty() { "0" } else { l.port.as_str() };
             if l.host.is_empty() {
-                wildcard(
-                    peer,
-                    port.parse::<u64>().map(|p| (p % 65536) as u16).unwrap_or(0),
-                )
+                wildcard(peer, port.parse::<u64>().map(|p| (p % 65536) as u16).unwrap_or(0))
             } else {
                 resolve(&l.host, port, l)?[0]
             }
@@ -78,19 +69,14 @@ pub fn start(id: &str, u: &ChardevUdp, log: Option<LogFile>) -> Result<Started, 
     } else {
         AddressFamily::INET6
     };
-    let sock = rustix::net::socket_with(
-        family,
-        SocketType::DGRAM,
-        rustix::net::SocketFlags::CLOEXEC,
-        None,
-    )
-    .map_err(|e| {
-        format!(
-            "Failed to create socket family {}: {}",
-            family.as_raw(),
-            super::strerror(&e.into())
-        )
-    })?;
+    let sock =
+        rustix::net::socket_with(family, SocketType::DGRAM, rustix::net::SocketFlags::CLOEXEC, None).map_err(|e| {
+            format!(
+                "Failed to create socket family {}: {}",
+                family.as_raw(),
+                super::strerror(&e.into())
+            )
+        })?;
     let _ = rustix::net::sockopt::set_socket_reuseaddr(&sock, true);
     rustix::net::bind(&sock, &SocketAddrAny::from(local))
         .map_err(|e| format!("Failed to bind socket: {}", super::strerror(&e.into())))?;
@@ -102,8 +88,7 @@ pub fn start(id: &str, u: &ChardevUdp, log: Option<LogFile>) -> Result<Started, 
             super::strerror(&e.into())
         )
     })?;
-    let io =
-        Io::new(sock).map_err(|e| format!("Failed to create socket: {}", super::strerror(&e)))?;
+    let io = Io::new(sock).map_err(|e| format!("Failed to create socket: {}", super::strerror(&e)))?;
     let backend = FdBackend::new(id, Some(io.clone()), Some(io), log, Plain)
         .not_opened()
         .datagrams();

@@ -128,11 +128,7 @@ fn op_commands(o: &Opts, session: usize, i: u64, payload: &str) -> Vec<String> {
     }
 }
 
-fn run_session(
-    o: Opts,
-    idx: usize,
-    stop: Arc<AtomicBool>,
-) -> std::io::Result<(u64, u64, Vec<u32>)> {
+fn run_session(o: Opts, idx: usize, stop: Arc<AtomicBool>) -> std::io::Result<(u64, u64, Vec<u32>)> {
     let path = &o.sockets[idx % o.sockets.len()];
     let mut s = Session::open(path)?;
     if matches!(o.workload.as_str(), "write" | "read") {
@@ -216,11 +212,7 @@ fn main() {
     }
     let secs = start.elapsed().as_secs_f64();
     lat.sort_unstable();
-    let pct = |p: f64| {
-        lat.get(((lat.len() as f64 - 1.0) * p) as usize)
-            .copied()
-            .unwrap_or(0)
-    };
+    let pct = |p: f64| lat.get(((lat.len() as f64 - 1.0) * p) as usize).copied().unwrap_or(0);
     println!(
         "workload={} sessions={} depth={} payload={} ops={ops} secs={secs:.2} ops_per_sec={:.0} mb_per_sec={:.2} p50_us={} p99_us={}",
         o.workload,

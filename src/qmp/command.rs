@@ -105,10 +105,7 @@ fn member<'a>(args: &'a Json, key: &str) -> Option<&'a Json> {
 }
 
 fn string(args: &Json, key: &str) -> String {
-    member(args, key)
-        .and_then(Json::as_str)
-        .unwrap_or_default()
-        .to_owned()
+    member(args, key).and_then(Json::as_str).unwrap_or_default().to_owned()
 }
 
 fn format(args: &Json) -> DataFormat {
@@ -119,9 +116,7 @@ fn format(args: &Json) -> DataFormat {
 }
 
 fn backend(args: &Json) -> Result<ChardevBackend, QmpError> {
-    let v = member(args, "backend")
-        .map(Json::to_serde)
-        .unwrap_or_default();
+    let v = member(args, "backend").map(Json::to_serde).unwrap_or_default();
     serde_json::from_value(v).map_err(|e| QmpError::generic(format!("Invalid backend: {e}")))
 }
 
@@ -132,10 +127,7 @@ impl Command {
         Ok(match name {
             "qmp_capabilities" => Command::QmpCapabilities {
                 enable: match member(args, "enable") {
-                    Some(Json::Array(v)) => v
-                        .iter()
-                        .filter_map(|x| x.as_str().map(str::to_owned))
-                        .collect(),
+                    Some(Json::Array(v)) => v.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
                     _ => Vec::new(),
                 },
             },
@@ -166,12 +158,8 @@ impl Command {
                 id: string(args, "id"),
                 backend: backend(args)?,
             },
-            "chardev-remove" => Command::ChardevRemove {
-                id: string(args, "id"),
-            },
-            "chardev-send-break" => Command::ChardevSendBreak {
-                id: string(args, "id"),
-            },
+            "chardev-remove" => Command::ChardevRemove { id: string(args, "id") },
+            "chardev-send-break" => Command::ChardevSendBreak { id: string(args, "id") },
             "device_add" => Command::DeviceAdd {
                 driver: string(args, "driver"),
                 id: member(args, "id").and_then(Json::as_str).map(str::to_owned),
@@ -183,19 +171,13 @@ impl Command {
                     .cloned()
                     .collect(),
             },
-            "device_del" => Command::DeviceDel {
-                id: string(args, "id"),
-            },
+            "device_del" => Command::DeviceDel { id: string(args, "id") },
             "quit" => Command::Quit,
             "__org.chardevd_port-set-open" => Command::PortSetOpen {
                 id: string(args, "id"),
                 open: matches!(member(args, "open"), Some(Json::Bool(true))),
             },
-            other => {
-                return Err(QmpError::not_found(format!(
-                    "The command {other} has not been found"
-                )))
-            }
+            other => return Err(QmpError::not_found(format!("The command {other} has not been found"))),
         })
     }
 }

@@ -299,11 +299,7 @@ impl Framer {
             return;
         }
         let tokens = std::mem::take(&mut self.tokens);
-        let msg = Parser {
-            toks: &tokens,
-            pos: 0,
-        }
-        .parse_message();
+        let msg = Parser { toks: &tokens, pos: 0 }.parse_message();
         self.emit(msg, out);
     }
 
@@ -379,11 +375,7 @@ impl Parser<'_> {
         }
     }
 
-    fn parse_pair(
-        &mut self,
-        members: &mut Vec<(String, Json)>,
-        keys: &mut HashSet<String>,
-    ) -> PResult<()> {
+    fn parse_pair(&mut self, members: &mut Vec<(String, Json)>, keys: &mut HashSet<String>) -> PResult<()> {
         let key = match self.parse_value()? {
             Json::Str(s) => s,
             _ => return perr("key is not a string in object"),
@@ -475,9 +467,7 @@ fn hex_digit(c: u8) -> Option<u32> {
 /// point, or None when any is not a hex digit.
 fn hex4(tok: &[u8], p: usize) -> Option<u32> {
     let digits = tok.get(p..p + 4)?;
-    digits
-        .iter()
-        .try_fold(0u32, |v, &c| Some(v * 16 + hex_digit(c)?))
+    digits.iter().try_fold(0u32, |v, &c| Some(v * 16 + hex_digit(c)?))
 }
 
 fn is_noncharacter(cp: u32) -> bool {
@@ -581,27 +571,18 @@ mod tests {
             errs(br#"{"execute" "x"}"#),
             vec!["JSON parse error, missing : in object pair"]
         );
-        assert_eq!(
-            errs(br#"{"a":1,"a":2}"#),
-            vec!["JSON parse error, duplicate key"]
-        );
+        assert_eq!(errs(br#"{"a":1,"a":2}"#), vec!["JSON parse error, duplicate key"]);
         assert_eq!(errs(b"{\xff"), vec!["JSON parse error, stray '\u{FFFD}'"]);
         assert_eq!(errs(b"{\x01"), vec!["JSON parse error, stray '\u{1}'"]);
         assert_eq!(errs(b"%p"), vec!["JSON parse error, stray '%'"]);
         // The closing brace ends recovery and then stands alone at depth 0.
         assert_eq!(
             errs(b"{\"id\":\"x\n\"}"),
-            vec![
-                "JSON parse error, stray '\"x\n'",
-                "JSON parse error, expecting value"
-            ]
+            vec!["JSON parse error, stray '\"x\n'", "JSON parse error, expecting value"]
         );
         assert_eq!(
             errs(br#"{"a":01}"#),
-            vec![
-                "JSON parse error, stray '01'",
-                "JSON parse error, expecting value"
-            ]
+            vec!["JSON parse error, stray '01'", "JSON parse error, expecting value"]
         );
         assert_eq!(
             errs(b"{} garbage "),
@@ -630,10 +611,7 @@ mod tests {
             errs(br#"{"a":1 "b":2}"#),
             vec!["JSON parse error, expected separator in dict"]
         );
-        assert_eq!(
-            errs(b"{1:2}"),
-            vec!["JSON parse error, key is not a string in object"]
-        );
+        assert_eq!(errs(b"{1:2}"), vec!["JSON parse error, key is not a string in object"]);
     }
 
     #[test]
@@ -641,18 +619,13 @@ mod tests {
         let ok = format!("{}{}", "[".repeat(1024), "]".repeat(1024));
         assert!(run(ok.as_bytes())[0].is_ok());
         let bad = "[".repeat(1025);
-        assert_eq!(
-            errs(bad.as_bytes()),
-            vec!["JSON nesting depth limit exceeded"]
-        );
+        assert_eq!(errs(bad.as_bytes()), vec!["JSON nesting depth limit exceeded"]);
     }
 
     #[test]
     fn numbers_follow_qemus_model() {
         let out = run(b"[1, -0, 9223372036854775808, -9223372036854775809, 1.5e3, 0.1]");
-        let Ok(Json::Array(v)) = &out[0] else {
-            panic!("{out:?}")
-        };
+        let Ok(Json::Array(v)) = &out[0] else { panic!("{out:?}") };
         assert_eq!(v[0], Json::Int(1));
         assert_eq!(v[1], Json::Int(0));
         assert_eq!(v[2], Json::UInt(9223372036854775808));
@@ -671,10 +644,7 @@ mod tests {
         big.extend(std::iter::repeat_n(b'a', 100));
         big.extend(br#""}"#);
         f.feed(&big, &mut out);
-        assert_eq!(
-            out[0].as_ref().unwrap_err(),
-            "JSON token size limit exceeded"
-        );
+        assert_eq!(out[0].as_ref().unwrap_err(), "JSON token size limit exceeded");
         out.clear();
         // The rest of the cut token is lexed as new input (as in QEMU): it leaves
         // a string open, which the client's resync quote closes.

@@ -87,9 +87,7 @@ impl Json {
             Json::Double(d) => serde_json::Number::from_f64(*d).map_or(V::Null, V::Number),
             Json::Str(s) => V::String(s.clone()),
             Json::Array(a) => V::Array(a.iter().map(Json::to_serde).collect()),
-            Json::Object(m) => {
-                V::Object(m.iter().map(|(k, v)| (k.clone(), v.to_serde())).collect())
-            }
+            Json::Object(m) => V::Object(m.iter().map(|(k, v)| (k.clone(), v.to_serde())).collect()),
         }
     }
 
@@ -110,11 +108,7 @@ impl Json {
             }
             V::String(s) => Json::Str(s.clone()),
             V::Array(a) => Json::Array(a.iter().map(Json::from_serde).collect()),
-            V::Object(m) => Json::Object(
-                m.iter()
-                    .map(|(k, v)| (k.clone(), Json::from_serde(v)))
-                    .collect(),
-            ),
+            V::Object(m) => Json::Object(m.iter().map(|(k, v)| (k.clone(), Json::from_serde(v))).collect()),
         }
     }
 }
@@ -356,10 +350,7 @@ mod tests {
             ("minor", Json::Int(0)),
             ("micro", Json::Int(2)),
         ]);
-        assert_eq!(
-            version.to_qemu_string(),
-            r#"{"micro": 2, "minor": 0, "major": 10}"#
-        );
+        assert_eq!(version.to_qemu_string(), r#"{"micro": 2, "minor": 0, "major": 10}"#);
         let ok = Json::object([("id", Json::Int(1)), ("return", Json::empty_object())]);
         assert_eq!(ok.to_qemu_string(), r#"{"return": {}, "id": 1}"#);
         let err = Json::object([("error", Json::Null), ("id", Json::Int(1))]);

@@ -63,21 +63,14 @@ pub fn remove_socket_file(path: &Path) {
 }
 
 /// Bind and start accepting on the current arbiter.
-pub async fn bind(
-    addr: &QmpAddr,
-    supervisor: Addr<Supervisor>,
-    limits: SessionLimits,
-) -> io::Result<Listener> {
+pub async fn bind(addr: &QmpAddr, supervisor: Addr<Supervisor>, limits: SessionLimits) -> io::Result<Listener> {
     match addr {
         QmpAddr::Unix { path, mode } => {
             if let Ok(meta) = std::fs::symlink_metadata(path) {
                 if !meta.file_type().is_socket() {
                     return Err(io::Error::new(
                         io::ErrorKind::AlreadyExists,
-                        format!(
-                            "{} exists and is not a socket; refusing to replace it",
-                            path.display()
-                        ),
+                        format!("{} exists and is not a socket; refusing to replace it", path.display()),
                     ));
                 }
                 std::fs::remove_file(path)?;
@@ -102,13 +95,7 @@ pub async fn bind(
                         Ok((stream, _)) => {
                             if admit(&live, limits) {
                                 let live = Some(live.clone());
-                                QmpSession::start(
-                                    stream,
-                                    "unix".to_owned(),
-                                    supervisor.clone(),
-                                    limits,
-                                    live,
-                                );
+                                QmpSession::start(stream, "unix".to_owned(), supervisor.clone(), limits, live);
                             }
                         }
                         Err(e) => accept_error(e).await,
@@ -121,11 +108,7 @@ pub async fn bind(
             })
         }
         QmpAddr::Tcp { host, port } => {
-            let bind_host = if host.is_empty() {
-                "0.0.0.0"
-            } else {
-                host.as_str()
-            };
+            let bind_host = if host.is_empty() { "0.0.0.0" } else { host.as_str() };
             let listener = tokio::net::TcpListener::bind((bind_host, *port)).await?;
             let local = listener.local_addr()?;
             let live = Arc::new(AtomicUsize::new(0));
@@ -163,10 +146,7 @@ pub async fn bind(
 fn admit(live: &AtomicUsize, limits: SessionLimits) -> bool {
     if live.fetch_add(1, Ordering::Relaxed) >= limits.max_sessions {
         live.fetch_sub(1, Ordering::Relaxed);
-        tracing::warn!(
-            max = limits.max_sessions,
-            "too many QMP sessions; connection refused"
-        );
+        tracing::warn!(max = limits.max_sessions, "too many QMP sessions; connection refused");
         return false;
     }
     true

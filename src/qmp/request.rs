@@ -36,10 +36,7 @@ pub fn parse_request(value: Json, allow_oob: bool) -> Result<Request, ShapeError
             error: QmpError::generic("QMP input must be a JSON object"),
         });
     };
-    let id = members
-        .iter()
-        .find(|(k, _)| k == "id")
-        .map(|(_, v)| v.clone());
+    let id = members.iter().find(|(k, _)| k == "id").map(|(_, v)| v.clone());
     let fail = |desc: String| ShapeError {
         id: id.clone(),
         error: QmpError::generic(desc),
@@ -53,17 +50,13 @@ pub fn parse_request(value: Json, allow_oob: bool) -> Result<Request, ShapeError
                     return Err(fail(format!("QMP input member '{key}' must be a string")));
                 }
                 if let Some(prev) = command {
-                    return Err(fail(format!(
-                        "QMP input member '{key}' clashes with '{prev}'"
-                    )));
+                    return Err(fail(format!("QMP input member '{key}' clashes with '{prev}'")));
                 }
                 command = Some(key);
             }
             "arguments" => {
                 if !matches!(v, Json::Object(_)) {
-                    return Err(fail(
-                        "QMP input member 'arguments' must be an object".into(),
-                    ));
+                    return Err(fail("QMP input member 'arguments' must be an object".into()));
                 }
             }
             "id" => {}
@@ -85,12 +78,7 @@ pub fn parse_request(value: Json, allow_oob: bool) -> Result<Request, ShapeError
         .find(|(k, _)| k == "arguments")
         .map(|(_, v)| v.clone())
         .unwrap_or_else(Json::empty_object);
-    Ok(Request {
-        name,
-        args,
-        id,
-        oob,
-    })
+    Ok(Request { name, args, id, oob })
 }
 
 #[cfg(test)]
@@ -105,9 +93,7 @@ mod tests {
     }
 
     fn desc(s: &str, oob: bool) -> String {
-        req(s, oob)
-            .map(|_| String::from("ok"))
-            .unwrap_or_else(|e| e.error.desc)
+        req(s, oob).map(|_| String::from("ok")).unwrap_or_else(|e| e.error.desc)
     }
 
     #[test]

@@ -101,11 +101,11 @@ impl QmpSession {
             let seq = Arc::new(AtomicU64::new(1));
             let _ = reply_tx.try_send((0, wire(&greeting())));
             let writer = write_loop(wr, reply_rx, event_rx, limits.stall_timeout);
-            ctx.spawn(actix::fut::wrap_future::<_, QmpSession>(writer).map(
-                |_, _, ctx: &mut Context<QmpSession>| {
+            ctx.spawn(
+                actix::fut::wrap_future::<_, QmpSession>(writer).map(|_, _, ctx: &mut Context<QmpSession>| {
                     ctx.stop();
-                },
-            ));
+                }),
+            );
             let dispatch = Dispatch {
                 supervisor: supervisor.clone(),
                 negotiated: false,
@@ -211,12 +211,7 @@ pub fn failure(id: Option<Json>, err: &QmpError) -> Json {
     Json::Object(m)
 }
 
-async fn read_loop<R: AsyncRead + Unpin>(
-    rd: R,
-    mut dispatch: Dispatch,
-    replies: mpsc::Sender<Stamped>,
-    max: usize,
-) {
+async fn read_loop<R: AsyncRead + Unpin>(rd: R, mut dispatch: Dispatch, replies: mpsc::Sender<Stamped>, max: usize) {
     let mut input = FramedRead::with_capacity(rd, QmpCodec::new(max), IO_CHUNK);
     while let Some(m) = input.next().await {
         let m = match m {
@@ -234,9 +229,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
         if dispatch.quit {
             // Let the writer flush the reply, then stop the daemon.
             let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
-            while replies.capacity() < replies.max_capacity()
-                && tokio::time::Instant::now() < deadline
-            {
+            while replies.capacity() < replies.max_capacity() && tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -321,11 +314,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
 
 /// Write the whole batch; false (disconnect) on an error or when one write
 /// makes no progress for `stall`.
-async fn write_with_progress<W: AsyncWrite + Unpin>(
-    wr: &mut W,
-    batch: &mut BytesMut,
-    stall: Duration,
-) -> bool {
+async fn write_with_progress<W: AsyncWrite + Unpin>(wr: &mut W, batch: &mut BytesMut, stall: Duration) -> bool {
     while !batch.is_empty() {
         match tokio::time::timeout(stall, wr.write(batch)).await {
             Ok(Ok(0)) => return false,
@@ -383,14 +372,10 @@ impl Dispatch {
             ));
         }
         if !schema.has_command(name) {
-            return Err(QmpError::not_found(format!(
-                "The command {name} has not been found"
-            )));
+            return Err(QmpError::not_found(format!("The command {name} has not been found")));
         }
         if oob {
-            return Err(QmpError::generic(format!(
-                "The command {name} does not support OOB"
-            )));
+            return Err(QmpError::generic(format!("The command {name} does not support OOB")));
         }
         schema
             .check_args(name, args, name == "device_add")
@@ -462,11 +447,7 @@ impl Dispatch {
                     .map(|b| Json::object([("name", Json::str(*b))]))
                     .collect(),
             )),
-            Command::RingbufWrite {
-                device,
-                data,
-                format,
-            } => {
+            Command::RingbufWrite { device, data, format } => {
                 let bytes = match format {
                     DataFormat::Utf8 => data.into_bytes(),
                     DataFormat::Base64 => match qemu_base64_decode(&data) {
@@ -482,18 +463,10 @@ impl Dispatch {
                         }
                     },
                 };
-                self.ask(RingbufWrite {
-                    device,
-                    data: bytes,
-                })
-                .await??;
+                self.ask(RingbufWrite { device, data: bytes }).await??;
                 Ok(empty())
             }
-            Command::RingbufRead {
-                device,
-                size,
-                format,
-            } => {
+            Command::RingbufRead { device, size, format } => {
                 if size <= 0 {
                     // QEMU checks the device first, then the size.
                     self.ask(RingbufRead {
@@ -505,21 +478,10 @@ impl Dispatch {
                     return Err(ChardevError::SizeNotPositive.into());
                 }
                 let size = usize::try_from(size).unwrap_or(usize::MAX);
-                Ok(Json::Str(
-                    self.ask(RingbufRead {
-                        device,
-                        size,
-                        format,
-                    })
-                    .await??,
-                ))
+                Ok(Json::Str(self.ask(RingbufRead { device, size, format }).await??))
             }
-            Command::ChardevAdd { id, backend } => {
-                chardev_return(self.ask(AddChardev { id, backend }).await??)
-            }
-            Command::ChardevChange { id, backend } => {
-                chardev_return(self.ask(ChangeChardev { id, backend }).await??)
-            }
+            Command::ChardevAdd { id, backend } => chardev_return(self.ask(AddChardev { id, backend }).await??),
+            Command::ChardevChange { id, backend } => chardev_return(self.ask(ChangeChardev { id, backend }).await??),
             Command::ChardevRemove { id } => {
                 self.ask(RemoveChardev { id }).await??;
                 Ok(empty())

@@ -79,10 +79,7 @@ impl Schema {
             let entity = match str_of(e, "meta-type") {
                 "builtin" => Entity::Builtin(str_of(e, "json-type").to_owned()),
                 "enum" => Entity::Enum(match e.get("values") {
-                    Some(Json::Array(v)) => v
-                        .iter()
-                        .filter_map(|x| x.as_str().map(str::to_owned))
-                        .collect(),
+                    Some(Json::Array(v)) => v.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
                     _ => Vec::new(),
                 }),
                 "array" => Entity::Array(str_of(e, "element-type").to_owned()),
@@ -112,9 +109,7 @@ impl Schema {
                     }
                 }
                 "alternate" => Entity::Alternate(match e.get("members") {
-                    Some(Json::Array(m)) => {
-                        m.iter().map(|m| str_of(m, "type").to_owned()).collect()
-                    }
+                    Some(Json::Array(m)) => m.iter().map(|m| str_of(m, "type").to_owned()).collect(),
                     _ => Vec::new(),
                 }),
                 "command" => {
@@ -299,13 +294,7 @@ impl Visit<'_> {
         }
     }
 
-    fn visit_object(
-        &mut self,
-        ty: &str,
-        value: &Json,
-        _local: Option<&str>,
-        allow_extra: bool,
-    ) -> Result<(), String> {
+    fn visit_object(&mut self, ty: &str, value: &Json, _local: Option<&str>, allow_extra: bool) -> Result<(), String> {
         let Json::Object(dict) = value else {
             return Err(self.type_error("object"));
         };
@@ -328,12 +317,7 @@ impl Visit<'_> {
         dict: &'p [(String, Json)],
         seen: &mut Vec<&'p str>,
     ) -> Result<(), String> {
-        let Some(Entity::Object {
-            members,
-            tag,
-            variants,
-        }) = self.schema.entities.get(ty)
-        else {
+        let Some(Entity::Object { members, tag, variants }) = self.schema.entities.get(ty) else {
             return Ok(());
         };
         for m in members {
@@ -355,10 +339,7 @@ impl Visit<'_> {
             }
         }
         if let Some(tag) = tag {
-            let tag_value = dict
-                .iter()
-                .find(|(k, _)| k == tag)
-                .and_then(|(_, v)| v.as_str());
+            let tag_value = dict.iter().find(|(k, _)| k == tag).and_then(|(_, v)| v.as_str());
             if let Some(case) = tag_value {
                 if let Some((_, vty)) = variants.iter().find(|(c, _)| c == case) {
                     let vty = vty.clone();
@@ -372,9 +353,8 @@ impl Visit<'_> {
 
 /// GLib's `g_str_hash` (djb2 over signed chars).
 fn g_str_hash(key: &str) -> u32 {
-    key.bytes().fold(5381u32, |h, b| {
-        h.wrapping_mul(33).wrapping_add(b as i8 as i32 as u32)
-    })
+    key.bytes()
+        .fold(5381u32, |h, b| h.wrapping_mul(33).wrapping_add(b as i8 as i32 as u32))
 }
 
 /// The unexpected member QEMU reports when several are left.
@@ -465,10 +445,7 @@ mod tests {
             Err("Parameter 'type' does not accept value 'bogus'".into())
         );
         assert_eq!(
-            check(
-                "chardev-add",
-                r#"{"id":"s","backend":{"type":"null","data":{"x":1}}}"#
-            ),
+            check("chardev-add", r#"{"id":"s","backend":{"type":"null","data":{"x":1}}}"#),
             Err("Parameter 'backend.data.x' is unexpected".into())
         );
         assert_eq!(

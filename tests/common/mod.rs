@@ -75,10 +75,7 @@ pub fn chardevd(args: &[&str]) -> Server {
 
 /// The reference QEMU binary, if installed.
 pub fn qemu_binary() -> Option<PathBuf> {
-    let out = Command::new("qemu-system-x86_64")
-        .arg("--version")
-        .output()
-        .ok()?;
+    let out = Command::new("qemu-system-x86_64").arg("--version").output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     if text.contains("version 10.") {
         Some(PathBuf::from("qemu-system-x86_64"))
@@ -93,15 +90,7 @@ pub fn qemu(bin: &Path) -> Server {
     let dir = tempfile::tempdir().expect("tempdir");
     let socket = dir.path().join("qemu.sock");
     let mut child = Command::new(bin)
-        .args([
-            "-machine",
-            "none",
-            "-nodefaults",
-            "-display",
-            "none",
-            "-S",
-            "-qmp",
-        ])
+        .args(["-machine", "none", "-nodefaults", "-display", "none", "-S", "-qmp"])
         .arg(format!("unix:{},server=on,wait=off", socket.display()))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -125,9 +114,7 @@ pub struct Client {
 impl Client {
     pub fn connect(path: &Path) -> Client {
         let stream = UnixStream::connect(path).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("timeout");
+        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
         Client {
             stream,
             buf: Vec::new(),
@@ -138,10 +125,7 @@ impl Client {
     pub fn negotiated(path: &Path) -> Client {
         let mut c = Client::connect(path);
         c.line();
-        assert_eq!(
-            c.cmd(r#"{"execute":"qmp_capabilities"}"#),
-            r#"{"return": {}}"#
-        );
+        assert_eq!(c.cmd(r#"{"execute":"qmp_capabilities"}"#), r#"{"return": {}}"#);
         c
     }
 
@@ -151,8 +135,7 @@ impl Client {
 
     /// The next CRLF-terminated message, without the CRLF.
     pub fn line(&mut self) -> String {
-        self.try_line(Duration::from_secs(10))
-            .expect("a reply line")
+        self.try_line(Duration::from_secs(10)).expect("a reply line")
     }
 
     pub fn try_line(&mut self, timeout: Duration) -> Option<String> {
