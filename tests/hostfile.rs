@@ -285,11 +285,7 @@ async fn pty_backend_opens_on_slave_open_and_drops_output_while_nobody_listens()
 }
 
 fn pty_pair() -> (rustix::fd::OwnedFd, String) {
-    use rustix::pty::*;
-    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
-    grantpt(&master).unwrap();
-    unlockpt(&master).unwrap();
-    let name = ptsname(&master, Vec::new()).unwrap().into_string().unwrap();
+    let (master, name, _slave) = chardevd::backends::pty::open_pair().unwrap();
     (master, name)
 }
 

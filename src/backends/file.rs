@@ -25,11 +25,5 @@ pub fn start(id: &str, f: &ChardevFile, log: Option<LogFile>) -> Result<Started,
     let out = io(out)?;
     let input = input.map(io).transpose()?;
     let addr = FdBackend::new(id, input, Some(out), log, Plain).start();
-    Ok(Started {
-        backend: addr.recipient(),
-        filename: "file".into(),
-        opened: true,
-        ringbuf: false,
-        pty: None,
-    })
+    Ok(Started::open(addr.recipient(), "file"))
 }

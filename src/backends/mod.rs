@@ -183,6 +183,19 @@ pub fn open_path(path: &str, flags: rustix::fs::OFlags) -> Result<rustix::fd::Ow
         .map_err(|e| format!("Could not open '{path}': {}", strerror(&e.into())))
 }
 
+impl Started {
+    /// A backend that is open at creation, with QEMU's `filename`.
+    pub fn open(backend: Recipient<ToBackend>, filename: &str) -> Started {
+        Started {
+            backend,
+            filename: filename.to_owned(),
+            opened: true,
+            ringbuf: false,
+            pty: None,
+        }
+    }
+}
+
 /// QEMU's wording of an OS error (`strerror`), without Rust's "(os error N)".
 pub fn strerror(e: &std::io::Error) -> String {
     let s = e.to_string();

@@ -167,13 +167,7 @@ pub fn start(id: &str, device: &str, log: Option<LogFile>) -> Result<Started, St
         return Err(format!("not a parallel port: {}", super::strerror(&e.into())));
     }
     let addr = FdBackend::new(id, None, None, log, Parallel::new(PpDev { fd: io })).start();
-    Ok(Started {
-        backend: addr.recipient(),
-        filename: "parallel".into(),
-        opened: true,
-        ringbuf: false,
-        pty: None,
-    })
+    Ok(Started::open(addr.recipient(), "parallel"))
 }
 
 #[cfg(test)]

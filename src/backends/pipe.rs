@@ -23,11 +23,5 @@ pub fn start(id: &str, path: &str, log: Option<LogFile>) -> Result<Started, Stri
     };
     let io = |fd| Io::new(fd).map_err(|e| format!("Could not open '{path}': {e}"));
     let addr = FdBackend::new(id, Some(io(input)?), Some(io(output)?), log, Plain).start();
-    Ok(Started {
-        backend: addr.recipient(),
-        filename: "pipe".into(),
-        opened: true,
-        ringbuf: false,
-        pty: None,
-    })
+    Ok(Started::open(addr.recipient(), "pipe"))
 }

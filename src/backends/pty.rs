@@ -30,18 +30,26 @@ use tokio::sync::{mpsc, watch};
 /// How often a disconnected pty checks whether its slave was opened.
 pub const PTY_POLL: Duration = Duration::from_millis(200);
 
-fn create() -> std::io::Result<(OwnedFd, String)> {
+/// Open a new pseudo-terminal: (master, slave path, slave). Both ends are
+/// close-on-exec and neither becomes a controlling terminal.
+pub fn open_pair() -> std::io::Result<(OwnedFd, String, OwnedFd)> {
     let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)?;
     rustix::pty::grantpt(&master)?;
     rustix::pty::unlockpt(&master)?;
-    let name = rustix::pty::ptsname(&master, Vec::new())?;
-    let name = name.to_string_lossy().into_owned();
-    // Put the slave in raw mode once, then close it, as QEMU's openpty does.
+    let name = rustix::pty::ptsname(&master, Vec::new())?
+        .to_string_lossy()
+        .into_owned();
     let slave = rustix::fs::open(
         name.as_str(),
         OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC,
         Mode::empty(),
     )?;
+    Ok((master, name, slave))
+}
+
+fn create() -> std::io::Result<(OwnedFd, String)> {
+    let (master, name, slave) = open_pair()?;
+    // Put the slave in raw mode once, then close it, as QEMU's openpty does.
     let mut t = termios::tcgetattr(&slave)?;
     t.make_raw();
     termios::tcsetattr(&slave, OptionalActions::Flush, &t)?;

@@ -219,13 +219,7 @@ pub fn start(id: &str, device: &str, log: Option<LogFile>) -> Result<Started, St
     }
     let kind = Serial::new(TtyLine { fd: io.clone() });
     let addr = FdBackend::new(id, Some(io.clone()), Some(io), log, kind).start();
-    Ok(Started {
-        backend: addr.recipient(),
-        filename: "serial".into(),
-        opened: true,
-        ringbuf: false,
-        pty: None,
-    })
+    Ok(Started::open(addr.recipient(), "serial"))
 }
 
 /// Start a serial backend on `device` whose line calls go to `line` instead
@@ -238,13 +232,7 @@ pub fn start_with_line<L: SerialLine + Unpin>(
 ) -> Result<Started, String> {
     let io = open(device)?;
     let addr = FdBackend::new(id, Some(io.clone()), Some(io), log, Serial::new(line)).start();
-    Ok(Started {
-        backend: addr.recipient(),
-        filename: "serial".into(),
-        opened: true,
-        ringbuf: false,
-        pty: None,
-    })
+    Ok(Started::open(addr.recipient(), "serial"))
 }
 
 #[cfg(test)]
@@ -285,16 +273,7 @@ mod tests {
 
     #[test]
     fn tty_serial_init_makes_a_pty_raw_8n1() {
-        let master = rustix::pty::openpt(rustix::pty::OpenptFlags::RDWR | rustix::pty::OpenptFlags::NOCTTY).unwrap();
-        rustix::pty::grantpt(&master).unwrap();
-        rustix::pty::unlockpt(&master).unwrap();
-        let name = rustix::pty::ptsname(&master, Vec::new()).unwrap();
-        let slave = rustix::fs::open(
-            name.as_c_str(),
-            OFlags::RDWR | OFlags::NOCTTY,
-            rustix::fs::Mode::empty(),
-        )
-        .unwrap();
+        let (_master, _name, slave) = crate::backends::pty::open_pair().unwrap();
         tty_serial_init(&slave, &DEFAULT_PARAMS).unwrap();
         let t = termios::tcgetattr(&slave).unwrap();
         assert_eq!(t.output_speed(), 115200);

@@ -166,13 +166,7 @@ pub fn start(id: &str, opts: &ChardevStdio, log: Option<LogFile>) -> Result<Star
     let input = Io::new(input).map_err(|e| format!("Failed to set FD nonblocking: {}", super::strerror(&e)))?;
     let output = Io::new(output).map_err(|e| format!("Failed to set FD nonblocking: {}", super::strerror(&e)))?;
     let addr = FdBackend::new(id, Some(input), Some(output), log, guard).start();
-    Ok(Started {
-        backend: addr.recipient(),
-        filename: "stdio".into(),
-        opened: true,
-        ringbuf: false,
-        pty: None,
-    })
+    Ok(Started::open(addr.recipient(), "stdio"))
 }
 
 #[cfg(test)]
@@ -181,16 +175,7 @@ mod tests {
 
     #[test]
     fn raw_mode_keeps_output_processing_and_signals_unless_told() {
-        let master = rustix::pty::openpt(rustix::pty::OpenptFlags::RDWR | rustix::pty::OpenptFlags::NOCTTY).unwrap();
-        rustix::pty::grantpt(&master).unwrap();
-        rustix::pty::unlockpt(&master).unwrap();
-        let name = rustix::pty::ptsname(&master, Vec::new()).unwrap();
-        let slave = rustix::fs::open(
-            name.as_c_str(),
-            OFlags::RDWR | OFlags::NOCTTY,
-            rustix::fs::Mode::empty(),
-        )
-        .unwrap();
+        let (_master, _name, slave) = crate::backends::pty::open_pair().unwrap();
         let cooked = termios::tcgetattr(&slave).unwrap();
         let raw = raw_mode(&cooked, true);
         assert!(raw.output_modes.contains(OutputModes::OPOST));
