@@ -35,6 +35,21 @@ async fn read_data(fe: &mut FrontendHandle, want: usize) -> Vec<u8> {
     got
 }
 
+/// A pipe chardev `p` on fresh fifos `DIR/p.in` and `DIR/p.out`, with a frontend.
+async fn attached_fifo_pipe(h: &runtime::Handle, dir: &std::path::Path) -> (std::path::PathBuf, FrontendHandle) {
+    let base = dir.join("p");
+    mkfifo(&base.with_extension("in"));
+    mkfifo(&base.with_extension("out"));
+    let dev = ChardevHostdev {
+        common: common(),
+        device: base.to_str().unwrap().into(),
+    };
+    h.chardev_add("p", ChardevBackend::Pipe(dev)).await.unwrap();
+    let mut fe = h.attach("p").await.unwrap();
+    assert_eq!(next(&mut fe).await, FrontendEvent::Opened);
+    (base, fe)
+}
+
 fn mkfifo(path: &std::path::Path) {
     rustix::fs::mkfifoat(rustix::fs::CWD, path, rustix::fs::Mode::from_raw_mode(0o600)).unwrap();
 }
@@ -123,17 +138,8 @@ async fn write_errors_on_dev_full_are_logged_and_harm_nothing_else() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipe_backend_uses_in_and_out_fifos_or_the_path_itself() {
     let dir = tempfile::tempdir().unwrap();
-    let base = dir.path().join("p");
-    mkfifo(&base.with_extension("in"));
-    mkfifo(&base.with_extension("out"));
     let h = runtime::spawn(Config::default()).unwrap();
-    let dev = ChardevHostdev {
-        common: common(),
-        device: base.to_str().unwrap().into(),
-    };
-    h.chardev_add("p", ChardevBackend::Pipe(dev)).await.unwrap();
-    let mut fe = h.attach("p").await.unwrap();
-    assert_eq!(next(&mut fe).await, FrontendEvent::Opened);
+    let (base, mut fe) = attached_fifo_pipe(&h, dir.path()).await;
     let mut writer = std::fs::OpenOptions::new()
         .write(true)
         .open(base.with_extension("in"))
@@ -501,17 +507,8 @@ async fn a_gib_through_a_pipe_into_a_slow_frontend_loses_nothing_and_stays_bound
         .unwrap_or(1024);
     let total = mib << 20;
     let dir = tempfile::tempdir().unwrap();
-    let base = dir.path().join("p");
-    mkfifo(&base.with_extension("in"));
-    mkfifo(&base.with_extension("out"));
     let h = runtime::spawn(Config::default()).unwrap();
-    let dev = ChardevHostdev {
-        common: common(),
-        device: base.to_str().unwrap().into(),
-    };
-    h.chardev_add("p", ChardevBackend::Pipe(dev)).await.unwrap();
-    let mut fe = h.attach("p").await.unwrap();
-    assert_eq!(next(&mut fe).await, FrontendEvent::Opened);
+    let (base, mut fe) = attached_fifo_pipe(&h, dir.path()).await;
     let rss_before = rss_kib();
     let path = base.with_extension("in");
     // The byte at offset i is (i / 4096 + i) mod 251: a pattern that shows

@@ -49,20 +49,24 @@ pub trait SerialLine: std::fmt::Debug + Send + 'static {
     fn set_tiocm(&mut self, bits: u32) -> io::Result<()>;
 }
 
+/// Input flags QEMU clears for a raw line (serial) or a raw terminal (stdio):
+/// no break or parity marking, no stripping, no CR/NL translation, no XON/XOFF.
+pub const RAW_INPUT_CLEAR: InputModes = InputModes::IGNBRK
+    .union(InputModes::BRKINT)
+    .union(InputModes::PARMRK)
+    .union(InputModes::ISTRIP)
+    .union(InputModes::INLCR)
+    .union(InputModes::IGNCR)
+    .union(InputModes::ICRNL)
+    .union(InputModes::IXON);
+
 /// Apply QEMU's `tty_serial_init` to a tty: raw input and output, no echo, no
 /// signals, the given speed and framing. Errors (e.g. not a tty) are returned
 /// for the caller to ignore, as QEMU ignores them.
 pub fn tty_serial_init<F: AsFd>(fd: F, p: &SerialParams) -> io::Result<()> {
     let mut t = termios::tcgetattr(&fd)?;
     t.set_speed(standard_speed(p.speed))?;
-    t.input_modes -= InputModes::IGNBRK
-        | InputModes::BRKINT
-        | InputModes::PARMRK
-        | InputModes::ISTRIP
-        | InputModes::INLCR
-        | InputModes::IGNCR
-        | InputModes::ICRNL
-        | InputModes::IXON;
+    t.input_modes -= RAW_INPUT_CLEAR;
     t.output_modes -= OutputModes::OPOST;
     t.local_modes -= LocalModes::ECHO | LocalModes::ECHONL | LocalModes::ICANON | LocalModes::IEXTEN | LocalModes::ISIG;
     t.control_modes -= ControlModes::CSIZE

@@ -15,9 +15,7 @@ use super::spec::ChardevStdio;
 use super::Started;
 use actix::prelude::*;
 use rustix::fs::OFlags;
-use rustix::termios::{
-    self, ControlModes, InputModes, LocalModes, OptionalActions, OutputModes, SpecialCodeIndex, Termios,
-};
+use rustix::termios::{self, ControlModes, LocalModes, OptionalActions, OutputModes, SpecialCodeIndex, Termios};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, Once};
 
@@ -65,14 +63,7 @@ pub fn install_panic_hook() {
 /// saved settings.
 pub fn raw_mode(saved: &Termios, allow_signals: bool) -> Termios {
     let mut t = saved.clone();
-    t.input_modes -= InputModes::IGNBRK
-        | InputModes::BRKINT
-        | InputModes::PARMRK
-        | InputModes::ISTRIP
-        | InputModes::INLCR
-        | InputModes::IGNCR
-        | InputModes::ICRNL
-        | InputModes::IXON;
+    t.input_modes -= super::serial::RAW_INPUT_CLEAR;
     t.output_modes |= OutputModes::OPOST;
     t.local_modes -= LocalModes::ECHO | LocalModes::ECHONL | LocalModes::ICANON | LocalModes::IEXTEN;
     t.control_modes -= ControlModes::CSIZE | ControlModes::PARENB;
@@ -172,6 +163,7 @@ pub fn start(id: &str, opts: &ChardevStdio, log: Option<LogFile>) -> Result<Star
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustix::termios::InputModes;
 
     #[test]
     fn raw_mode_keeps_output_processing_and_signals_unless_told() {
