@@ -157,3 +157,36 @@ async fn many_handles_and_two_systems_coexist() {
     a.join();
     b.join();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_embedder_opens_a_qmp_listener_at_run_time_and_sees_the_same_chardevs() {
+    use chardevd::qmp::listener::QmpAddr;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let h = runtime::spawn(Config::default()).unwrap();
+    h.chardev_add("shared", ring(8)).await.unwrap();
+    let bound = h
+        .listen(QmpAddr::Tcp {
+            host: "127.0.0.1".into(),
+            port: 0,
+        })
+        .await
+        .unwrap();
+    let QmpAddr::Tcp { port, .. } = bound else {
+        panic!("{bound:?}")
+    };
+    assert!(h.listeners().contains(&bound));
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let (rd, mut wr) = stream.into_split();
+    let mut lines = BufReader::new(rd).lines();
+    assert!(lines.next_line().await.unwrap().unwrap().starts_with(r#"{"QMP""#));
+    wr.write_all(b"{\"execute\":\"qmp_capabilities\"}{\"execute\":\"query-chardev\"}")
+        .await
+        .unwrap();
+    assert_eq!(lines.next_line().await.unwrap().unwrap(), "{\"return\": {}}");
+    assert_eq!(
+        lines.next_line().await.unwrap().unwrap(),
+        "{\"return\": [{\"frontend-open\": false, \"filename\": \"ringbuf\", \"label\": \"shared\"}]}"
+    );
+    h.shutdown();
+    h.join();
+}
