@@ -824,3 +824,42 @@ async fn chardev_change_tells_the_frontend_closed_only_when_the_old_backend_was_
     h.shutdown();
     h.join();
 }
+
+#[test]
+fn stdio_terminal_is_restored_after_a_qmp_quit() {
+    use rustix::termios::*;
+    let (_master, slave) = pty_pair();
+    let tty = open_pty_slave(&slave);
+    let before = tcgetattr(&tty).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("q.sock");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_chardevd"))
+        .args(["-chardev", "stdio,id=con", "-qmp"])
+        .arg(format!("unix:{},server=on", sock.display()))
+        .stdin(tty.try_clone().unwrap())
+        .stdout(tty.try_clone().unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..200 {
+        if sock.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !tcgetattr(&tty).unwrap().local_modes.contains(LocalModes::ICANON),
+        "raw while running"
+    );
+    let mut c = Client::negotiated(&sock);
+    assert_eq!(c.cmd(r#"{"execute":"quit"}"#), r#"{"return": {}}"#);
+    assert!(child.wait().unwrap().success());
+    let after = tcgetattr(&tty).unwrap();
+    assert_eq!(
+        after.local_modes, before.local_modes,
+        "terminal restored at a normal exit"
+    );
+    assert!(!rustix::fs::fcntl_getfl(&tty)
+        .unwrap()
+        .contains(rustix::fs::OFlags::NONBLOCK));
+}
