@@ -220,7 +220,7 @@ pub async fn start(id: &str, spec: &ChardevBackend) -> Result<Started, String> {
         ChardevBackend::Parallel(p) => parallel::start(id, &p.device, log),
         ChardevBackend::Pty(p) => pty::start(id, p.path.as_deref(), log),
         ChardevBackend::Stdio(s) => stdio::start(id, s, log),
-        ChardevBackend::Udp(u) => udp::start(id, u, log),
+        ChardevBackend::Udp(u) => udp::start(id, u, log).await,
         ChardevBackend::Ringbuf(r) | ChardevBackend::Memory(r) => {
             let size = ringbuf::ring_size(r.size)?;
             Ok(ringbuf::RingbufBackend::start_backend(id, spec.kind(), size, log))

@@ -7,7 +7,7 @@ use super::spec::{ChardevUdp, InetSocketAddress, SocketAddressLegacy};
 use super::Started;
 use actix::prelude::*;
 use rustix::net::{AddressFamily, SocketAddrAny, SocketType};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 fn inet(addr: &SocketAddressLegacy) -> Result<&InetSocketAddress, String> {
     match addr {
@@ -26,14 +26,17 @@ fn gai_text(e: &std::io::Error) -> String {
 
 /// Resolve `host:port` as QEMU's `inet_dgram_saddr` does: an empty host is
 /// `localhost`; numeric ports only (they wrap at 65536, as getaddrinfo's do).
-fn resolve(host: &str, port: &str, a: &InetSocketAddress) -> Result<Vec<SocketAddr>, String> {
+/// The lookup runs on the blocking pool: a slow resolver never stalls the actor thread.
+async fn resolve(host: &str, port: &str, a: &InetSocketAddress) -> Result<Vec<SocketAddr>, String> {
     let fail = |why: String| format!("address resolution failed for {host}:{port}: {why}");
     let host = if host.is_empty() { "localhost" } else { host };
     let port: u16 = match port.parse::<u64>() {
         Ok(p) => (p % 65536) as u16,
         Err(_) => return Err(fail("Servname not supported for ai_socktype".into())),
     };
-    let addrs = (host, port).to_socket_addrs().map_err(|e| fail(gai_text(&e)))?;
+    let addrs = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| fail(gai_text(&e)))?;
     let want4 = a.ipv4.unwrap_or(true) || a.ipv6 == Some(false);
     let want6 = a.ipv6.unwrap_or(true) || a.ipv4 == Some(false);
     let v: Vec<SocketAddr> = addrs
@@ -46,12 +49,12 @@ fn resolve(host: &str, port: &str, a: &InetSocketAddress) -> Result<Vec<SocketAd
 }
 
 /// Create the socket and start the backend.
-pub fn start(id: &str, u: &ChardevUdp, log: Option<LogFile>) -> Result<Started, String> {
+pub async fn start(id: &str, u: &ChardevUdp, log: Option<LogFile>) -> Result<Started, String> {
     let remote = inet(&u.remote)?;
     if remote.port.is_empty() {
         return Err("remote port not specified".into());
     }
-    let peer = resolve(&remote.host, &remote.port, remote)?[0];
+    let peer = resolve(&remote.host, &remote.port, remote).await?[0];
     let local = match &u.local {
         Some(l) => {
             let l = inet(l)?;
@@ -59,7 +62,7 @@ pub fn start(id: &str, u: &ChardevUdp, log: Option<LogFile>) -> Result<Started, 
             if l.host.is_empty() {
                 wildcard(peer, port.parse::<u64>().map(|p| (p % 65536) as u16).unwrap_or(0))
             } else {
-                resolve(&l.host, port, l)?[0]
+                resolve(&l.host, port, l).await?[0]
             }
         }
         None => wildcard(peer, 0),
