@@ -352,7 +352,7 @@ async fn serial_backend_sets_raw_115200_8n1_and_frontends_change_the_line() {
 async fn serial_break_and_modem_lines_go_through_the_line_trait() {
     use chardevd::backends::serial::{start_with_line, RecordingLine};
     let line = RecordingLine::default();
-    let started = start_with_line("s", "/dev/null", line.clone(), None).unwrap();
+    let started = start_with_line("s", "/dev/null", line.clone(), None).await.unwrap();
     let backend = started.backend;
     let ioctl = |req| backend.send(chardevd::backends::ToBackend::Ioctl(req));
     ioctl(CharIoctl::SerialSetBreak(true)).await.unwrap().unwrap();
@@ -862,4 +862,37 @@ fn stdio_terminal_is_restored_after_a_qmp_quit() {
     assert!(!rustix::fs::fcntl_getfl(&tty)
         .unwrap()
         .contains(rustix::fs::OFlags::NONBLOCK));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifo_with_no_reader_holds_up_only_its_own_chardev_add() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    mkfifo(&fifo);
+    let h = runtime::spawn(Config::default()).unwrap();
+    let f = ChardevFile {
+        common: common(),
+        input: None,
+        out: fifo.to_str().unwrap().into(),
+        append: None,
+    };
+    let h2 = h.clone();
+    let add = tokio::spawn(async move { h2.chardev_add("f", ChardevBackend::File(f)).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !add.is_finished(),
+        "opening a fifo for writing waits for a reader, as in QEMU"
+    );
+    // Meanwhile the supervisor answers everyone else.
+    h.chardev_add("other", ChardevBackend::Null(common())).await.unwrap();
+    assert_eq!(
+        h.query_chardev().await.unwrap().len(),
+        1,
+        "the waiting chardev is not listed yet"
+    );
+    let _reader = std::fs::OpenOptions::new().read(true).open(&fifo).unwrap();
+    add.await.unwrap().unwrap();
+    assert_eq!(h.query_chardev().await.unwrap().len(), 2);
+    h.shutdown();
+    h.join();
 }

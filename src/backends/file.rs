@@ -9,16 +9,16 @@ use actix::prelude::*;
 use rustix::fs::OFlags;
 
 /// Open the files and start the backend.
-pub fn start(id: &str, f: &ChardevFile, log: Option<LogFile>) -> Result<Started, String> {
+pub async fn start(id: &str, f: &ChardevFile, log: Option<LogFile>) -> Result<Started, String> {
     let mut flags = OFlags::WRONLY | OFlags::CREATE;
     flags |= if f.append.unwrap_or(false) {
         OFlags::APPEND
     } else {
         OFlags::TRUNC
     };
-    let out = open_path(&f.out, flags)?;
+    let out = open_path(&f.out, flags).await?;
     let input = match &f.input {
-        Some(path) => Some(open_path(path, OFlags::RDONLY)?),
+        Some(path) => Some(open_path(path, OFlags::RDONLY).await?),
         None => None,
     };
     let io = |fd| Io::new(fd).map_err(|e| format!("Could not open '{}': {e}", f.out));

@@ -14,8 +14,16 @@ pub struct LogFile {
 }
 
 impl LogFile {
-    /// Open (create, truncate unless `append`) as QEMU does, mode 0666 before umask.
-    pub fn open(path: &str, append: bool) -> Result<LogFile, String> {
+    /// Open (create, truncate unless `append`) as QEMU does, mode 0666 before
+    /// umask; on the blocking pool (a fifo would wait for a reader).
+    pub async fn open(path: &str, append: bool) -> Result<LogFile, String> {
+        let owned = path.to_owned();
+        tokio::task::spawn_blocking(move || Self::open_now(&owned, append))
+            .await
+            .map_err(|e| format!("Could not create '{path}': {e}"))?
+    }
+
+    fn open_now(path: &str, append: bool) -> Result<LogFile, String> {
         let mut opts = OpenOptions::new();
         opts.write(true).create(true).mode(0o666);
         if append {

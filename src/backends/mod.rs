@@ -175,12 +175,22 @@ pub struct Started {
 }
 
 /// Open a path as QEMU's `qmp_chardev_open_file_source` does, with
-/// `O_CLOEXEC | O_NOCTTY` added; the error is QEMU's text.
-pub fn open_path(path: &str, flags: rustix::fs::OFlags) -> Result<rustix::fd::OwnedFd, String> {
+/// `O_CLOEXEC | O_NOCTTY` added; the error is QEMU's text. The open runs on
+/// the blocking pool: opening a fifo for writing waits for a reader, and that
+/// must hold up only the command that asked, never the actor thread.
+pub async fn open_path(path: &str, flags: rustix::fs::OFlags) -> Result<rustix::fd::OwnedFd, String> {
     use rustix::fs::{Mode, OFlags};
-    let mode = Mode::from_raw_mode(0o666);
-    rustix::fs::open(path, flags | OFlags::CLOEXEC | OFlags::NOCTTY, mode)
-        .map_err(|e| format!("Could not open '{path}': {}", strerror(&e.into())))
+    let owned = path.to_owned();
+    let opened = tokio::task::spawn_blocking(move || {
+        rustix::fs::open(
+            owned.as_str(),
+            flags | OFlags::CLOEXEC | OFlags::NOCTTY,
+            Mode::from_raw_mode(0o666),
+        )
+    })
+    .await
+    .map_err(|e| format!("Could not open '{path}': {e}"))?;
+    opened.map_err(|e| format!("Could not open '{path}': {}", strerror(&e.into())))
 }
 
 impl Started {
@@ -209,15 +219,15 @@ pub fn strerror(e: &std::io::Error) -> String {
 /// after QEMU's `Failed to add chardev 'ID': ` prefix.
 pub async fn start(id: &str, spec: &ChardevBackend) -> Result<Started, String> {
     let log = match &spec.common().logfile {
-        Some(path) => Some(logfile::LogFile::open(path, spec.common().logappend.unwrap_or(false))?),
+        Some(path) => Some(logfile::LogFile::open(path, spec.common().logappend.unwrap_or(false)).await?),
         None => None,
     };
     match spec {
         ChardevBackend::Null(_) => Ok(null::NullBackend::start_backend(id, log)),
-        ChardevBackend::File(f) => file::start(id, f, log),
-        ChardevBackend::Pipe(p) => pipe::start(id, &p.device, log),
-        ChardevBackend::Serial(s) => serial::start(id, &s.device, log),
-        ChardevBackend::Parallel(p) => parallel::start(id, &p.device, log),
+        ChardevBackend::File(f) => file::start(id, f, log).await,
+        ChardevBackend::Pipe(p) => pipe::start(id, &p.device, log).await,
+        ChardevBackend::Serial(s) => serial::start(id, &s.device, log).await,
+        ChardevBackend::Parallel(p) => parallel::start(id, &p.device, log).await,
         ChardevBackend::Pty(p) => pty::start(id, p.path.as_deref(), log),
         ChardevBackend::Stdio(s) => stdio::start(id, s, log),
         ChardevBackend::Udp(u) => udp::start(id, u, log).await,

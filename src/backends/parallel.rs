@@ -159,8 +159,8 @@ impl<P: ParallelPort> FdKind for Parallel<P> {
 }
 
 /// Open and claim the port, then start the backend.
-pub fn start(id: &str, device: &str, log: Option<LogFile>) -> Result<Started, String> {
-    let fd = open_path(device, OFlags::RDWR)?;
+pub async fn start(id: &str, device: &str, log: Option<LogFile>) -> Result<Started, String> {
+    let fd = open_path(device, OFlags::RDWR).await?;
     let io = Io::new(fd).map_err(|e| format!("Could not open '{device}': {}", super::strerror(&e)))?;
     // SAFETY: PPCLAIM takes no argument.
     if let Err(e) = unsafe { ioctl(io.as_fd(), NoArg::<PPCLAIM>::new()) } {

@@ -8,15 +8,15 @@ use actix::prelude::*;
 use rustix::fs::OFlags;
 
 /// Open the pipe(s) and start the backend.
-pub fn start(id: &str, path: &str, log: Option<LogFile>) -> Result<Started, String> {
+pub async fn start(id: &str, path: &str, log: Option<LogFile>) -> Result<Started, String> {
     let pair = (
-        open_path(&format!("{path}.in"), OFlags::RDWR),
-        open_path(&format!("{path}.out"), OFlags::RDWR),
+        open_path(&format!("{path}.in"), OFlags::RDWR).await,
+        open_path(&format!("{path}.out"), OFlags::RDWR).await,
     );
     let (input, output) = match pair {
         (Ok(i), Ok(o)) => (i, o),
         _ => {
-            let fd = open_path(path, OFlags::RDWR)?;
+            let fd = open_path(path, OFlags::RDWR).await?;
             let dup = rustix::io::fcntl_dupfd_cloexec(&fd, 0).map_err(|e| format!("Could not open '{path}': {e}"))?;
             (fd, dup)
         }

@@ -210,14 +210,14 @@ impl<L: SerialLine> FdKind for Serial<L> {
     }
 }
 
-fn open(device: &str) -> Result<Io, String> {
-    let fd: OwnedFd = open_path(device, OFlags::RDWR | OFlags::NONBLOCK)?;
+async fn open(device: &str) -> Result<Io, String> {
+    let fd: OwnedFd = open_path(device, OFlags::RDWR | OFlags::NONBLOCK).await?;
     Io::new(fd).map_err(|e| format!("Could not open '{device}': {}", super::strerror(&e)))
 }
 
 /// Open the device, set it up as QEMU does, and start the backend.
-pub fn start(id: &str, device: &str, log: Option<LogFile>) -> Result<Started, String> {
-    let io = open(device)?;
+pub async fn start(id: &str, device: &str, log: Option<LogFile>) -> Result<Started, String> {
+    let io = open(device).await?;
     if let Err(e) = tty_serial_init(io.as_fd(), &DEFAULT_PARAMS) {
         tracing::debug!(chardev = %id, device, cause = %e, "not a tty; line settings skipped (as QEMU)");
     }
@@ -228,13 +228,13 @@ pub fn start(id: &str, device: &str, log: Option<LogFile>) -> Result<Started, St
 
 /// Start a serial backend on `device` whose line calls go to `line` instead
 /// of the OS (tests and simulations).
-pub fn start_with_line<L: SerialLine + Unpin>(
+pub async fn start_with_line<L: SerialLine + Unpin>(
     id: &str,
     device: &str,
     line: L,
     log: Option<LogFile>,
 ) -> Result<Started, String> {
-    let io = open(device)?;
+    let io = open(device).await?;
     let addr = FdBackend::new(id, Some(io.clone()), Some(io), log, Serial::new(line)).start();
     Ok(Started::open(addr.recipient(), "serial"))
 }
