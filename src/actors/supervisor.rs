@@ -10,6 +10,7 @@
 use super::events::{EventBus, QmpEvent};
 use super::msgs::*;
 use super::ChardevError;
+use crate::backends::spec::ChardevBackend;
 use crate::backends::{self, FrontendEvent, FrontendSink, Started, ToBackend};
 use crate::frontends::{self, DeviceActor};
 use crate::qmp::json::Json;
@@ -45,6 +46,8 @@ struct Slot {
     live: Option<Live>,
     /// A chardev-change is creating the replacement.
     changing: bool,
+    /// The exclusive named resource the backend holds, if any (see [`resource_of`]).
+    resource: Option<String>,
 }
 
 #[derive(Debug)]
@@ -65,6 +68,9 @@ pub struct Supervisor {
     seq: u64,
     next_frontend: u64,
     bus: EventBus,
+    /// Resources lent by a chardev to its same-kind replacement during a
+    /// `chardev-change`: nobody else may take them meanwhile.
+    lent: Vec<String>,
 }
 
 impl Supervisor {
@@ -162,6 +168,9 @@ impl Handler<AddChardev> for Supervisor {
         if self.slots.contains_key(&id) {
             return Box::pin(fut::ready(Err(ChardevError::AlreadyExists(id))));
         }
+        if let Some(reason) = self.lent_conflict(&backend) {
+            return Box::pin(fut::ready(Err(ChardevError::AddFailed { id, reason })));
+        }
         self.seq += 1;
         let seq = self.seq;
         self.slots.insert(
@@ -171,6 +180,7 @@ impl Handler<AddChardev> for Supervisor {
                 kind: backend.kind(),
                 live: None,
                 changing: false,
+                resource: resource_of(&backend),
             },
         );
         tracing::debug!(chardev = %id, kind = backend.kind(), "chardev-add reserved");
@@ -209,6 +219,30 @@ fn id_wellformed(id: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
 }
 
+/// The exclusive, named host resource a backend takes: the terminal for
+/// stdio, the link path for a pty with `path`.
+fn resource_of(spec: &ChardevBackend) -> Option<String> {
+    match spec {
+        ChardevBackend::Stdio(_) => Some("stdio".into()),
+        ChardevBackend::Pty(p) => p.path.as_ref().map(|p| format!("pty:{p}")),
+        _ => None,
+    }
+}
+
+impl Supervisor {
+    /// The error a new backend gets while its resource is lent out.
+    fn lent_conflict(&self, spec: &ChardevBackend) -> Option<String> {
+        let res = resource_of(spec)?;
+        if !self.lent.contains(&res) {
+            return None;
+        }
+        Some(match spec {
+            ChardevBackend::Stdio(_) => "cannot use stdio by multiple character devices".into(),
+            _ => "Failed to create PTY symlink: File exists".into(),
+        })
+    }
+}
+
 fn live_of(s: Started) -> Live {
     Live {
         backend: s.backend,
@@ -233,6 +267,16 @@ impl Handler<ChangeChardev> for Supervisor {
         if slot.changing {
             return Box::pin(fut::ready(Err(ChardevError::Busy(id))));
         }
+        let own = slot.resource.clone();
+        let new_resource = resource_of(&backend);
+        if new_resource.is_some() && new_resource != own {
+            if let Some(reason) = self.lent_conflict(&backend) {
+                return Box::pin(fut::ready(Err(ChardevError::AddFailed { id, reason })));
+            }
+        }
+        let Some(slot) = self.slots.get_mut(&id) else {
+            return Box::pin(fut::ready(Err(ChardevError::DoesNotExist(id))));
+        };
         slot.changing = true;
         let seq = slot.seq;
         let kind = backend.kind();
@@ -242,6 +286,11 @@ impl Handler<ChangeChardev> for Supervisor {
         // the new one fails, so a failed change leaves everything as it was.
         let old_backend = slot.live.as_ref().map(|l| (l.backend.clone(), l.be_open));
         let same_kind = slot.kind == kind;
+        // While lent, the resource is off limits to every other chardev.
+        let lent = own.filter(|_| same_kind);
+        if let Some(r) = &lent {
+            self.lent.push(r.clone());
+        }
         Box::pin(
             async move {
                 let mut old_open = false;
@@ -263,6 +312,11 @@ impl Handler<ChangeChardev> for Supervisor {
             }
             .into_actor(self)
             .map(move |(res, old_open), act, _ctx| {
+                if let Some(r) = &lent {
+                    if let Some(i) = act.lent.iter().position(|x| x == r) {
+                        act.lent.remove(i);
+                    }
+                }
                 let Some(slot) = act.slots.get_mut(&id).filter(|s| s.seq == seq) else {
                     if let Ok(started) = res {
                         started.backend.do_send(ToBackend::Stop);
@@ -296,6 +350,7 @@ impl Handler<ChangeChardev> for Supervisor {
                 }
                 old.backend.do_send(ToBackend::Stop);
                 slot.kind = kind;
+                slot.resource = new_resource;
                 slot.live = Some(new);
                 tracing::info!(chardev = %id, kind, "chardev changed");
                 Ok(ChardevReturn { pty })
@@ -308,10 +363,13 @@ impl Handler<RemoveChardev> for Supervisor {
     type Result = Result<(), ChardevError>;
 
     fn handle(&mut self, msg: RemoveChardev, _ctx: &mut Context<Self>) -> Self::Result {
-        let slot = self.slots.get(&msg.id).filter(|s| s.live.is_some());
-        let Some(slot) = slot else {
+        let Some(slot) = self.slots.get(&msg.id) else {
             return Err(ChardevError::NotFound(msg.id));
         };
+        // Still being created (e.g. waiting for a fifo reader): busy, not gone.
+        if slot.live.is_none() {
+            return Err(ChardevError::Busy(msg.id));
+        }
         if slot.changing || slot.live.as_ref().is_some_and(|l| l.frontend.is_some()) {
             return Err(ChardevError::Busy(msg.id));
         }

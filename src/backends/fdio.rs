@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
 
 /// Bytes read from a descriptor at a time (QEMU reads 4 KiB; larger chunks
 /// cost nothing here and cut per-message overhead).
@@ -176,7 +177,25 @@ pub async fn pump_input(id: String, src: Io, mut frontend: watch::Receiver<Optio
         let result = src.read(&mut buf).await;
         match (result, mode) {
             (Ok(0), InputMode::Datagram) => drop(permit),
-            (Ok(n), _) if n > 0 => permit.send(FrontendEvent::Data(Bytes::copy_from_slice(&buf[..n]))),
+            (Ok(n), _) if n > 0 => {
+                let data = FrontendEvent::Data(Bytes::copy_from_slice(&buf[..n]));
+                if !sink.is_closed() {
+                    permit.send(data);
+                } else {
+                    // The frontend went while we were reading: hand the bytes
+                    // to the next one instead of dropping them.
+                    drop(permit);
+                    let next = loop {
+                        if let Some(s) = frontend.borrow_and_update().clone().filter(|s| !s.is_closed()) {
+                            break s;
+                        }
+                        if frontend.changed().await.is_err() {
+                            return;
+                        }
+                    };
+                    let _ = next.send(data).await;
+                }
+            }
             (Err(e), _) if e.kind() == io::ErrorKind::Interrupted => drop(permit),
             (Err(e), InputMode::Datagram) => {
                 tracing::debug!(chardev = %id, cause = %e, "datagram receive error skipped");
@@ -201,24 +220,31 @@ pub async fn pump_input(id: String, src: Io, mut frontend: watch::Receiver<Optio
 
 /// Drain `rx` into `dst`. Write errors are logged (once per error kind in a
 /// row) and the data is dropped, as QEMU drops what a failing backend cannot
-/// take; the daemon and other chardevs are unaffected. After the backend is
-/// removed (the queue's senders are gone) the rest is flushed for at most
-/// [`CLOSE_FLUSH`].
-pub async fn pump_output(id: String, dst: Io, mut rx: mpsc::Receiver<Bytes>) {
+/// take; the daemon and other chardevs are unaffected. Once `closing` is
+/// cancelled (the backend was removed or replaced), what is queued is flushed
+/// for at most [`CLOSE_FLUSH`], even if a write is stuck, and the descriptor
+/// is closed.
+pub async fn pump_output(id: String, dst: Io, mut rx: mpsc::Receiver<Bytes>, closing: CancellationToken) {
+    let flush_end = async {
+        closing.cancelled().await;
+        tokio::time::sleep(CLOSE_FLUSH).await;
+    };
+    tokio::pin!(flush_end);
     let mut last_error: Option<io::ErrorKind> = None;
-    let mut deadline: Option<tokio::time::Instant> = None;
     loop {
-        let next = match deadline {
-            None => rx.recv().await,
-            Some(d) => tokio::time::timeout_at(d, rx.recv()).await.unwrap_or_default(),
+        let data = tokio::select! {
+            d = rx.recv() => match d {
+                Some(d) => d,
+                None => return,
+            },
+            _ = &mut flush_end => return,
         };
-        let Some(data) = next else { return };
-        let write = dst.write_all(&data);
-        let result = match deadline {
-            None => write.await,
-            Some(d) => tokio::time::timeout_at(d, write)
-                .await
-                .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())),
+        let result = tokio::select! {
+            r = dst.write_all(&data) => r,
+            _ = &mut flush_end => {
+                tracing::warn!(chardev = %id, "output still blocked after the chardev went; the rest is dropped");
+                return;
+            }
         };
         match result {
             Ok(()) => last_error = None,
@@ -228,9 +254,6 @@ pub async fn pump_output(id: String, dst: Io, mut rx: mpsc::Receiver<Bytes>) {
                     last_error = Some(e.kind());
                 }
             }
-        }
-        if deadline.is_none() && rx.is_closed() {
-            deadline = Some(tokio::time::Instant::now() + CLOSE_FLUSH);
         }
     }
 }
@@ -262,10 +285,12 @@ pub struct FdBackend<K: FdKind> {
     output: Option<mpsc::Sender<Bytes>>,
     frontend: watch::Sender<Option<FrontendSink>>,
     log: Option<LogFile>,
-    opened: bool,
-    /// Open now: `opened` until the input ends with a `Closed` event.
+    /// Open now (QEMU's `be_open`): true at creation unless `not_opened`,
+    /// false once the input ends with a `Closed` event.
     open: std::rc::Rc<std::cell::Cell<bool>>,
     input_mode: InputMode,
+    /// Cancelled when the backend goes: bounds the writer's final flush.
+    closing: CancellationToken,
     kind: K,
 }
 
@@ -273,9 +298,10 @@ impl<K: FdKind + Unpin> FdBackend<K> {
     /// A backend reading `input` (if any) and writing to `output` (if any).
     /// The writer task starts at once; the reader starts with the actor.
     pub fn new(id: &str, input: Option<Io>, output: Option<Io>, log: Option<LogFile>, kind: K) -> Self {
+        let closing = CancellationToken::new();
         let output = output.map(|dst| {
             let (tx, rx) = mpsc::channel(OUTPUT_QUEUE);
-            actix_rt::spawn(pump_output(id.to_owned(), dst, rx));
+            actix_rt::spawn(pump_output(id.to_owned(), dst, rx, closing.clone()));
             tx
         });
         let (frontend, _) = watch::channel(None);
@@ -285,17 +311,16 @@ impl<K: FdKind + Unpin> FdBackend<K> {
             output,
             frontend,
             log,
-            opened: true,
             open: std::rc::Rc::new(std::cell::Cell::new(true)),
             input_mode: InputMode::Stream { closed_event: true },
+            closing,
             kind,
         }
     }
 
     /// A backend that is not open at creation (QEMU's `be_opened = false`):
     /// its frontend gets no `OPENED` on attach.
-    pub fn not_opened(mut self) -> Self {
-        self.opened = false;
+    pub fn not_opened(self) -> Self {
         self.open.set(false);
         self
     }
@@ -315,6 +340,10 @@ impl<K: FdKind + Unpin> FdBackend<K> {
 
 impl<K: FdKind + Unpin> Actor for FdBackend<K> {
     type Context = Context<Self>;
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        self.closing.cancel();
+    }
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         if let Some(src) = self.input.take() {
@@ -353,7 +382,8 @@ impl<K: FdKind + Unpin> Handler<ToBackend> for FdBackend<K> {
             }
             ToBackend::Attach(sink) => {
                 self.frontend.send_replace(Some(sink));
-                if self.opened {
+                // Open now, not at creation: a file whose input ended is closed.
+                if self.open.get() {
                     self.notify(FrontendEvent::Opened);
                 }
                 done(Ok(BackendReply::Done))

@@ -28,8 +28,10 @@ use spec::ChardevBackend;
 use tokio::sync::mpsc;
 
 /// Backend kinds this build really supports, in the order
-/// `query-chardev-backends` lists them.
-pub const SUPPORTED: &[&str] = &["file", "serial", "parallel", "pipe", "pty", "null", "ringbuf", "memory"];
+/// `query-chardev-backends` lists them (QEMU 10.0.2's order, filtered).
+pub const SUPPORTED: &[&str] = &[
+    "serial", "file", "udp", "memory", "parallel", "null", "pty", "pipe", "ringbuf", "stdio",
+];
 
 /// What a backend tells its frontend.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,10 +16,12 @@ use super::Started;
 use actix::prelude::*;
 use rustix::fs::OFlags;
 use rustix::termios::{self, ControlModes, LocalModes, OptionalActions, OutputModes, SpecialCodeIndex, Termios};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, Once};
 
-static IN_USE: AtomicBool = AtomicBool::new(false);
+/// The token of the stdio backend that owns the terminal (0: nobody).
+static OWNER: AtomicU64 = AtomicU64::new(0);
+static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
 
 #[derive(Debug)]
 struct Saved {
@@ -76,60 +78,76 @@ pub fn raw_mode(saved: &Termios, allow_signals: bool) -> Termios {
     t
 }
 
-/// Owns the terminal while the backend lives: restores it and releases the
-/// "in use" flag when the backend goes (or hands it over for a change).
+/// Owns the terminal while its backend lives. For a `chardev-change` to
+/// another stdio it lends the terminal (release) and takes it back if the
+/// change fails (reacquire); only the current owner restores the terminal
+/// when it goes.
 #[derive(Debug)]
 pub struct StdioGuard {
+    token: u64,
     allow_signals: bool,
-    released: bool,
+    /// fds 0/1 were made non-blocking for polling (to redo on reacquire).
+    nonblock: (bool, bool),
 }
 
 impl FdKind for StdioGuard {
     fn release(&mut self) {
-        if !self.released {
-            restore_terminal();
-            IN_USE.store(false, Ordering::SeqCst);
-            self.released = true;
-        }
+        let _ = OWNER.compare_exchange(self.token, 0, Ordering::SeqCst, Ordering::SeqCst);
     }
 
     fn reacquire(&mut self) {
-        if self.released && !IN_USE.swap(true, Ordering::SeqCst) {
+        if OWNER
+            .compare_exchange(0, self.token, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
             take_terminal(self.allow_signals);
-            self.released = false;
+            // A failed replacement may have restored blocking mode: the
+            // reader polls, so fds 0/1 must be non-blocking again.
+            let (stdin, stdout) = (rustix::stdio::stdin(), rustix::stdio::stdout());
+            for (fd, nb) in [(stdin, self.nonblock.0), (stdout, self.nonblock.1)] {
+                if let (true, Ok(flags)) = (nb, rustix::fs::fcntl_getfl(fd)) {
+                    let _ = rustix::fs::fcntl_setfl(fd, flags | OFlags::NONBLOCK);
+                }
+            }
         }
     }
 }
 
 impl Drop for StdioGuard {
     fn drop(&mut self) {
-        if !self.released {
+        if OWNER
+            .compare_exchange(self.token, 0, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
             restore_terminal();
-            IN_USE.store(false, Ordering::SeqCst);
         }
     }
 }
 
-/// Save the terminal and descriptor flags, then switch to raw mode.
-fn take_terminal(allow_signals: bool) -> Option<()> {
+/// Save the terminal and descriptor flags (unless a previous owner's saved
+/// state is still there: that is the original), then switch to raw mode.
+fn take_terminal(allow_signals: bool) {
     let (stdin, stdout) = (rustix::stdio::stdin(), rustix::stdio::stdout());
-    let flags0 = rustix::fs::fcntl_getfl(stdin).ok()?;
-    let flags1 = rustix::fs::fcntl_getfl(stdout).ok()?;
-    let saved_termios = termios::tcgetattr(stdin).ok();
-    if let Ok(mut s) = SAVED.lock() {
-        *s = Some(Saved {
-            termios: saved_termios.clone(),
+    let mut saved = match SAVED.lock() {
+        Ok(s) => s,
+        Err(p) => p.into_inner(),
+    };
+    if saved.is_none() {
+        let (Ok(flags0), Ok(flags1)) = (rustix::fs::fcntl_getfl(stdin), rustix::fs::fcntl_getfl(stdout)) else {
+            return;
+        };
+        *saved = Some(Saved {
+            termios: termios::tcgetattr(stdin).ok(),
             flags0,
             flags1,
         });
     }
-    if let Some(t) = &saved_termios {
+    if let Some(t) = saved.as_ref().and_then(|s| s.termios.as_ref()) {
         let raw = raw_mode(t, allow_signals);
         if let Err(e) = termios::tcsetattr(stdin, OptionalActions::Now, &raw) {
             tracing::warn!(cause = %e, "cannot set the terminal to raw mode");
         }
     }
-    Some(())
 }
 
 fn fd_error(e: rustix::io::Errno) -> String {
@@ -138,13 +156,18 @@ fn fd_error(e: rustix::io::Errno) -> String {
 
 /// Take over the terminal and start the backend.
 pub fn start(id: &str, opts: &ChardevStdio, log: Option<LogFile>) -> Result<Started, String> {
-    if IN_USE.swap(true, Ordering::SeqCst) {
+    let token = NEXT_TOKEN.fetch_add(1, Ordering::SeqCst);
+    if OWNER
+        .compare_exchange(0, token, Ordering::SeqCst, Ordering::SeqCst)
+        .is_err()
+    {
         return Err("cannot use stdio by multiple character devices".into());
     }
     let allow_signals = opts.signal.unwrap_or(true);
-    let guard = StdioGuard {
+    let mut guard = StdioGuard {
+        token,
         allow_signals,
-        released: false,
+        nonblock: (false, false),
     };
     let (stdin, stdout) = (rustix::stdio::stdin(), rustix::stdio::stdout());
     rustix::fs::fcntl_getfl(stdin).map_err(fd_error)?;
@@ -156,6 +179,7 @@ pub fn start(id: &str, opts: &ChardevStdio, log: Option<LogFile>) -> Result<Star
     let output = rustix::io::fcntl_dupfd_cloexec(stdout, 3).map_err(fd_error)?;
     let input = Io::new(input).map_err(|e| format!("Failed to set FD nonblocking: {}", super::strerror(&e)))?;
     let output = Io::new(output).map_err(|e| format!("Failed to set FD nonblocking: {}", super::strerror(&e)))?;
+    guard.nonblock = (matches!(input, Io::Poll(_)), matches!(output, Io::Poll(_)));
     let addr = FdBackend::new(id, Some(input), Some(output), log, guard).start();
     Ok(Started::open(addr.recipient(), "stdio"))
 }
