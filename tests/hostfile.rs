@@ -893,6 +893,20 @@ async fn a_fifo_with_no_reader_holds_up_only_its_own_chardev_add() {
     let _reader = std::fs::OpenOptions::new().read(true).open(&fifo).unwrap();
     add.await.unwrap().unwrap();
     assert_eq!(h.query_chardev().await.unwrap().len(), 2);
+    // A waiting add is busy to chardev-remove, and never holds up shutdown.
+    let fifo2 = dir.path().join("fifo2");
+    mkfifo(&fifo2);
+    let f2 = ChardevFile {
+        common: common(),
+        input: None,
+        out: fifo2.to_str().unwrap().into(),
+        append: None,
+    };
+    let h2 = h.clone();
+    let _pending = tokio::spawn(async move { h2.chardev_add("g", ChardevBackend::File(f2)).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(h.chardev_remove("g").await.unwrap_err().desc, "Chardev 'g' is busy");
     h.shutdown();
-    h.join();
+    let joined = tokio::time::timeout(Duration::from_secs(10), tokio::task::spawn_blocking(move || h.join())).await;
+    assert!(joined.is_ok(), "shutdown completed while an open was waiting");
 }

@@ -176,23 +176,38 @@ pub struct Started {
     pub pty: Option<String>,
 }
 
-/// Open a path as QEMU's `qmp_chardev_open_file_source` does, with
-/// `O_CLOEXEC | O_NOCTTY` added; the error is QEMU's text. The open runs on
-/// the blocking pool: opening a fifo for writing waits for a reader, and that
-/// must hold up only the command that asked, never the actor thread.
+/// How often an open of a fifo for writing retries while it has no reader.
+pub const FIFO_WAIT_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Open without ever blocking the thread: `O_NONBLOCK | O_CLOEXEC | O_NOCTTY`
+/// are added, and a fifo opened for writing with no reader yet (`ENXIO`) is
+/// retried every [`FIFO_WAIT_POLL`] until one comes. QEMU blocks there (and
+/// freezes); here only the command that asked waits, and it stays cancellable.
+pub async fn open_nonblocking(
+    path: &str,
+    flags: rustix::fs::OFlags,
+    mode: u32,
+) -> Result<rustix::fd::OwnedFd, rustix::io::Errno> {
+    use rustix::fs::{FileType, Mode, OFlags};
+    let flags = flags | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+    loop {
+        match rustix::fs::open(path, flags, Mode::from_raw_mode(mode)) {
+            Err(rustix::io::Errno::NXIO)
+                if rustix::fs::stat(path).is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Fifo) =>
+            {
+                tokio::time::sleep(FIFO_WAIT_POLL).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Open a path as QEMU's `qmp_chardev_open_file_source` does (mode 0666); the
+/// error is QEMU's text. See [`open_nonblocking`].
 pub async fn open_path(path: &str, flags: rustix::fs::OFlags) -> Result<rustix::fd::OwnedFd, String> {
-    use rustix::fs::{Mode, OFlags};
-    let owned = path.to_owned();
-    let opened = tokio::task::spawn_blocking(move || {
-        rustix::fs::open(
-            owned.as_str(),
-            flags | OFlags::CLOEXEC | OFlags::NOCTTY,
-            Mode::from_raw_mode(0o666),
-        )
-    })
-    .await
-    .map_err(|e| format!("Could not open '{path}': {e}"))?;
-    opened.map_err(|e| format!("Could not open '{path}': {}", strerror(&e.into())))
+    open_nonblocking(path, flags, 0o666)
+        .await
+        .map_err(|e| format!("Could not open '{path}': {}", strerror(&e.into())))
 }
 
 impl Started {
