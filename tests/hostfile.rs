@@ -910,3 +910,37 @@ async fn a_fifo_with_no_reader_holds_up_only_its_own_chardev_add() {
     let joined = tokio::time::timeout(Duration::from_secs(10), tokio::task::spawn_blocking(move || h.join())).await;
     assert!(joined.is_ok(), "shutdown completed while an open was waiting");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pty_notices_hang_ups_even_with_no_frontend() {
+    let h = runtime::spawn(Config::default()).unwrap();
+    let pts = h
+        .chardev_add(
+            "p",
+            ChardevBackend::Pty(ChardevPty {
+                common: common(),
+                path: None,
+            }),
+        )
+        .await
+        .unwrap()
+        .pty
+        .unwrap();
+    // A client comes and goes while no frontend is attached.
+    let slave = open_pty_slave(&pts);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    drop(slave);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    // A frontend attaching now is not told OPENED: nobody is connected.
+    let mut fe = h.attach("p").await.unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), fe.recv())
+            .await
+            .is_err(),
+        "no stale OPENED"
+    );
+    let _slave = open_pty_slave(&pts);
+    assert_eq!(next(&mut fe).await, FrontendEvent::Opened, "the next client is seen");
+    h.shutdown();
+    h.join();
+}

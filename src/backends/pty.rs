@@ -157,6 +157,8 @@ impl Actor for PtyBackend {
                 tokio::select! {
                     _ = pump_input(id.clone(), io.clone(), frontend.clone(), InputMode::Stream { closed_event: false }) => {}
                     _ = drain_output(&mut output, &io) => {}
+                    // With no frontend nothing is read, so watch for the hang-up too.
+                    _ = hangup(&master) => {}
                 }
                 connected.set(false);
                 while output.try_recv().is_ok() {}
@@ -175,6 +177,13 @@ impl Actor for PtyBackend {
         if let Some(link) = self.link.take() {
             let _ = std::fs::remove_file(link);
         }
+    }
+}
+
+/// Returns once the slave is no longer open.
+async fn hangup(master: &OwnedFd) {
+    while slave_open(master) {
+        actix_rt::time::sleep(PTY_POLL).await;
     }
 }
 

@@ -107,7 +107,15 @@ impl SerialLine for TtyLine {
     }
 
     fn send_break(&mut self) -> io::Result<()> {
-        Ok(termios::tcsendbreak(self.fd.as_fd())?)
+        // tcsendbreak holds the line for a quarter to half a second: do it on
+        // the blocking pool, not on the actor thread.
+        let fd = rustix::io::fcntl_dupfd_cloexec(self.fd.as_fd(), 0)?;
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = termios::tcsendbreak(&fd) {
+                tracing::debug!(cause = %e, "tcsendbreak failed");
+            }
+        });
+        Ok(())
     }
 
     fn get_tiocm(&mut self) -> io::Result<u32> {

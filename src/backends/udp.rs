@@ -29,6 +29,9 @@ fn gai_text(e: &std::io::Error) -> String {
 /// The lookup runs on the blocking pool: a slow resolver never stalls the actor thread.
 async fn resolve(host: &str, port: &str, a: &InetSocketAddress) -> Result<Vec<SocketAddr>, String> {
     let fail = |why: String| format!("address resolution failed for {host}:{port}: {why}");
+    if a.ipv4 == Some(false) && a.ipv6 == Some(false) {
+        return Err("Cannot disable IPv4 and IPv6 at same time".into());
+    }
     let host = if host.is_empty() { "localhost" } else { host };
     let port: u16 = match port.parse::<u64>() {
         Ok(p) => (p % 65536) as u16,
@@ -39,9 +42,11 @@ async fn resolve(host: &str, port: &str, a: &InetSocketAddress) -> Result<Vec<So
         .map_err(|e| fail(gai_text(&e)))?;
     let want4 = a.ipv4.unwrap_or(true) || a.ipv6 == Some(false);
     let want6 = a.ipv6.unwrap_or(true) || a.ipv4 == Some(false);
-    let v: Vec<SocketAddr> = addrs
+    let mut v: Vec<SocketAddr> = addrs
         .filter(|s| (s.is_ipv4() && want4) || (s.is_ipv6() && want6))
         .collect();
+    // IPv4 first, as QEMU ends up with for `localhost` (AI_ADDRCONFIG | AI_V4MAPPED).
+    v.sort_by_key(SocketAddr::is_ipv6);
     if v.is_empty() {
         return Err(fail("Address family for hostname not supported".into()));
     }
