@@ -165,3 +165,84 @@ impl Client {
         self.line()
     }
 }
+
+// ---- chardev helpers shared by the backend tests ----
+use chardevd::actors::frontend::FrontendHandle;
+use chardevd::backends::spec::*;
+use chardevd::backends::FrontendEvent;
+use chardevd::runtime;
+
+pub fn no_options() -> ChardevCommon {
+    ChardevCommon::default()
+}
+
+pub async fn next(fe: &mut FrontendHandle) -> FrontendEvent {
+    tokio::time::timeout(Duration::from_secs(10), fe.recv())
+        .await
+        .expect("an event in time")
+        .expect("open channel")
+}
+
+/// Read frontend events until `want` bytes of data arrived.
+pub async fn read_data(fe: &mut FrontendHandle, want: usize) -> Vec<u8> {
+    let mut got = Vec::new();
+    while got.len() < want {
+        match next(fe).await {
+            FrontendEvent::Data(b) => got.extend_from_slice(&b),
+            other => panic!("unexpected {other:?} after {} bytes", got.len()),
+        }
+    }
+    got
+}
+
+/// A pipe chardev `p` on fresh fifos `DIR/p.in` and `DIR/p.out`, with a frontend.
+pub async fn attached_fifo_pipe(h: &runtime::Handle, dir: &std::path::Path) -> (std::path::PathBuf, FrontendHandle) {
+    let base = dir.join("p");
+    mkfifo(&base.with_extension("in"));
+    mkfifo(&base.with_extension("out"));
+    let dev = ChardevHostdev {
+        common: no_options(),
+        device: base.to_str().unwrap().into(),
+    };
+    h.chardev_add("p", ChardevBackend::Pipe(dev)).await.unwrap();
+    let mut fe = h.attach("p").await.unwrap();
+    assert_eq!(next(&mut fe).await, FrontendEvent::Opened);
+    (base, fe)
+}
+
+/// Poll `cond` for up to 10 s (no fixed sleeps: CI machines can be slow).
+pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..500 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("not within 10 s: {what}");
+}
+
+/// Wait up to 20 s for the daemon's socket file.
+pub fn wait_for_socket_file(sock: &std::path::Path) {
+    for _ in 0..1000 {
+        if sock.exists() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("the daemon did not create {}", sock.display());
+}
+
+/// Read what a pty slave has within 10 s.
+pub fn read_slave(slave: &std::fs::File) -> Vec<u8> {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let mut fds = [PollFd::new(slave, PollFlags::IN)];
+    let ready = poll(&mut fds, Some(&Timespec { tv_sec: 10, tv_nsec: 0 })).unwrap_or(0);
+    assert!(ready > 0, "nothing to read from the pty within 10 s");
+    let mut buf = [0u8; 4096];
+    let n = rustix::io::read(slave, &mut buf).unwrap();
+    buf[..n].to_vec()
+}
+
+pub fn mkfifo(path: &std::path::Path) {
+    rustix::fs::mkfifoat(rustix::fs::CWD, path, rustix::fs::Mode::from_raw_mode(0o600)).unwrap();
+}
