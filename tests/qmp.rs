@@ -494,3 +494,38 @@ fn a_client_whose_socket_accepts_nothing_is_disconnected_after_the_stall_timeout
     assert!(sink.len() < 200 * 200_000, "not every reply was delivered");
     h.shutdown();
 }
+
+#[test]
+fn every_backend_query_chardev_backends_lists_really_exists() {
+    let d = chardevd(&[]);
+    let mut c = Client::negotiated(&d.socket);
+    let list: serde_json::Value = serde_json::from_str(&c.cmd(r#"{"execute":"query-chardev-backends"}"#)).unwrap();
+    let names: Vec<String> = list["return"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(names.len() >= 10, "{names:?}");
+    for (i, name) in names.iter().enumerate() {
+        let data = match name.as_str() {
+            "serial" | "parallel" | "pipe" => r#"{"device":"/dev/null"}"#,
+            "file" => r#"{"out":"/dev/null"}"#,
+            "udp" => r#"{"remote":{"type":"inet","data":{"host":"127.0.0.1","port":"9"}}}"#,
+            _ => "{}",
+        };
+        let reply = c.cmd(&format!(
+            r#"{{"execute":"chardev-add","arguments":{{"id":"b{i}","backend":{{"type":"{name}","data":{data}}}}}}}"#
+        ));
+        assert!(!reply.contains("is not a valid char driver name"), "{name}: {reply}");
+        assert!(
+            reply.starts_with(r#"{"return""#) || name == "parallel",
+            "{name}: {reply}"
+        );
+    }
+    // And a kind it does not list is refused as an unbuilt QEMU refuses it.
+    assert_eq!(
+        c.cmd(r#"{"execute":"chardev-add","arguments":{"id":"s","backend":{"type":"socket","data":{"addr":{"type":"unix","data":{"path":"/tmp/x"}}}}}}"#),
+        r#"{"error": {"class": "GenericError", "desc": "Failed to add chardev 's': 'socket' is not a valid char driver name"}}"#
+    );
+}
