@@ -743,6 +743,21 @@ fn stdio_terminal_is_restored_after_a_qmp_quit() {
         !tcgetattr(&tty).unwrap().local_modes.contains(LocalModes::ICANON),
         "raw while running"
     );
+    // Job control: the shell restores the cooked mode, then SIGCONT: raw again.
+    tcsetattr(&tty, OptionalActions::Now, &before).unwrap();
+    let _ = std::process::Command::new("kill")
+        .arg("-CONT")
+        .arg(child.id().to_string())
+        .status();
+    let mut raw_again = false;
+    for _ in 0..500 {
+        if !tcgetattr(&tty).unwrap().local_modes.contains(LocalModes::ICANON) {
+            raw_again = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(raw_again, "raw mode re-applied on SIGCONT");
     let mut c = Client::negotiated(&sock);
     assert_eq!(c.cmd(r#"{"execute":"quit"}"#), r#"{"return": {}}"#);
     assert!(child.wait().unwrap().success());

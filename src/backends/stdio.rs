@@ -150,6 +150,11 @@ fn take_terminal(allow_signals: bool) {
     }
 }
 
+/// SIGCONT's number on Linux (every architecture chardevd builds for).
+fn libc_sigcont() -> i32 {
+    rustix::process::Signal::CONT.as_raw()
+}
+
 fn fd_error(e: rustix::io::Errno) -> String {
     format!("Failed to set FD nonblocking: {}", super::strerror(&e.into()))
 }
@@ -181,6 +186,21 @@ pub fn start(id: &str, opts: &ChardevStdio, log: Option<LogFile>) -> Result<Star
     let output = Io::new(output).map_err(|e| format!("Failed to set FD nonblocking: {}", super::strerror(&e)))?;
     guard.nonblock = (matches!(input, Io::Poll(_)), matches!(output, Io::Poll(_)));
     let addr = FdBackend::new(id, Some(input), Some(output), log, guard).start();
+    // After job control (Ctrl-Z, fg) the shell has reset the terminal: put the
+    // raw mode back while this backend owns it, as QEMU does on SIGCONT.
+    if let Ok(mut cont) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(libc_sigcont())) {
+        let alive = addr.downgrade();
+        actix_rt::spawn(async move {
+            while cont.recv().await.is_some() {
+                if alive.upgrade().is_none() {
+                    break;
+                }
+                if OWNER.load(Ordering::SeqCst) == token {
+                    take_terminal(allow_signals);
+                }
+            }
+        });
+    }
     Ok(Started::open(addr.recipient(), "stdio"))
 }
 
