@@ -859,3 +859,39 @@ async fn a_pty_notices_hang_ups_even_with_no_frontend() {
     h.shutdown();
     h.join();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changing_a_file_chardev_to_the_same_file_does_not_interleave_old_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let h = runtime::spawn(Config::default()).unwrap();
+    let file = |input: Option<String>| {
+        ChardevBackend::File(ChardevFile {
+            common: common(),
+            input,
+            out: out.to_str().unwrap().into(),
+            append: None,
+        })
+    };
+    h.chardev_add("f", file(None)).await.unwrap();
+    let fe = h.attach("f").await.unwrap();
+    for _ in 0..100 {
+        fe.write(Bytes::from_static(b"old old old old old old old old\n"))
+            .await
+            .unwrap();
+    }
+    // The old backend flushes and closes before the new one truncates.
+    h.chardev_change("f", file(None)).await.unwrap();
+    fe.write(Bytes::from_static(b"new\n")).await.unwrap();
+    eventually("only the new output", || std::fs::read(&out).unwrap() == b"new\n").await;
+    // A failing change: the old backend takes the file back (appending).
+    let bad = file(Some(dir.path().join("no/such/in").to_str().unwrap().into()));
+    assert!(h.chardev_change("f", bad).await.is_err());
+    fe.write(Bytes::from_static(b"still here\n")).await.unwrap();
+    eventually("the old backend writes again", || {
+        std::fs::read(&out).unwrap().ends_with(b"still here\n")
+    })
+    .await;
+    h.shutdown();
+    h.join();
+}

@@ -225,6 +225,7 @@ fn resource_of(spec: &ChardevBackend) -> Option<String> {
     match spec {
         ChardevBackend::Stdio(_) => Some("stdio".into()),
         ChardevBackend::Pty(p) => p.path.as_ref().map(|p| format!("pty:{p}")),
+        ChardevBackend::File(f) => Some(format!("file:{}", f.out)),
         _ => None,
     }
 }
@@ -233,7 +234,8 @@ impl Supervisor {
     /// The error a new backend gets while its resource is lent out.
     fn lent_conflict(&self, spec: &ChardevBackend) -> Option<String> {
         let res = resource_of(spec)?;
-        if !self.lent.contains(&res) {
+        // Files may be shared (as in QEMU); only the terminal and pty links are exclusive.
+        if res.starts_with("file:") || !self.lent.contains(&res) {
             return None;
         }
         Some(match spec {
@@ -281,13 +283,14 @@ impl Handler<ChangeChardev> for Supervisor {
         let seq = slot.seq;
         let kind = backend.kind();
         let start_id = id.clone();
-        // Same kind: the new backend may need what the old one holds (a pty
-        // link path, the terminal). The old one lends it and takes it back if
-        // the new one fails, so a failed change leaves everything as it was.
+        // The new backend may need what the old one holds (the same pty link
+        // path, the terminal, the same output file). The old one lends it and
+        // takes it back if the new one fails, so a failed change leaves
+        // everything as it was.
         let old_backend = slot.live.as_ref().map(|l| (l.backend.clone(), l.be_open));
-        let same_kind = slot.kind == kind;
+        let lends = own.is_some() && own == new_resource;
         // While lent, the resource is off limits to every other chardev.
-        let lent = own.filter(|_| same_kind);
+        let lent = own.filter(|_| lends);
         if let Some(r) = &lent {
             self.lent.push(r.clone());
         }
@@ -300,12 +303,12 @@ impl Handler<ChangeChardev> for Supervisor {
                         Ok(Ok(backends::BackendReply::Value(v))) => v != 0,
                         _ => *static_open,
                     };
-                    if same_kind {
+                    if lends {
                         let _ = old.send(ToBackend::Release).await;
                     }
                 }
                 let started = backends::start(&start_id, &backend).await;
-                if let (Err(_), Some((old, _)), true) = (&started, &old_backend, same_kind) {
+                if let (Err(_), Some((old, _)), true) = (&started, &old_backend, lends) {
                     let _ = old.send(ToBackend::Reacquire).await;
                 }
                 (started, old_open)

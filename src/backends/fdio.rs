@@ -291,6 +291,10 @@ pub struct FdBackend<K: FdKind> {
     input_mode: InputMode,
     /// Cancelled when the backend goes: bounds the writer's final flush.
     closing: CancellationToken,
+    /// The writer task (awaited when the output is lent out).
+    writer: Option<actix_rt::task::JoinHandle<()>>,
+    /// See [`FdBackend::lends_output`].
+    out_path: Option<String>,
     kind: K,
 }
 
@@ -299,11 +303,14 @@ impl<K: FdKind + Unpin> FdBackend<K> {
     /// The writer task starts at once; the reader starts with the actor.
     pub fn new(id: &str, input: Option<Io>, output: Option<Io>, log: Option<LogFile>, kind: K) -> Self {
         let closing = CancellationToken::new();
-        let output = output.map(|dst| {
-            let (tx, rx) = mpsc::channel(OUTPUT_QUEUE);
-            actix_rt::spawn(pump_output(id.to_owned(), dst, rx, closing.clone()));
-            tx
-        });
+        let (output, writer) = match output {
+            Some(dst) => {
+                let (tx, rx) = mpsc::channel(OUTPUT_QUEUE);
+                let writer = actix_rt::spawn(pump_output(id.to_owned(), dst, rx, closing.clone()));
+                (Some(tx), Some(writer))
+            }
+            None => (None, None),
+        };
         let (frontend, _) = watch::channel(None);
         FdBackend {
             id: id.to_owned(),
@@ -314,8 +321,18 @@ impl<K: FdKind + Unpin> FdBackend<K> {
             open: std::rc::Rc::new(std::cell::Cell::new(true)),
             input_mode: InputMode::Stream { closed_event: true },
             closing,
+            writer,
+            out_path: None,
             kind,
         }
+    }
+
+    /// The output is the file at `path`, which a same-path replacement may
+    /// need to truncate: on `Release` the output is flushed and closed, and on
+    /// `Reacquire` it is opened again for appending.
+    pub fn lends_output(mut self, path: &str) -> Self {
+        self.out_path = Some(path.to_owned());
+        self
     }
 
     /// A backend that is not open at creation (QEMU's `be_opened = false`):
@@ -400,10 +417,45 @@ impl<K: FdKind + Unpin> Handler<ToBackend> for FdBackend<K> {
             ToBackend::IsOpen => done(Ok(BackendReply::Value(self.open.get() as u32))),
             ToBackend::Release => {
                 self.kind.release();
-                done(Ok(BackendReply::Done))
+                if self.out_path.is_none() {
+                    return done(Ok(BackendReply::Done));
+                }
+                // Flush and close the output file before the replacement opens
+                // (and truncates) it.
+                self.output = None;
+                let writer = self.writer.take();
+                Box::pin(async move {
+                    if let Some(w) = writer {
+                        let _ = tokio::time::timeout(CLOSE_FLUSH, w).await;
+                    }
+                    Ok(BackendReply::Done)
+                })
             }
             ToBackend::Reacquire => {
                 self.kind.reacquire();
+                if let (Some(path), None) = (&self.out_path, &self.output) {
+                    let flags = rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::APPEND | rustix::fs::OFlags::NONBLOCK;
+                    let reopened = rustix::fs::open(
+                        path.as_str(),
+                        flags | rustix::fs::OFlags::CLOEXEC,
+                        rustix::fs::Mode::empty(),
+                    )
+                    .map_err(io::Error::from)
+                    .and_then(Io::new);
+                    match reopened {
+                        Ok(dst) => {
+                            let (tx, rx) = mpsc::channel(OUTPUT_QUEUE);
+                            self.writer = Some(actix_rt::spawn(pump_output(
+                                self.id.clone(),
+                                dst,
+                                rx,
+                                self.closing.clone(),
+                            )));
+                            self.output = Some(tx);
+                        }
+                        Err(e) => tracing::warn!(chardev = %self.id, cause = %e, "cannot reopen the output file"),
+                    }
+                }
                 done(Ok(BackendReply::Done))
             }
             ToBackend::RingWrite(_) | ToBackend::RingRead { .. } => {

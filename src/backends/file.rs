@@ -24,6 +24,8 @@ pub async fn start(id: &str, f: &ChardevFile, log: Option<LogFile>) -> Result<St
     let io = |fd| Io::new(fd).map_err(|e| format!("Could not open '{}': {e}", f.out));
     let out = io(out)?;
     let input = input.map(io).transpose()?;
-    let addr = FdBackend::new(id, input, Some(out), log, Plain).start();
+    let addr = FdBackend::new(id, input, Some(out), log, Plain)
+        .lends_output(&f.out)
+        .start();
     Ok(Started::open(addr.recipient(), "file"))
 }
