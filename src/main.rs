@@ -11,6 +11,8 @@ fn usage() -> String {
         "chardevd {} - QEMU's character devices and QMP, as a standalone daemon\n\n\
          Usage: chardevd [OPTIONS]\n\n\
          Options (QEMU syntax):\n{SYNTAX}\n\n\
+         --stall-timeout SECS  drop a QMP client whose socket accepts nothing for SECS (default 60)\n\
+         --max-sessions N      QMP sessions per listener (default 1024)\n\
          --help, -h        this text\n\
          --version, -version\n\n\
          With no -qmp, QMP listens on a unix socket (mode 0600) at\n\
@@ -81,6 +83,24 @@ fn parse_args(args: Vec<String>) -> Result<Option<Config>, String> {
                 let v = value("-qmp")?;
                 let q = config::parse_qmp(&v).map_err(|e| format!("-qmp {v}: {e}"))?;
                 cfg.qmp.push(q.addr);
+            }
+            "stall-timeout" => {
+                let v = value("--stall-timeout")?;
+                let secs: f64 = v
+                    .parse()
+                    .map_err(|_| format!("--stall-timeout {v}: seconds expected"))?;
+                if !secs.is_finite() || secs <= 0.0 {
+                    return Err(format!("--stall-timeout {v}: must be positive"));
+                }
+                cfg.limits.stall_timeout = std::time::Duration::from_secs_f64(secs);
+            }
+            "max-sessions" => {
+                let v = value("--max-sessions")?;
+                cfg.limits.max_sessions = v
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or(format!("--max-sessions {v}: a positive number expected"))?;
             }
             "device" => {
                 let v = value("-device")?;
