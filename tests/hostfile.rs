@@ -252,6 +252,19 @@ async fn pty_backend_opens_on_slave_open_and_drops_output_while_nobody_listens()
     h.join();
 }
 
+/// Add a pty chardev without a link; returns its slave path.
+async fn add_pty(h: &runtime::Handle, id: &str) -> String {
+    let pty = ChardevPty {
+        common: common(),
+        path: None,
+    };
+    h.chardev_add(id, ChardevBackend::Pty(pty))
+        .await
+        .unwrap()
+        .pty
+        .expect("the pty path")
+}
+
 fn pty_pair() -> (rustix::fd::OwnedFd, String) {
     let (master, name, _slave) = chardevd::backends::pty::open_pair().unwrap();
     (master, name)
@@ -680,18 +693,7 @@ fn the_daemon_takes_every_host_file_backend_on_its_command_line() {
 async fn chardev_change_tells_the_frontend_closed_only_when_the_old_backend_was_open() {
     let h = runtime::spawn(Config::default()).unwrap();
     // A connected pty is open: changing it to null (never open) sends CLOSED.
-    let pts = h
-        .chardev_add(
-            "c",
-            ChardevBackend::Pty(ChardevPty {
-                common: common(),
-                path: None,
-            }),
-        )
-        .await
-        .unwrap()
-        .pty
-        .unwrap();
+    let pts = add_pty(&h, "c").await;
     let mut fe = h.attach("c").await.unwrap();
     let _slave = open_pty_slave(&pts);
     assert_eq!(next(&mut fe).await, FrontendEvent::Opened);
@@ -829,18 +831,7 @@ async fn a_fifo_with_no_reader_holds_up_only_its_own_chardev_add() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pty_notices_hang_ups_even_with_no_frontend() {
     let h = runtime::spawn(Config::default()).unwrap();
-    let pts = h
-        .chardev_add(
-            "p",
-            ChardevBackend::Pty(ChardevPty {
-                common: common(),
-                path: None,
-            }),
-        )
-        .await
-        .unwrap()
-        .pty
-        .unwrap();
+    let pts = add_pty(&h, "p").await;
     // A client comes and goes while no frontend is attached.
     let slave = open_pty_slave(&pts);
     tokio::time::sleep(Duration::from_millis(600)).await;
