@@ -6,6 +6,40 @@ use common::*;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+/// Run a child to completion, killing it after `secs` (a hung peer must fail
+/// the test, not hang CI).
+fn output_within(mut cmd: Command, input: Option<&[u8]>, secs: u64) -> std::process::Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = input {
+        child.stdin.take().unwrap().write_all(input).unwrap();
+    } else {
+        drop(child.stdin.take());
+    }
+    let pid = child.id();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watchdog = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            for _ in 0..secs * 10 {
+                if done.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+        })
+    };
+    let out = child.wait_with_output().unwrap();
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = watchdog.join();
+    out
+}
+
 fn has_qemu_qmp() -> bool {
     Command::new("python3")
         .args(["-c", "import qemu.qmp"])
@@ -20,7 +54,9 @@ fn qemu_qmp_client_library_runs_every_chardev_command() {
     }
     let d = chardevd(&[]);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/qemu_qmp_client.py");
-    let out = Command::new("python3").arg(script).arg(&d.socket).output().unwrap();
+    let mut cmd = Command::new("python3");
+    cmd.arg(script).arg(&d.socket);
+    let out = output_within(cmd, None, 60);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -37,19 +73,9 @@ fn qmp_shell_drives_the_daemon() {
         return;
     }
     let d = chardevd(&[]);
-    let mut child = Command::new("qmp-shell")
-        .arg(&d.socket)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(
-            b"chardev-add id=s1 backend={\"type\":\"ringbuf\",\"data\":{\"size\":64}}\n\
+    let mut cmd = Command::new("qmp-shell");
+    cmd.arg(&d.socket);
+    let input: &[u8] = b"chardev-add id=s1 backend={\"type\":\"ringbuf\",\"data\":{\"size\":64}}\n\
               ringbuf-write device=s1 data=hello\n\
               ringbuf-read device=s1 size=10\n\
               chardev-send-break id=s1\n\
@@ -57,10 +83,8 @@ fn qmp_shell_drives_the_daemon() {
               query-chardev\n\
               chardev-remove id=s1\n\
               query-chardev-backends\n\
-              chardev-remove id=s1\n",
-        )
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+              chardev-remove id=s1\n";
+    let out = output_within(cmd, Some(input), 60);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("Connected to QEMU 10.0.2"), "{text}");
     assert!(text.contains(r#"{"return": "hello"}"#), "{text}");
