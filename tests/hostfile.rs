@@ -252,6 +252,22 @@ async fn pty_backend_opens_on_slave_open_and_drops_output_while_nobody_listens()
     h.join();
 }
 
+/// Start the daemon with `args`, its stdin and stdout on `tty`, QMP on `sock`;
+/// returns once the socket exists.
+fn daemon_on_tty(args: &[&str], tty: &std::fs::File, sock: &std::path::Path) -> std::process::Child {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_chardevd"))
+        .args(args)
+        .arg("-qmp")
+        .arg(format!("unix:{},server=on", sock.display()))
+        .stdin(tty.try_clone().unwrap())
+        .stdout(tty.try_clone().unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_socket_file(sock);
+    child
+}
+
 /// Add a pty chardev without a link; returns its slave path.
 async fn add_pty(h: &runtime::Handle, id: &str) -> String {
     let pty = ChardevPty {
@@ -481,21 +497,16 @@ fn stdio_backend_goes_raw_and_restores_the_terminal_on_sigterm() {
     assert!(before.local_modes.contains(LocalModes::ECHO | LocalModes::ICANON));
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("q.sock");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_chardevd"))
-        .args([
+    let mut child = daemon_on_tty(
+        &[
             "-chardev",
             "stdio,id=con,signal=off",
             "-device",
             "echo,id=e,chardev=con",
-            "-qmp",
-        ])
-        .arg(format!("unix:{},server=on", sock.display()))
-        .stdin(tty.try_clone().unwrap())
-        .stdout(tty.try_clone().unwrap())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_socket_file(&sock);
+        ],
+        &tty,
+        &sock,
+    );
     let raw = tcgetattr(&tty).unwrap();
     assert!(
         !raw.local_modes
@@ -732,15 +743,7 @@ fn stdio_terminal_is_restored_after_a_qmp_quit() {
     let before = tcgetattr(&tty).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("q.sock");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_chardevd"))
-        .args(["-chardev", "stdio,id=con", "-qmp"])
-        .arg(format!("unix:{},server=on", sock.display()))
-        .stdin(tty.try_clone().unwrap())
-        .stdout(tty.try_clone().unwrap())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_socket_file(&sock);
+    let mut child = daemon_on_tty(&["-chardev", "stdio,id=con"], &tty, &sock);
     assert!(
         !tcgetattr(&tty).unwrap().local_modes.contains(LocalModes::ICANON),
         "raw while running"
