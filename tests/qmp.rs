@@ -10,22 +10,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 fn in_process() -> (runtime::Handle, tempfile::TempDir, std::path::PathBuf, u16) {
-    let dir = tempfile::tempdir().unwrap();
-    let sock = dir.path().join("q.sock");
-    let cfg = Config {
-        qmp: vec![
-            QmpAddr::Unix {
-                path: sock.clone(),
-                mode: Some(0o600),
-            },
-            QmpAddr::Tcp {
-                host: "127.0.0.1".into(),
-                port: 0,
-            },
-        ],
-        ..Default::default()
-    };
-    let h = runtime::spawn(cfg).unwrap();
+    let (h, dir, sock) = in_process_with(Default::default());
     let port = h
         .listeners()
         .iter()
@@ -426,11 +411,18 @@ fn in_process_with(
 ) -> (runtime::Handle, tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("q.sock");
+    // A private unix socket plus a TCP one on a free loopback port.
     let cfg = Config {
-        qmp: vec![QmpAddr::Unix {
-            path: sock.clone(),
-            mode: None,
-        }],
+        qmp: vec![
+            QmpAddr::Unix {
+                path: sock.clone(),
+                mode: Some(0o600),
+            },
+            QmpAddr::Tcp {
+                host: "127.0.0.1".into(),
+                port: 0,
+            },
+        ],
         limits,
         ..Default::default()
     };

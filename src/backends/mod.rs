@@ -17,8 +17,8 @@ pub mod spec;
 pub mod stdio;
 pub mod udp;
 
-pub use ring::Ring;
 pub mod ring;
+pub use ring::Ring;
 
 use crate::actors::ChardevError;
 use crate::qmp::command::DataFormat;

@@ -211,16 +211,6 @@ impl Framer {
         }
     }
 
-    /// True when no partial message is buffered.
-    pub fn is_idle(&self) -> bool {
-        self.state == State::Start && self.tokens.is_empty() && self.token.is_empty()
-    }
-
-    /// Bytes held for the message being assembled.
-    pub fn buffered(&self) -> usize {
-        self.token_size + self.token.len()
-    }
-
     /// Feed bytes; every complete message (or error) is pushed onto `out`.
     pub fn feed(&mut self, data: &[u8], out: &mut Vec<Message>) {
         for &b in data {

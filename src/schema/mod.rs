@@ -144,15 +144,6 @@ impl Schema {
         matches!(self.entities.get(name), Some(Entity::Command { .. }))
     }
 
-    /// The values of an enum type, by the name of a member that has that type
-    /// in some command's arguments (used for `query-chardev-backends` tests).
-    pub fn enum_values(&self, type_name: &str) -> Option<&[String]> {
-        match self.entities.get(type_name) {
-            Some(Entity::Enum(v)) => Some(v),
-            _ => None,
-        }
-    }
-
     /// Check a command's arguments as QEMU's input visitor would.
     ///
     /// `allow_extra` skips the top-level unexpected-member check (`device_add`
