@@ -3,8 +3,8 @@
 //! runs) keeps the dependency tree small; see BENCHMARKS.md for the
 //! end-to-end comparison with QEMU.
 use chardevd::backends::Ring;
-use chardevd::qmp::framer::Framer;
-use chardevd::qmp::json::Json;
+use chardevd::json::framer::Framer;
+use chardevd::json::Json;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 

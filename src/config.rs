@@ -5,7 +5,7 @@
 //! `-chardev`, the driver for `-device`). Booleans take `on`/`off` (also
 //! `yes`/`no`, `true`/`false`), and sizes take QEMU's suffixes (`64K`, `1M`).
 use crate::backends::spec::*;
-use crate::qmp::json::Json;
+use crate::json::Json;
 use crate::qmp::listener::QmpAddr;
 use std::path::PathBuf;
 

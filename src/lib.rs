@@ -26,9 +26,9 @@ pub mod actors;
 pub mod backends;
 pub mod config;
 pub mod frontends;
+pub mod json;
 pub mod qmp;
 pub mod runtime;
-pub mod schema;
 
 /// The QEMU version chardevd's QMP interface matches.
 pub const QEMU_VERSION: (i64, i64, i64) = (10, 0, 2);

@@ -112,7 +112,7 @@ async fn embedders_subscribe_to_events_and_errors_match_qmp() {
     sup.send(chardevd::actors::msgs::DeviceAdd {
         driver: "port".into(),
         id: Some("p".into()),
-        props: vec![("chardev".into(), chardevd::qmp::json::Json::str("n"))],
+        props: vec![("chardev".into(), chardevd::json::Json::str("n"))],
     })
     .await
     .unwrap()

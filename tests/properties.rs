@@ -2,10 +2,10 @@
 //! panics, bounded work, and the invariants the rest of the system relies on.
 use chardevd::backends::ring::Ring;
 use chardevd::backends::ringbuf::qemu_base64_decode;
-use chardevd::qmp::framer::Framer;
-use chardevd::qmp::json::{qemu_lossy_utf8, Json};
+use chardevd::json::framer::Framer;
+use chardevd::json::{qemu_lossy_utf8, Json};
 use chardevd::qmp::request::parse_request;
-use chardevd::schema::schema;
+use chardevd::qmp::schema::schema;
 use proptest::prelude::*;
 
 /// Bytes biased towards JSON syntax, so the parser's deep paths get exercised.

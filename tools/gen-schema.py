@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Build src/schema/schema.json: the QMP schema chardevd serves and validates against.
+"""Build src/qmp/schema.json: the QMP schema chardevd serves and validates against.
 
 Input: QEMU 10.0.2's own query-qmp-schema output (../shared/spec/qemu-10.0.2-introspection.json).
 Output: the SchemaInfo entities reachable from the commands and events chardevd implements,
@@ -10,7 +10,7 @@ import json, os, sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.join(HERE, '..', '..', 'shared', 'spec', 'qemu-10.0.2-introspection.json')
-DST = os.path.join(HERE, '..', 'src', 'schema', 'schema.json')
+DST = os.path.join(HERE, '..', 'src', 'qmp', 'schema.json')
 
 COMMANDS = [
     'qmp_capabilities', 'query-version', 'query-commands', 'query-qmp-schema',

@@ -1,7 +1,7 @@
 //! The event bus: fan-out of QMP events to every negotiated session and every
 //! embedder subscription, with QEMU's per-key rate limit for guest-triggerable
 //! events. Owned by the supervisor (no global broker).
-use crate::qmp::json::Json;
+use crate::json::Json;
 use actix::prelude::*;
 use bytes::Bytes;
 use std::collections::HashMap;

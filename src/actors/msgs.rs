@@ -6,7 +6,7 @@ use super::ChardevError;
 use crate::backends::spec::ChardevBackend;
 use crate::backends::{FrontendSink, ToBackend};
 use crate::qmp::command::DataFormat;
-use crate::qmp::json::Json;
+use crate::json::Json;
 use actix::prelude::*;
 use serde::Serialize;
 use std::sync::{Arc, RwLock};

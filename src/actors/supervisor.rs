@@ -13,7 +13,7 @@ use super::ChardevError;
 use crate::backends::spec::ChardevBackend;
 use crate::backends::{self, FrontendEvent, FrontendSink, Started, ToBackend};
 use crate::frontends::{self, DeviceActor};
-use crate::qmp::json::Json;
+use crate::json::Json;
 use actix::prelude::*;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

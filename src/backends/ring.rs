@@ -4,7 +4,7 @@
 //! overwritten. Reads are destructive. [`Ring::read_utf8`] does better than
 //! QEMU's documented utf8 bug: it never stops at NUL and never splits a
 //! character (see the README's "differences from QEMU").
-use crate::qmp::json::{expected_len, next_sequence};
+use crate::json::{expected_len, next_sequence};
 use std::collections::VecDeque;
 
 /// QEMU's default ring size.

@@ -1,6 +1,6 @@
 //! The QMP input codec: [`Framer`] behind tokio-util's `Decoder`, so a session
 //! reads `FramedRead<socket, QmpCodec>` as a stream of messages.
-use super::framer::{Framer, Message};
+use crate::json::framer::{Framer, Message};
 use bytes::BytesMut;
 use std::collections::VecDeque;
 use tokio_util::codec::Decoder;

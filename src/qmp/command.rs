@@ -1,6 +1,6 @@
 //! The one typed command enum: parsing a checked request never touches actors.
 use super::error::QmpError;
-use super::json::Json;
+use crate::json::Json;
 use crate::backends::spec::ChardevBackend;
 use serde::Deserialize;
 
@@ -122,7 +122,7 @@ fn backend(args: &Json) -> Result<ChardevBackend, QmpError> {
 
 impl Command {
     /// Build the typed command from a request whose arguments passed
-    /// [`crate::schema::Schema::check_args`].
+    /// [`crate::qmp::schema::Schema::check_args`].
     pub fn from_checked(name: &str, args: &Json) -> Result<Command, QmpError> {
         Ok(match name {
             "qmp_capabilities" => Command::QmpCapabilities {

@@ -1,5 +1,5 @@
 //! The one place where errors become QMP `{"error": {"class", "desc"}}` replies.
-use crate::qmp::json::Json;
+use crate::json::Json;
 
 /// QMP error classes QEMU 10.0.2 uses for these commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

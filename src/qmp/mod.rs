@@ -2,8 +2,7 @@
 pub mod codec;
 pub mod command;
 pub mod error;
-pub mod framer;
-pub mod json;
 pub mod listener;
 pub mod request;
+pub mod schema;
 pub mod session;

@@ -1,7 +1,7 @@
 //! Request-shape checks: from a framed JSON value to a command name and its
 //! arguments, in QEMU's order and with QEMU's texts (`qmp_dispatch`).
 use super::error::QmpError;
-use super::json::{qdict_order, Json};
+use crate::json::{qdict_order, Json};
 
 /// A well-formed request.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,7 +84,7 @@ pub fn parse_request(value: Json, allow_oob: bool) -> Result<Request, ShapeError
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::qmp::framer::Framer;
+    use crate::json::framer::Framer;
 
     fn req(s: &str, oob: bool) -> Result<Request, ShapeError> {
         let mut out = Vec::new();

@@ -15,14 +15,14 @@
 use super::codec::QmpCodec;
 use super::command::{Command, DataFormat};
 use super::error::QmpError;
-use super::framer::Message;
-use super::json::Json;
+use crate::json::framer::Message;
+use crate::json::Json;
 use super::request::{parse_request, ShapeError};
 use crate::actors::events::{EventSink, Kick};
 use crate::actors::msgs::*;
 use crate::actors::{ChardevError, Supervisor};
 use crate::backends::ringbuf::qemu_base64_decode;
-use crate::schema::schema;
+use crate::qmp::schema::schema;
 use actix::prelude::*;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
@@ -57,7 +57,7 @@ impl Default for SessionLimits {
             reply_queue: 256,
             event_queue: 4096,
             stall_timeout: Duration::from_secs(60),
-            max_message: super::framer::MAX_TOKEN_SIZE,
+            max_message: crate::json::framer::MAX_TOKEN_SIZE,
             max_sessions: 1024,
         }
     }

@@ -10,8 +10,8 @@
 //! does: members in schema order, the first problem wins, unexpected members
 //! are reported when their object is finished, and the texts are QEMU's.
 
-use crate::qmp::framer::Framer;
-use crate::qmp::json::{qdict_order, Json};
+use crate::json::framer::Framer;
+use crate::json::{qdict_order, Json};
 use std::collections::HashMap;
 use std::sync::OnceLock;
 

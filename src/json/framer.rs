@@ -9,7 +9,7 @@
 //! and the bytes that follow are read as new input, as QEMU does.
 //!
 //! ```
-//! use chardevd::qmp::framer::Framer;
+//! use chardevd::json::framer::Framer;
 //! let mut f = Framer::new();
 //! let mut out = Vec::new();
 //! f.feed(br#"{"execute": "query-"#, &mut out);
@@ -20,7 +20,7 @@
 //! assert_eq!(out[1].as_ref().unwrap_err(), "JSON parse error, expecting value");
 //! ```
 
-use super::json::{next_sequence, qemu_lossy_utf8, Json};
+use super::{next_sequence, qemu_lossy_utf8, Json};
 use std::collections::HashSet;
 
 /// Largest total size of the tokens of one message (QEMU's `MAX_TOKEN_SIZE`, 64 MiB).

@@ -5,6 +5,11 @@
 //! format (`{"a": 1, "b": [1, 2]}`, ASCII only, `\uXXXX` with upper-case hex,
 //! doubles as `%.17g`). [`Json`] keeps object members in input order so that
 //! replies and echoed ids come back exactly as QEMU would print them.
+//!
+//! [`framer`] is QEMU's JSON lexer, streamer and parser (the input side).
+//! Pure: no I/O, no actix, no tokio.
+
+pub mod framer;
 
 use std::fmt::Write as _;
 
