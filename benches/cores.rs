@@ -2,7 +2,7 @@
 //! `cargo bench --bench cores`. A plain harness (median of repeated timed
 //! runs) keeps the dependency tree small; see BENCHMARKS.md for the
 //! end-to-end comparison with QEMU.
-use chardevd::backends::Ring;
+use chardevd::backends::ring::Ring;
 use chardevd::json::framer::Framer;
 use chardevd::json::Json;
 use std::hint::black_box;

@@ -1,95 +1,28 @@
 //! QEMU option strings: `-chardev`, `-qmp` and `-device`, as typed specs.
 //!
-//! QEMU's syntax is `key=value` pairs separated by commas, with `,,` standing
-//! for a literal comma; the first item may omit its key (the backend name for
-//! `-chardev`, the driver for `-device`). Booleans take `on`/`off` (also
-//! `yes`/`no`, `true`/`false`), and sizes take QEMU's suffixes (`64K`, `1M`).
-use crate::backends::spec::*;
+//! The syntax is [`crate::options`]'; each backend kind reads its own
+//! `-chardev` keys (see [`crate::backends::KINDS`]).
+use crate::backends::{self, ChardevBackend, ChardevCommon};
 use crate::json::Json;
+use crate::options::{parse_bool, split_opts, Opts};
 use crate::qmp::listener::QmpAddr;
 use std::path::PathBuf;
 
 /// Help text for the option syntax.
-pub const SYNTAX: &str = "\
-Every -chardev also takes [,logfile=PATH][,logappend=on|off].
--chardev null,id=ID
--chardev file,id=ID,path=OUT[,input-path=IN][,append=on|off]
--chardev pipe,id=ID,path=PATH             (PATH.in/PATH.out, else PATH both ways)
--chardev pty,id=ID[,path=SYMLINK]
--chardev serial,id=ID,path=DEVICE          (alias tty)
--chardev parallel,id=ID,path=DEVICE        (alias parport; Linux ppdev)
--chardev stdio,id=ID[,signal=on|off]
--chardev udp,id=ID,[host=HOST],port=PORT[,localaddr=ADDR][,localport=PORT][,ipv4=on][,ipv6=on]
--chardev ringbuf,id=ID[,size=SIZE]        (SIZE a power of two, default 64K)
--chardev memory,id=ID[,size=SIZE]                                    (deprecated alias of ringbuf)
--qmp unix:PATH,server=on[,wait=off]
--qmp tcp:[HOST]:PORT,server=on[,wait=off]     (an empty HOST listens on every interface: keep QMP off networks)
--device echo,id=ID,chardev=ID                  (writes back what it receives)
--device port,id=ID,chardev=ID                  (virtio-serial-like port: VSERPORT_CHANGE)
-A literal comma in a value is written ',,'.";
-
-/// Split `a=b,c=d` with `,,` escapes; an item without `=` is returned with an empty key.
-pub fn split_opts(s: &str) -> Vec<(String, String)> {
-    let mut items = Vec::new();
-    let mut cur = String::new();
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == ',' {
-            if chars.peek() == Some(&',') {
-                chars.next();
-                cur.push(',');
-            } else {
-                items.push(std::mem::take(&mut cur));
-            }
-        } else {
-            cur.push(c);
-        }
-    }
-    items.push(cur);
-    items
-        .into_iter()
-        .map(|item| match item.split_once('=') {
-            Some((k, v)) => (k.to_owned(), v.to_owned()),
-            None => (String::new(), item),
-        })
-        .collect()
-}
-
-/// Parse a QEMU boolean.
-pub fn parse_bool(key: &str, v: &str) -> Result<bool, String> {
-    match v {
-        "on" | "yes" | "true" => Ok(true),
-        "off" | "no" | "false" => Ok(false),
-        _ => Err(format!("Parameter '{key}' expects 'on' or 'off'")),
-    }
-}
-
-/// Parse a QEMU size (`65536`, `64K`, `1M`, `2G`).
-pub fn parse_size(key: &str, v: &str) -> Result<i64, String> {
-    let err = || format!("Parameter '{key}' expects a non-negative number below 2^64");
-    let (num, mult) = match v.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => {
-            let m: i64 = match c.to_ascii_uppercase() {
-                'B' => 1,
-                'K' => 1 << 10,
-                'M' => 1 << 20,
-                'G' => 1 << 30,
-                'T' => 1 << 40,
-                _ => return Err(err()),
-            };
-            (&v[..i], m)
-        }
-        _ => (v, 1),
-    };
-    let n: i64 = num.parse().map_err(|_| err())?;
-    if n < 0 {
-        return Err(err());
-    }
-    n.checked_mul(mult).ok_or_else(err)
+pub fn syntax() -> String {
+    format!(
+        "Every -chardev also takes [,logfile=PATH][,logappend=on|off].\n{}{}",
+        backends::syntax(),
+        "-qmp unix:PATH,server=on[,wait=off]\n\
+         -qmp tcp:[HOST]:PORT,server=on[,wait=off]     (an empty HOST listens on every interface: keep QMP off networks)\n\
+         -device echo,id=ID,chardev=ID                  (writes back what it receives)\n\
+         -device port,id=ID,chardev=ID                  (virtio-serial-like port: VSERPORT_CHANGE)\n\
+         A literal comma in a value is written ',,'."
+    )
 }
 
 /// A parsed `-chardev`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct ChardevOpt {
     /// The id.
     pub id: String,
@@ -99,120 +32,32 @@ pub struct ChardevOpt {
 
 /// Parse a `-chardev` argument.
 pub fn parse_chardev(s: &str) -> Result<ChardevOpt, String> {
-    let mut opts = split_opts(s);
-    if opts.is_empty() || !opts[0].0.is_empty() {
+    let mut opts = Opts::parse(s);
+    let Some(kind) = opts.take_positional() else {
         return Err("chardev: backend type is missing (e.g. -chardev ringbuf,id=log0)".into());
-    }
-    let kind = opts.remove(0).1;
-    let mut id = None;
-    let mut common = ChardevCommon::default();
-    let mut kv: Vec<(String, String)> = Vec::new();
-    for (k, v) in opts {
-        match k.as_str() {
-            "id" => id = Some(v),
-            "logfile" => common.logfile = Some(v),
-            "logappend" => common.logappend = Some(parse_bool("logappend", &v)?),
-            "" => return Err(format!("Invalid parameter '{v}'")),
-            _ => kv.push((k, v)),
-        }
+    };
+    let id = opts.take("id");
+    let common = ChardevCommon {
+        logfile: opts.take("logfile"),
+        logappend: opts.take_bool("logappend")?,
+    };
+    if let Some((_, v)) = opts.rest().iter().find(|(k, _)| k.is_empty()) {
+        return Err(format!("Invalid parameter '{v}'"));
     }
     let Some(id) = id else {
         return Err("Parameter 'id' is missing".into());
     };
-    let mut take = |key: &str| kv.iter().position(|(k, _)| k == key).map(|i| kv.remove(i).1);
-    let path = |take: &mut dyn FnMut(&str) -> Option<String>, what: &str| {
-        take("path").ok_or_else(|| format!("chardev: {what}: no device path given"))
+    let Some(k) = backends::kind(&kind) else {
+        return Err(format!("'{kind}' is not a valid char driver name"));
     };
-    let backend = match kind.as_str() {
-        "null" => ChardevBackend::Null(common),
-        "ringbuf" | "memory" => {
-            // As in QEMU, size=0 on the command line means the default.
-            let size = take("size")
-                .map(|v| parse_size("size", &v))
-                .transpose()?
-                .filter(|s| *s != 0);
-            let r = ChardevRingbuf { common, size };
-            if kind == "ringbuf" {
-                ChardevBackend::Ringbuf(r)
-            } else {
-                ChardevBackend::Memory(r)
-            }
-        }
-        "file" => {
-            let out = take("path").ok_or("chardev: file: no filename given")?;
-            let input = take("input-path");
-            let append = take("append").map(|v| parse_bool("append", &v)).transpose()?;
-            ChardevBackend::File(ChardevFile {
-                common,
-                input,
-                out,
-                append,
-            })
-        }
-        "pipe" => ChardevBackend::Pipe(ChardevHostdev {
-            common,
-            device: path(&mut take, "pipe")?,
-        }),
-        "serial" | "tty" => ChardevBackend::Serial(ChardevHostdev {
-            common,
-            device: path(&mut take, "serial/tty")?,
-        }),
-        "parallel" | "parport" => ChardevBackend::Parallel(ChardevHostdev {
-            common,
-            device: path(&mut take, "parallel")?,
-        }),
-        "pty" => ChardevBackend::Pty(ChardevPty {
-            common,
-            path: take("path"),
-        }),
-        "stdio" => {
-            let signal = Some(
-                take("signal")
-                    .map(|v| parse_bool("signal", &v))
-                    .transpose()?
-                    .unwrap_or(true),
-            );
-            ChardevBackend::Stdio(ChardevStdio { common, signal })
-        }
-        "udp" => {
-            let host = take("host").unwrap_or_else(|| "localhost".into());
-            let port = take("port").ok_or("chardev: udp: remote port not specified")?;
-            let ipv4 = take("ipv4").map(|v| parse_bool("ipv4", &v)).transpose()?;
-            let ipv6 = take("ipv6").map(|v| parse_bool("ipv6", &v)).transpose()?;
-            let localaddr = take("localaddr");
-            let localport = take("localport");
-            let inet = |host: String, port: String| {
-                SocketAddressLegacy::Inet(InetSocketAddress {
-                    host,
-                    port,
-                    numeric: None,
-                    to: None,
-                    ipv4,
-                    ipv6,
-                    keep_alive: None,
-                    mptcp: None,
-                })
-            };
-            let local = if localaddr.is_some() || localport.is_some() {
-                Some(inet(
-                    localaddr.unwrap_or_default(),
-                    localport.unwrap_or_else(|| "0".into()),
-                ))
-            } else {
-                None
-            };
-            ChardevBackend::Udp(ChardevUdp {
-                common,
-                remote: inet(host, port),
-                local,
-            })
-        }
-        other => return Err(format!("'{other}' is not a valid char driver name")),
-    };
-    if let Some((k, _)) = kv.first() {
+    let config = (k.from_cli)(&mut opts)?;
+    if let Some(k) = opts.leftover() {
         return Err(format!("Invalid parameter '{k}'"));
     }
-    Ok(ChardevOpt { id, backend })
+    Ok(ChardevOpt {
+        id,
+        backend: ChardevBackend::from_parts(common, config),
+    })
 }
 
 /// A parsed `-qmp`.
@@ -304,40 +149,21 @@ pub fn parse_device(s: &str) -> Result<DeviceOpt, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backends::ringbuf::Ringbuf;
 
     #[test]
     fn double_commas_escape_a_comma() {
-        assert_eq!(
-            split_opts("ringbuf,id=a,,b,size=4"),
-            vec![
-                ("".into(), "ringbuf".into()),
-                ("id".into(), "a,b".into()),
-                ("size".into(), "4".into())
-            ]
-        );
         let c = parse_chardev("ringbuf,id=x,,y,logfile=/tmp/a,,b").unwrap();
         assert_eq!(c.id, "x,y");
-        assert_eq!(c.backend.common().logfile.as_deref(), Some("/tmp/a,b"));
+        assert_eq!(c.backend.common.logfile.as_deref(), Some("/tmp/a,b"));
     }
 
     #[test]
     fn chardev_options_parse_to_typed_backends() {
         let c = parse_chardev("ringbuf,id=log0,size=64K").unwrap();
-        assert_eq!(
-            c.backend,
-            ChardevBackend::Ringbuf(ChardevRingbuf {
-                common: Default::default(),
-                size: Some(65536)
-            })
-        );
+        assert_eq!(c.backend.config::<Ringbuf>(), Some(&Ringbuf { size: Some(65536) }));
         let c = parse_chardev("ringbuf,id=log0,size=0").unwrap();
-        assert_eq!(
-            c.backend,
-            ChardevBackend::Ringbuf(ChardevRingbuf {
-                common: Default::default(),
-                size: None
-            })
-        );
+        assert_eq!(c.backend.config::<Ringbuf>(), Some(&Ringbuf { size: None }));
         assert!(parse_chardev("null,id=n,logappend=on").is_ok());
         assert_eq!(parse_chardev("null").unwrap_err(), "Parameter 'id' is missing");
         assert_eq!(
@@ -347,6 +173,10 @@ mod tests {
         assert_eq!(
             parse_chardev("nope,id=n").unwrap_err(),
             "'nope' is not a valid char driver name"
+        );
+        assert_eq!(
+            parse_chardev("tty,id=t,path=/dev/null").unwrap().backend.kind(),
+            "serial"
         );
     }
 
@@ -383,15 +213,6 @@ mod tests {
                 path: "/a,b".into(),
                 mode: None
             }));
-    }
-
-    #[test]
-    fn sizes_take_qemu_suffixes() {
-        assert_eq!(parse_size("size", "64K"), Ok(65536));
-        assert_eq!(parse_size("size", "1M"), Ok(1 << 20));
-        assert_eq!(parse_size("size", "512"), Ok(512));
-        assert!(parse_size("size", "-1").is_err());
-        assert!(parse_size("size", "1Q").is_err());
     }
 
     #[test]

@@ -1,39 +1,78 @@
 //! chardevd: QEMU's character devices and their QMP control protocol, as an
-//! actix actor system.
+//! actix actor system: a daemon, and a library to embed.
+//!
+//! # Embedding
+//!
+//! ```toml
+//! [dependencies]
+//! chardevd = { git = "…" }   # plus bytes, and any async runtime of yours
+//! ```
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use chardevd::backends::{ringbuf::Ringbuf, ChardevBackend};
+//! use chardevd::{Config, FrontendEvent};
+//! let handle = chardevd::spawn(Config::default())?; // its own threads and actix System
+//! handle.chardev_add("log0", ChardevBackend::new(Ringbuf { size: Some(4096) })).await?;
+//! let mut fe = handle.attach("log0").await?;      // a frontend: your device model
+//! assert_eq!(fe.recv().await, Some(FrontendEvent::Opened));
+//! fe.write(bytes::Bytes::from_static(b"boot ok\n")).await?;
+//! assert_eq!(handle.ringbuf_read("log0", 100, Default::default()).await?, "boot ok\n");
+//! let mut events = handle.events(64).await?;      // every QMP event, typed
+//! handle.shutdown();
+//! # Ok(()) }
+//! ```
 //!
 //! # Module map
-//! - [`qmp`]: the wire protocol. [`qmp::json`] (QEMU's value model and writer),
-//!   [`qmp::framer`] (QEMU's JSON lexer/streamer/parser, a pure core),
-//!   [`qmp::request`] (request-shape checks), [`qmp::command`] (the typed
-//!   command enum), [`qmp::error`] (the one place errors become QMP replies),
-//!   [`qmp::session`] (one actor per connection) and [`qmp::listener`].
-//! - [`schema`]: the served QMP schema (introspection + argument validation).
-//! - [`actors`]: the supervisor (ID registry, reserve-then-commit), the event
-//!   bus, messages, and the frontend plumbing.
-//! - [`backends`]: one file per QEMU backend kind, plus the factory.
-//! - [`frontends`]: built-in frontends (`echo`, `port`) created by `device_add`.
-//! - [`config`]: QEMU option strings (`-chardev`, `-qmp`, `-device`).
-//! - [`runtime`]: embedding: start the actor system on its own thread and get
-//!   a [`runtime::Handle`] with typed async methods.
+//! From the wire down (a module uses only the ones below it):
+//! - [`qmp`]: the QMP protocol: framing, request checks against the served
+//!   schema, the protocol's own commands, the bounded output queue,
+//!   sessions and listeners.
+//! - [`runtime`]: the embedding [`Handle`]; [`config`]: QEMU's command-line
+//!   options.
+//! - [`api`]: the typed [`Command`]s, the one [`api::Executor`] every caller
+//!   shares, and the library [`Frontend`].
+//! - `actors`: the supervisor (a thin shell over the registry), one actor
+//!   per chardev, and the arbiter pool.
+//! - `frontends`: built-in devices (`echo`, `port`), one file per driver.
+//! - [`backends`]: one file per QEMU backend kind, and the table of kinds.
+//! - [`chardev`]: the core every kind plugs into: ports, the `Backend`
+//!   trait, transports and links, descriptor I/O, the log file.
+//! - `registry`: pure bookkeeping (ids, references, leases, generations;
+//!   the event bus).
+//! - [`json`], [`options`], [`net`], [`error`]: QEMU's JSON dialect, its
+//!   option syntax, socket addresses, and every error with QEMU's text.
 //!
-//! A command travels: socket bytes → [`qmp::framer::Framer`] →
-//! [`qmp::request::parse_request`] → [`schema::Schema::check_args`] →
-//! [`qmp::command::Command`] → a message to [`actors::supervisor::Supervisor`]
-//! → a reply built in [`qmp::session`].
+//! A command travels: socket bytes → [`json::framer::Framer`] (in
+//! [`qmp::codec`]) → [`qmp::request::parse_request`] →
+//! [`qmp::schema::Schema::check_args`] → [`qmp::command::QmpCommand`] →
+//! [`api::Executor::run`] → a message to the supervisor, which asks the
+//! registry and tells chardev actors → [`api::Reply`] → the session's output
+//! queue. A byte from a frontend travels: [`Frontend::write`] → its port's
+//! queue → the chardev actor's driver → the backend (partial accept) → the
+//! log; a byte from outside: the backend → every port (as much as they have
+//! room for) → [`Frontend::recv`].
 #![deny(missing_docs)]
 
-pub mod actors;
+pub(crate) mod actors;
+pub mod api;
 pub mod backends;
+pub mod chardev;
 pub mod config;
-pub mod frontends;
+pub mod error;
+pub(crate) mod frontends;
 pub mod json;
+pub mod net;
+pub mod options;
 pub mod qmp;
+pub(crate) mod registry;
 pub mod runtime;
 
-/// The QEMU version chardevd's QMP interface matches.
-pub const QEMU_VERSION: (i64, i64, i64) = (10, 0, 2);
-
-/// The `package` string of the greeting and `query-version`.
-pub fn package_string() -> String {
-    format!("chardevd {}", env!("CARGO_PKG_VERSION"))
-}
+pub use api::{Command, DataFormat, Frontend, Payload, Reply};
+pub use backends::ChardevBackend;
+pub use chardev::{CharIoctl, ChardevInfo, ChardevReturn, FrontendEvent, Overflow, Parity, PortConfig, SerialParams};
+pub use error::{BackendError, DeviceError, Error, ErrorClass};
+pub use qmp::listener::QmpAddr;
+pub use qmp::session::SessionLimits;
+pub use qmp::{package_string, QEMU_VERSION};
+pub use registry::QmpEvent;
+pub use runtime::{spawn, Config, Handle};

@@ -1,6 +1,6 @@
 //! The `chardevd` daemon: parse QEMU-style options, start the actor system,
 //! wait for SIGINT/SIGTERM or a QMP `quit`, clean up.
-use chardevd::config::{self, SYNTAX};
+use chardevd::config;
 use chardevd::qmp::listener::{remove_socket_file, QmpAddr};
 use chardevd::runtime::{self, Config};
 use std::path::PathBuf;
@@ -10,16 +10,18 @@ fn usage() -> String {
     format!(
         "chardevd {} - QEMU's character devices and QMP, as a standalone daemon\n\n\
          Usage: chardevd [OPTIONS]\n\n\
-         Options (QEMU syntax):\n{SYNTAX}\n\n\
+         Options (QEMU syntax):\n{}\n\n\
          --stall-timeout SECS  drop a QMP client whose socket accepts nothing for SECS (default 60)\n\
          --max-sessions N      QMP sessions per listener (default 1024)\n\
+         --threads N           threads for chardevs and QMP sessions (default: one per core)\n\
          --help, -h        this text\n\
          --version, -version\n\n\
          With no -qmp, QMP listens on a unix socket (mode 0600) at\n\
          $XDG_RUNTIME_DIR/chardevd/qmp.sock, or /tmp/chardevd-$UID/qmp.sock.\n\
          With no options at all, a ringbuf chardev 'console0' is created too.\n\
          Logging: RUST_LOG=debug (tracing's env filter), to stderr.\n",
-        env!("CARGO_PKG_VERSION")
+        env!("CARGO_PKG_VERSION"),
+        config::syntax()
     )
 }
 
@@ -102,6 +104,14 @@ fn parse_args(args: Vec<String>) -> Result<Option<Config>, String> {
                     .filter(|n| *n > 0)
                     .ok_or(format!("--max-sessions {v}: a positive number expected"))?;
             }
+            "threads" => {
+                let v = value("--threads")?;
+                cfg.arbiters = v
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or(format!("--threads {v}: a positive number expected"))?;
+            }
             "device" => {
                 let v = value("-device")?;
                 cfg.devices
@@ -119,12 +129,9 @@ fn parse_args(args: Vec<String>) -> Result<Option<Config>, String> {
         });
     }
     if no_args {
-        use chardevd::backends::spec::{ChardevBackend, ChardevRingbuf};
-        let ring = ChardevBackend::Ringbuf(ChardevRingbuf {
-            common: Default::default(),
-            size: None,
-        });
-        cfg.chardevs.push(("console0".into(), ring));
+        use chardevd::backends::{ringbuf::Ringbuf, ChardevBackend};
+        cfg.chardevs
+            .push(("console0".into(), ChardevBackend::new(Ringbuf::default())));
     }
     Ok(Some(cfg))
 }
@@ -173,7 +180,6 @@ fn main() -> ExitCode {
 /// Block until SIGINT or SIGTERM, or until the system stops by itself (QMP `quit`).
 fn wait_for_signal(handle: &runtime::Handle) -> std::io::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let supervisor = handle.supervisor();
     rt.block_on(async move {
         use tokio::signal::unix::{signal, SignalKind};
         let mut int = signal(SignalKind::interrupt())?;
@@ -183,7 +189,7 @@ fn wait_for_signal(handle: &runtime::Handle) -> std::io::Result<()> {
             tokio::select! {
                 _ = int.recv() => { tracing::info!("SIGINT: shutting down"); break; }
                 _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
-                _ = tick.tick() => if !supervisor.connected() { break; },
+                _ = tick.tick() => if !handle.is_running() { break; },
             }
         }
         Ok(())

@@ -1,54 +1,62 @@
-//! Embedding: run the actor system on its own thread and drive it through a
+//! Embedding: run the actor system on its own threads and drive it through a
 //! cloneable, `Send` [`Handle`] with typed async methods.
 //!
 //! actix cannot start inside an existing tokio runtime, so [`spawn`] starts a
-//! dedicated thread with its own `System`. The handle's methods work from any
-//! thread and any async runtime.
+//! dedicated thread with its own `System` (and the arbiter pool's threads).
+//! The handle's methods work from any thread and any async runtime; they run
+//! through the same executor as QMP, so they check and fail exactly as QMP
+//! does, with the typed [`Error`].
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use chardevd::backends::spec::{ChardevBackend, ChardevRingbuf};
+//! use chardevd::backends::{ringbuf::Ringbuf, ChardevBackend};
 //! let handle = chardevd::runtime::spawn(chardevd::runtime::Config::default())?;
-//! let ring = ChardevBackend::Ringbuf(ChardevRingbuf { common: Default::default(), size: Some(1024) });
-//! handle.chardev_add("log0", ring).await?;
+//! handle.chardev_add("log0", ChardevBackend::new(Ringbuf { size: Some(1024) })).await?;
 //! let fe = handle.attach("log0").await?;
 //! fe.write(bytes::Bytes::from_static(b"hello")).await?;
 //! assert_eq!(handle.ringbuf_read("log0", 100, Default::default()).await?, "hello");
 //! handle.shutdown();
 //! # Ok(()) }
 //! ```
-use crate::actors::events::{EventSink, QmpEvent};
-use crate::actors::frontend::FrontendHandle;
-use crate::actors::msgs::*;
+use crate::actors::msgs::{Attach, NewHolderId, Quit, Subscribe};
+use crate::actors::pool::{self, Pool};
 use crate::actors::Supervisor;
-use crate::backends::spec::ChardevBackend;
-use crate::qmp::command::DataFormat;
-use crate::qmp::error::QmpError;
-use crate::qmp::listener::{self, Listener, QmpAddr};
+use crate::api::{Command, DataFormat, Executor, Frontend, Payload, Reply};
+use crate::backends::ChardevBackend;
+use crate::chardev::{ChardevInfo, ChardevReturn, PortConfig};
+use crate::config::DeviceOpt;
+use crate::error::Error;
+use crate::json::Json;
+use crate::qmp::listener::{self, Listener, QmpAddr, Serve};
+use crate::qmp::output::Budget;
 use crate::qmp::session::SessionLimits;
+use crate::registry::{Delivery, EventSink, Holder, QmpEvent};
 use actix::prelude::*;
+use bytes::Bytes;
 use std::io;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use tokio::sync::{mpsc, oneshot};
 
 /// What to start with.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Config {
     /// Chardevs to create at start, in order.
     pub chardevs: Vec<(String, ChardevBackend)>,
-    /// Built-in devices to create after the chardevs: (driver, id, properties).
-    pub devices: Vec<crate::config::DeviceOpt>,
+    /// Built-in devices to create after the chardevs.
+    pub devices: Vec<DeviceOpt>,
     /// QMP listeners.
     pub qmp: Vec<QmpAddr>,
     /// Per-session bounds.
     pub limits: SessionLimits,
+    /// Threads (arbiters) for chardevs and sessions; 0: one per available core.
+    pub arbiters: usize,
 }
 
 /// A running chardevd. Cheap to clone; every clone drives the same system.
 #[derive(Debug, Clone)]
 pub struct Handle {
-    supervisor: Addr<Supervisor>,
+    exec: Executor,
     system: System,
     inner: Arc<Inner>,
 }
@@ -57,26 +65,39 @@ pub struct Handle {
 struct Inner {
     thread: Mutex<Option<JoinHandle<()>>>,
     listeners: Mutex<Vec<QmpAddr>>,
-    limits: SessionLimits,
+    serve: Serve,
 }
 
-/// Start chardevd on a new thread. Fails if a chardev, device or listener of
+/// Start chardevd on new threads. Fails if a chardev, device or listener of
 /// `cfg` cannot be created (the text says which and why).
 pub fn spawn(cfg: Config) -> io::Result<Handle> {
     let (tx, rx) = std::sync::mpsc::channel();
-    let limits = cfg.limits;
     let thread = std::thread::Builder::new().name("chardevd".into()).spawn(move || {
         let sys = System::new();
         let setup = sys.block_on(async move {
-            let supervisor = Supervisor::new().start();
-            setup(&supervisor, cfg).await.map(|listeners| (supervisor, listeners))
+            let n = if cfg.arbiters == 0 {
+                pool::default_size()
+            } else {
+                cfg.arbiters
+            };
+            let pool = Pool::new(n);
+            let supervisor = Supervisor::new(pool.clone()).start();
+            let serve = Serve {
+                exec: Executor::new(supervisor),
+                pool,
+                limits: cfg.limits,
+                global: Budget::new(cfg.limits.global_output_bytes),
+            };
+            setup(&serve, cfg).await.map(|listeners| (serve, listeners))
         });
         match setup {
-            Ok((supervisor, listeners)) => {
+            Ok((serve, listeners)) => {
                 let addrs = listeners.iter().map(|l| l.addr.clone()).collect::<Vec<_>>();
-                let _ = tx.send(Ok((supervisor, System::current(), addrs)));
+                let pool = serve.pool.clone();
+                let _ = tx.send(Ok((serve, System::current(), addrs)));
                 let _ = sys.run();
                 drop(listeners);
+                pool.stop();
             }
             Err(e) => {
                 let _ = tx.send(Err(e));
@@ -84,13 +105,13 @@ pub fn spawn(cfg: Config) -> io::Result<Handle> {
         }
     })?;
     match rx.recv() {
-        Ok(Ok((supervisor, system, addrs))) => Ok(Handle {
-            supervisor,
+        Ok(Ok((serve, system, addrs))) => Ok(Handle {
+            exec: serve.exec.clone(),
             system,
             inner: Arc::new(Inner {
                 thread: Mutex::new(Some(thread)),
                 listeners: Mutex::new(addrs),
-                limits,
+                serve,
             }),
         }),
         Ok(Err(e)) => {
@@ -104,31 +125,32 @@ pub fn spawn(cfg: Config) -> io::Result<Handle> {
     }
 }
 
-async fn setup(supervisor: &Addr<Supervisor>, cfg: Config) -> io::Result<Vec<Listener>> {
+async fn setup(serve: &Serve, cfg: Config) -> io::Result<Vec<Listener>> {
     for (id, backend) in cfg.chardevs {
-        let r = supervisor
-            .send(AddChardev {
+        serve
+            .exec
+            .run(Command::ChardevAdd {
                 id: id.clone(),
                 backend,
             })
             .await
-            .map_err(io::Error::other)?;
-        r.map_err(|e| io::Error::other(format!("-chardev id={id}: {e}")))?;
+            .map_err(|e| io::Error::other(format!("-chardev id={id}: {e}")))?;
     }
     for d in cfg.devices {
-        let r = supervisor
-            .send(DeviceAdd {
-                driver: d.driver.clone(),
-                id: d.id.clone(),
+        let driver = d.driver.clone();
+        serve
+            .exec
+            .run(Command::DeviceAdd {
+                driver: d.driver,
+                id: d.id,
                 props: d.props,
             })
             .await
-            .map_err(io::Error::other)?;
-        r.map_err(|e| io::Error::other(format!("-device {}: {e}", d.driver)))?;
+            .map_err(|e| io::Error::other(format!("-device {driver}: {e}")))?;
     }
     let mut listeners = Vec::new();
     for addr in &cfg.qmp {
-        let l = listener::bind(addr, supervisor.clone(), cfg.limits)
+        let l = listener::bind(addr, serve.clone())
             .await
             .map_err(|e| io::Error::new(e.kind(), format!("-qmp {addr}: {e}")))?;
         tracing::info!(addr = %l.addr, "QMP listening");
@@ -137,14 +159,34 @@ async fn setup(supervisor: &Addr<Supervisor>, cfg: Config) -> io::Result<Vec<Lis
     Ok(listeners)
 }
 
-fn gone() -> QmpError {
-    QmpError::generic("chardevd is not running")
+/// An embedder's event subscription: typed events into a bounded channel.
+#[derive(Debug)]
+struct TypedSink(mpsc::Sender<Arc<QmpEvent>>);
+
+impl EventSink for TypedSink {
+    fn deliver(&self, event: &Arc<QmpEvent>, _wire: &Bytes) -> Delivery {
+        match self.0.try_send(event.clone()) {
+            Ok(()) => Delivery::Queued,
+            Err(mpsc::error::TrySendError::Full(_)) => Delivery::Full,
+            Err(mpsc::error::TrySendError::Closed(_)) => Delivery::Closed,
+        }
+    }
 }
 
 impl Handle {
-    /// The supervisor's address (for actix code running in the same process).
-    pub fn supervisor(&self) -> Addr<Supervisor> {
-        self.supervisor.clone()
+    /// The executor (the same one QMP uses).
+    pub fn executor(&self) -> &Executor {
+        &self.exec
+    }
+
+    /// Run any command.
+    pub async fn run(&self, cmd: Command) -> Result<Reply, Error> {
+        self.exec.run(cmd).await
+    }
+
+    /// Whether the system still runs (it stops on [`Handle::shutdown`] or QMP `quit`).
+    pub fn is_running(&self) -> bool {
+        self.exec.supervisor().connected()
     }
 
     /// The QMP listeners' bound addresses (real ports for `:0`).
@@ -155,13 +197,11 @@ impl Handle {
     /// Start another QMP listener; returns its bound address.
     pub async fn listen(&self, addr: QmpAddr) -> io::Result<QmpAddr> {
         let (tx, rx) = oneshot::channel();
-        let supervisor = self.supervisor.clone();
-        let limits = self.inner.limits;
+        let serve = self.inner.serve.clone();
         self.system.arbiter().spawn(async move {
-            match listener::bind(&addr, supervisor, limits).await {
+            match listener::bind(&addr, serve).await {
                 Ok(l) => {
-                    let bound = l.addr.clone();
-                    let _ = tx.send(Ok(bound));
+                    let _ = tx.send(Ok(l.addr.clone()));
                     // Keep the listener alive as long as the system runs.
                     std::future::pending::<()>().await;
                     drop(l);
@@ -179,88 +219,123 @@ impl Handle {
     }
 
     /// `chardev-add`.
-    pub async fn chardev_add(&self, id: &str, backend: ChardevBackend) -> Result<ChardevReturn, QmpError> {
-        Ok(self
-            .supervisor
-            .send(AddChardev {
-                id: id.to_owned(),
-                backend,
-            })
-            .await
-            .map_err(|_| gone())??)
+    pub async fn chardev_add(&self, id: &str, backend: ChardevBackend) -> Result<ChardevReturn, Error> {
+        match self.run(Command::ChardevAdd { id: id.into(), backend }).await? {
+            Reply::Chardev(r) => Ok(r),
+            _ => Ok(ChardevReturn::default()),
+        }
     }
 
     /// `chardev-change`.
-    pub async fn chardev_change(&self, id: &str, backend: ChardevBackend) -> Result<ChardevReturn, QmpError> {
-        Ok(self
-            .supervisor
-            .send(ChangeChardev {
-                id: id.to_owned(),
-                backend,
-            })
-            .await
-            .map_err(|_| gone())??)
+    pub async fn chardev_change(&self, id: &str, backend: ChardevBackend) -> Result<ChardevReturn, Error> {
+        match self.run(Command::ChardevChange { id: id.into(), backend }).await? {
+            Reply::Chardev(r) => Ok(r),
+            _ => Ok(ChardevReturn::default()),
+        }
     }
 
     /// `chardev-remove`.
-    pub async fn chardev_remove(&self, id: &str) -> Result<(), QmpError> {
-        Ok(self
-            .supervisor
-            .send(RemoveChardev { id: id.to_owned() })
-            .await
-            .map_err(|_| gone())??)
+    pub async fn chardev_remove(&self, id: &str) -> Result<(), Error> {
+        self.run(Command::ChardevRemove { id: id.into() }).await.map(|_| ())
     }
 
     /// `chardev-send-break`.
-    pub async fn chardev_send_break(&self, id: &str) -> Result<(), QmpError> {
-        Ok(self
-            .supervisor
-            .send(SendBreak { id: id.to_owned() })
-            .await
-            .map_err(|_| gone())??)
+    pub async fn chardev_send_break(&self, id: &str) -> Result<(), Error> {
+        self.run(Command::ChardevSendBreak { id: id.into() }).await.map(|_| ())
     }
 
     /// `query-chardev`.
-    pub async fn query_chardev(&self) -> Result<Vec<ChardevInfo>, QmpError> {
-        self.supervisor.send(QueryChardev).await.map_err(|_| gone())
+    pub async fn query_chardev(&self) -> Result<Vec<ChardevInfo>, Error> {
+        match self.run(Command::QueryChardev).await? {
+            Reply::Chardevs(rows) => Ok(rows),
+            _ => Ok(Vec::new()),
+        }
     }
 
-    /// `ringbuf-write` with raw bytes.
-    pub async fn ringbuf_write(&self, device: &str, data: &[u8]) -> Result<(), QmpError> {
-        let msg = RingbufWrite {
-            device: device.to_owned(),
-            data: data.to_vec(),
-        };
-        Ok(self.supervisor.send(msg).await.map_err(|_| gone())??)
+    /// `ringbuf-write` of raw bytes.
+    pub async fn ringbuf_write(&self, device: &str, data: &[u8]) -> Result<(), Error> {
+        let data = Payload::Bytes(Bytes::copy_from_slice(data));
+        self.run(Command::RingbufWrite {
+            device: device.into(),
+            data,
+        })
+        .await
+        .map(|_| ())
     }
 
     /// `ringbuf-read`.
-    pub async fn ringbuf_read(&self, device: &str, size: usize, format: DataFormat) -> Result<String, QmpError> {
-        if size == 0 {
-            return Err(crate::actors::ChardevError::SizeNotPositive.into());
+    pub async fn ringbuf_read(&self, device: &str, size: i64, format: DataFormat) -> Result<String, Error> {
+        match self
+            .run(Command::RingbufRead {
+                device: device.into(),
+                size,
+                format,
+            })
+            .await?
+        {
+            Reply::Text(t) => Ok(t),
+            _ => Ok(String::new()),
         }
-        let msg = RingbufRead {
-            device: device.to_owned(),
-            size,
-            format,
-        };
-        Ok(self.supervisor.send(msg).await.map_err(|_| gone())??)
+    }
+
+    /// `device_add` of a built-in frontend.
+    pub async fn device_add(&self, driver: &str, id: Option<&str>, props: Vec<(String, Json)>) -> Result<(), Error> {
+        self.run(Command::DeviceAdd {
+            driver: driver.into(),
+            id: id.map(str::to_owned),
+            props,
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// `device_del`.
+    pub async fn device_del(&self, id: &str) -> Result<(), Error> {
+        self.run(Command::DeviceDel { id: id.into() }).await.map(|_| ())
+    }
+
+    /// `__org.chardevd_port-set-open`.
+    pub async fn port_set_open(&self, id: &str, open: bool) -> Result<(), Error> {
+        self.run(Command::PortSetOpen { id: id.into(), open }).await.map(|_| ())
     }
 
     /// Attach a frontend to a chardev (it starts closed: call `set_open(true)`).
-    pub async fn attach(&self, chardev: &str) -> Result<FrontendHandle, QmpError> {
-        Ok(FrontendHandle::attach(self.supervisor.clone(), chardev, FrontendOwner::Library, false).await?)
+    pub async fn attach(&self, chardev: &str) -> Result<Frontend, Error> {
+        self.attach_with(chardev, PortConfig::default()).await
+    }
+
+    /// Attach a frontend with its own port bounds.
+    pub async fn attach_with(&self, chardev: &str, config: PortConfig) -> Result<Frontend, Error> {
+        let n = self.exec.ask(NewHolderId).await?;
+        let holder = Holder::Library(n);
+        let port = self
+            .exec
+            .ask(Attach {
+                chardev: chardev.into(),
+                holder: holder.clone(),
+                open: false,
+                config,
+            })
+            .await??;
+        Ok(Frontend::new(
+            chardev.into(),
+            holder,
+            port,
+            self.exec.supervisor().clone(),
+        ))
     }
 
     /// Subscribe to every event; `capacity` events may queue before the
     /// subscription is dropped for not keeping up.
-    pub async fn events(&self, capacity: usize) -> Result<mpsc::Receiver<Arc<QmpEvent>>, QmpError> {
+    pub async fn events(&self, capacity: usize) -> Result<mpsc::Receiver<Arc<QmpEvent>>, Error> {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        self.supervisor
-            .send(Subscribe(EventSink::Typed(tx)))
-            .await
-            .map_err(|_| gone())?;
+        self.exec.ask(Subscribe(Box::new(TypedSink(tx)))).await?;
         Ok(rx)
+    }
+
+    /// Stop the system as QMP `quit` does.
+    pub async fn quit(&self) -> Result<(), Error> {
+        self.exec.ask(Quit).await
     }
 
     /// Stop the system (listeners close, their socket files are removed).
@@ -268,7 +343,7 @@ impl Handle {
         self.system.stop();
     }
 
-    /// Wait for the system thread to end (after [`Handle::shutdown`] or a QMP `quit`).
+    /// Wait for the system threads to end (after [`Handle::shutdown`] or a QMP `quit`).
     pub fn join(&self) {
         let thread = self.inner.thread.lock().ok().and_then(|mut t| t.take());
         if let Some(t) = thread {

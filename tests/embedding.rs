@@ -2,24 +2,21 @@
 //! actor system (on its own thread) through `runtime::Handle` and attaches its
 //! own device models as frontends.
 use bytes::Bytes;
-use chardevd::backends::spec::{ChardevBackend, ChardevCommon, ChardevRingbuf};
-use chardevd::backends::FrontendEvent;
-use chardevd::qmp::command::DataFormat;
+use chardevd::backends::{null::Null, ringbuf::Ringbuf, ChardevBackend};
 use chardevd::runtime::{self, Config};
+use chardevd::DataFormat;
+use chardevd::FrontendEvent;
 use std::time::Duration;
 
 fn ring(size: i64) -> ChardevBackend {
-    ChardevBackend::Ringbuf(ChardevRingbuf {
-        common: ChardevCommon::default(),
-        size: Some(size),
-    })
+    ChardevBackend::new(Ringbuf { size: Some(size) })
 }
 
 fn null() -> ChardevBackend {
-    ChardevBackend::Null(ChardevCommon::default())
+    ChardevBackend::new(Null {})
 }
 
-async fn next(fe: &mut chardevd::actors::frontend::FrontendHandle) -> FrontendEvent {
+async fn next(fe: &mut chardevd::Frontend) -> FrontendEvent {
     tokio::time::timeout(Duration::from_secs(5), fe.recv())
         .await
         .expect("an event")
@@ -45,9 +42,12 @@ async fn a_frontend_writes_into_a_ringbuf_and_gets_opened_and_break() {
     assert!(!h.query_chardev().await.unwrap()[0].frontend_open);
     fe.set_open(true).await;
     assert!(h.query_chardev().await.unwrap()[0].frontend_open);
-    assert_eq!(h.chardev_remove("log").await.unwrap_err().desc, "Chardev 'log' is busy");
     assert_eq!(
-        h.attach("log").await.unwrap_err().desc,
+        h.chardev_remove("log").await.unwrap_err().to_string(),
+        "Chardev 'log' is busy"
+    );
+    assert_eq!(
+        h.attach("log").await.unwrap_err().to_string(),
         "chardev 'log' is already in use"
     );
     fe.detach().await;
@@ -91,39 +91,29 @@ async fn embedders_subscribe_to_events_and_errors_match_qmp() {
     let mut events = h.events(16).await.unwrap();
     h.chardev_add("n", null()).await.unwrap();
     assert_eq!(
-        h.chardev_add("n", null()).await.unwrap_err().desc,
+        h.chardev_add("n", null()).await.unwrap_err().to_string(),
         "Chardev with id 'n' already exists"
     );
     assert_eq!(
-        h.ringbuf_read("n", 1, DataFormat::Utf8).await.unwrap_err().desc,
+        h.ringbuf_read("n", 1, DataFormat::Utf8).await.unwrap_err().to_string(),
         "n is not a ringbuf device"
     );
     assert_eq!(
-        h.ringbuf_read("x", 1, DataFormat::Utf8).await.unwrap_err().desc,
+        h.ringbuf_read("x", 1, DataFormat::Utf8).await.unwrap_err().to_string(),
         "Device 'x' not found"
     );
-    assert_eq!(h.chardev_remove("x").await.unwrap_err().desc, "Chardev 'x' not found");
     assert_eq!(
-        h.chardev_change("x", null()).await.unwrap_err().desc,
+        h.chardev_remove("x").await.unwrap_err().to_string(),
+        "Chardev 'x' not found"
+    );
+    assert_eq!(
+        h.chardev_change("x", null()).await.unwrap_err().to_string(),
         "Chardev 'x' does not exist"
     );
-    // Drive a port device through the supervisor as QMP would.
-    let sup = h.supervisor();
-    sup.send(chardevd::actors::msgs::DeviceAdd {
-        driver: "port".into(),
-        id: Some("p".into()),
-        props: vec![("chardev".into(), chardevd::json::Json::str("n"))],
-    })
-    .await
-    .unwrap()
-    .unwrap();
-    sup.send(chardevd::actors::msgs::PortSetOpen {
-        id: "p".into(),
-        open: true,
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    // Drive a port device as QMP would.
+    let props = vec![("chardev".into(), chardevd::json::Json::str("n"))];
+    h.device_add("port", Some("p"), props).await.unwrap();
+    h.port_set_open("p", true).await.unwrap();
     let ev = tokio::time::timeout(Duration::from_secs(5), events.recv())
         .await
         .unwrap()

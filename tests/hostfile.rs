@@ -3,17 +3,19 @@
 mod common;
 
 use bytes::Bytes;
-use chardevd::backends::spec::*;
-use chardevd::backends::{CharIoctl, FrontendEvent, Parity, SerialParams};
+use chardevd::backends::{
+    file::File, null::Null, parallel::Parallel, pipe::Pipe, pty::Pty, ringbuf::Ringbuf, serial::Serial, stdio::Stdio,
+    udp::Udp, ChardevBackend, ChardevCommon,
+};
+use chardevd::net::*;
 use chardevd::runtime::{self, Config};
+use chardevd::{CharIoctl, FrontendEvent, Parity, SerialParams};
 use common::*;
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::Duration;
 
-use common::{
-    attached_fifo_pipe, eventually, mkfifo, next, no_options as common, read_data, read_slave, wait_for_socket_file,
-};
+use common::{attached_fifo_pipe, eventually, mkfifo, next, read_data, read_slave, wait_for_socket_file};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn file_backend_writes_out_reads_in_and_closes_at_end_of_input() {
@@ -22,13 +24,12 @@ async fn file_backend_writes_out_reads_in_and_closes_at_end_of_input() {
     std::fs::write(&out, b"old contents").unwrap();
     std::fs::write(&input, b"typed by the user").unwrap();
     let h = runtime::spawn(Config::default()).unwrap();
-    let f = ChardevFile {
-        common: common(),
+    let f = File {
         input: Some(input.to_str().unwrap().into()),
         out: out.to_str().unwrap().into(),
         append: None,
     };
-    h.chardev_add("f", ChardevBackend::File(f.clone())).await.unwrap();
+    h.chardev_add("f", ChardevBackend::new(f.clone())).await.unwrap();
     assert_eq!(
         std::fs::read(&out).unwrap(),
         b"",
@@ -51,13 +52,12 @@ async fn file_backend_writes_out_reads_in_and_closes_at_end_of_input() {
     .await;
 
     // append=true keeps what is there.
-    let f = ChardevFile {
-        common: common(),
+    let f = File {
         input: None,
         out: out.to_str().unwrap().into(),
         append: Some(true),
     };
-    h.chardev_add("f", ChardevBackend::File(f)).await.unwrap();
+    h.chardev_add("f", ChardevBackend::new(f)).await.unwrap();
     let fe = h.attach("f").await.unwrap();
     fe.write(Bytes::from_static(b"more\n")).await.unwrap();
     fe.detach().await;
@@ -73,22 +73,15 @@ async fn file_backend_writes_out_reads_in_and_closes_at_end_of_input() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn write_errors_on_dev_full_are_logged_and_harm_nothing_else() {
     let h = runtime::spawn(Config::default()).unwrap();
-    let full = ChardevFile {
-        common: common(),
+    let full = File {
         input: None,
         out: "/dev/full".into(),
         append: None,
     };
-    h.chardev_add("full", ChardevBackend::File(full)).await.unwrap();
-    h.chardev_add(
-        "r",
-        ChardevBackend::Ringbuf(ChardevRingbuf {
-            common: common(),
-            size: Some(64),
-        }),
-    )
-    .await
-    .unwrap();
+    h.chardev_add("full", ChardevBackend::new(full)).await.unwrap();
+    h.chardev_add("r", ChardevBackend::new(Ringbuf { size: Some(64) }))
+        .await
+        .unwrap();
     let fe = h.attach("full").await.unwrap();
     for _ in 0..100 {
         fe.write(Bytes::from_static(b"no space for this\n")).await.unwrap();
@@ -133,18 +126,16 @@ async fn pipe_backend_uses_in_and_out_fifos_or_the_path_itself() {
     // Fallback: one fifo at the path itself, used both ways.
     let single = dir.path().join("single");
     mkfifo(&single);
-    let dev = ChardevHostdev {
-        common: common(),
+    let dev = Pipe {
         device: single.to_str().unwrap().into(),
     };
-    h.chardev_add("q", ChardevBackend::Pipe(dev)).await.unwrap();
-    let missing = ChardevHostdev {
-        common: common(),
+    h.chardev_add("q", ChardevBackend::new(dev)).await.unwrap();
+    let missing = Pipe {
         device: dir.path().join("nope").to_str().unwrap().into(),
     };
-    let err = h.chardev_add("m", ChardevBackend::Pipe(missing)).await.unwrap_err();
+    let err = h.chardev_add("m", ChardevBackend::new(missing)).await.unwrap_err();
     assert_eq!(
-        err.desc,
+        err.to_string(),
         format!(
             "Failed to add chardev 'm': Could not open '{}': No such file or directory",
             dir.path().join("nope").display()
@@ -168,11 +159,10 @@ async fn pty_backend_opens_on_slave_open_and_drops_output_while_nobody_listens()
     let dir = tempfile::tempdir().unwrap();
     let link = dir.path().join("console");
     let h = runtime::spawn(Config::default()).unwrap();
-    let pty = ChardevPty {
-        common: common(),
+    let pty = Pty {
         path: Some(link.to_str().unwrap().into()),
     };
-    let ret = h.chardev_add("pt", ChardevBackend::Pty(pty.clone())).await.unwrap();
+    let ret = h.chardev_add("pt", ChardevBackend::new(pty.clone())).await.unwrap();
     let pts = ret.pty.expect("chardev-add returns the pty");
     assert!(pts.starts_with("/dev/pts/"));
     assert_eq!(std::fs::read_link(&link).unwrap().to_str().unwrap(), pts);
@@ -208,17 +198,16 @@ async fn pty_backend_opens_on_slave_open_and_drops_output_while_nobody_listens()
 
     // chardev-change to a pty on the same link path: the old one lends the
     // path; a failing change gives it back.
-    let bad = ChardevPty {
-        common: common(),
+    let bad = Pty {
         path: Some(dir.path().join("no/such/dir").to_str().unwrap().into()),
     };
-    assert!(h.chardev_change("pt", ChardevBackend::Pty(bad)).await.is_err());
+    assert!(h.chardev_change("pt", ChardevBackend::new(bad)).await.is_err());
     assert_eq!(
         std::fs::read_link(&link).unwrap().to_str().unwrap(),
         pts,
         "old link still there"
     );
-    let ret = h.chardev_change("pt", ChardevBackend::Pty(pty.clone())).await.unwrap();
+    let ret = h.chardev_change("pt", ChardevBackend::new(pty.clone())).await.unwrap();
     let new_pts = ret.pty.expect("the new pty");
     assert_ne!(new_pts, pts);
     assert_eq!(
@@ -237,9 +226,9 @@ async fn pty_backend_opens_on_slave_open_and_drops_output_while_nobody_listens()
     );
 
     // A second pty cannot take an existing link path.
-    let err = h.chardev_add("pt2", ChardevBackend::Pty(pty)).await.unwrap_err();
+    let err = h.chardev_add("pt2", ChardevBackend::new(pty)).await.unwrap_err();
     assert_eq!(
-        err.desc,
+        err.to_string(),
         "Failed to add chardev 'pt2': Failed to create PTY symlink: File exists"
     );
     fe.detach().await;
@@ -270,11 +259,8 @@ fn daemon_on_tty(args: &[&str], tty: &std::fs::File, sock: &std::path::Path) -> 
 
 /// Add a pty chardev without a link; returns its slave path.
 async fn add_pty(h: &runtime::Handle, id: &str) -> String {
-    let pty = ChardevPty {
-        common: common(),
-        path: None,
-    };
-    h.chardev_add(id, ChardevBackend::Pty(pty))
+    let pty = Pty { path: None };
+    h.chardev_add(id, ChardevBackend::new(pty))
         .await
         .unwrap()
         .pty
@@ -293,15 +279,9 @@ async fn serial_backend_sets_raw_115200_8n1_and_frontends_change_the_line() {
     // Keep a slave fd to read the line settings the backend applies.
     let probe = open_pty_slave(&slave);
     let h = runtime::spawn(Config::default()).unwrap();
-    h.chardev_add(
-        "s",
-        ChardevBackend::Serial(ChardevHostdev {
-            common: common(),
-            device: slave.clone(),
-        }),
-    )
-    .await
-    .unwrap();
+    h.chardev_add("s", ChardevBackend::new(Serial { device: slave.clone() }))
+        .await
+        .unwrap();
     let t = tcgetattr(&probe).unwrap();
     assert_eq!(t.output_speed(), 115200);
     assert!(!t
@@ -339,28 +319,34 @@ async fn serial_backend_sets_raw_115200_8n1_and_frontends_change_the_line() {
     h.join();
 }
 
-#[actix::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serial_break_and_modem_lines_go_through_the_line_trait() {
-    use chardevd::backends::serial::{start_with_line, RecordingLine};
+    use chardevd::backends::serial::{RecordingLine, SerialWithLine};
     let line = RecordingLine::default();
-    let started = start_with_line("s", "/dev/null", line.clone(), None).await.unwrap();
-    let backend = started.backend;
-    let ioctl = |req| backend.send(chardevd::backends::ToBackend::Ioctl(req));
-    ioctl(CharIoctl::SerialSetBreak(true)).await.unwrap().unwrap();
-    ioctl(CharIoctl::SerialSetTiocm(0x006)).await.unwrap().unwrap();
-    let bits = ioctl(CharIoctl::SerialGetTiocm).await.unwrap().unwrap();
-    assert_eq!(bits, chardevd::backends::BackendReply::Value(0x006));
+    let h = runtime::spawn(Config::default()).unwrap();
+    let serial = SerialWithLine {
+        device: "/dev/null".into(),
+        line: line.clone(),
+    };
+    h.chardev_add("s", ChardevBackend::new(serial)).await.unwrap();
+    let fe = h.attach("s").await.unwrap();
+    fe.ioctl(CharIoctl::SerialSetBreak(true)).await.unwrap();
+    fe.ioctl(CharIoctl::SerialSetTiocm(0x006)).await.unwrap();
+    let bits = fe.ioctl(CharIoctl::SerialGetTiocm).await.unwrap();
+    assert_eq!(bits, 0x006);
     let p = SerialParams {
         speed: 19200,
         parity: Parity::Even,
         data_bits: 7,
         stop_bits: 1,
     };
-    ioctl(CharIoctl::SerialSetParams(p)).await.unwrap().unwrap();
+    fe.ioctl(CharIoctl::SerialSetParams(p)).await.unwrap();
     assert_eq!(
         *line.calls.lock().unwrap(),
         vec!["break", "set_tiocm 6", "get_tiocm", "set_params 19200 E 7 1"]
     );
+    h.shutdown();
+    h.join();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -369,15 +355,14 @@ async fn parallel_backend_refuses_a_device_that_is_not_a_parallel_port() {
     let err = h
         .chardev_add(
             "pp",
-            ChardevBackend::Parallel(ChardevHostdev {
-                common: common(),
+            ChardevBackend::new(Parallel {
                 device: "/dev/null".into(),
             }),
         )
         .await
         .unwrap_err();
     assert_eq!(
-        err.desc,
+        err.to_string(),
         "Failed to add chardev 'pp': not a parallel port: Inappropriate ioctl for device"
     );
     h.shutdown();
@@ -402,12 +387,11 @@ async fn udp_backend_sends_one_datagram_per_write_and_delivers_datagrams() {
             mptcp: None,
         })
     };
-    let u = ChardevUdp {
-        common: common(),
+    let u = Udp {
         remote: inet("127.0.0.1", port.to_string()),
         local: None,
     };
-    h.chardev_add("u", ChardevBackend::Udp(u)).await.unwrap();
+    h.chardev_add("u", ChardevBackend::new(u)).await.unwrap();
     let mut fe = h.attach("u").await.unwrap();
     fe.write(Bytes::from_static(b"hello")).await.unwrap();
     fe.write(Bytes::from_static(b"world!")).await.unwrap();
@@ -428,14 +412,13 @@ async fn udp_backend_sends_one_datagram_per_write_and_delivers_datagrams() {
 
     // A local port that is taken.
     let taken = peer.local_addr().unwrap().port().to_string();
-    let u = ChardevUdp {
-        common: common(),
+    let u = Udp {
         remote: inet("127.0.0.1", "9".into()),
         local: Some(inet("127.0.0.1", taken)),
     };
-    let err = h.chardev_add("u2", ChardevBackend::Udp(u)).await.unwrap_err();
+    let err = h.chardev_add("u2", ChardevBackend::new(u)).await.unwrap_err();
     assert_eq!(
-        err.desc,
+        err.to_string(),
         "Failed to add chardev 'u2': Failed to bind socket: Address already in use"
     );
     h.shutdown();
@@ -452,7 +435,7 @@ async fn logfile_records_frontend_output_and_logappend_keeps_the_old_log() {
         logfile: Some(log.to_str().unwrap().into()),
         logappend: append,
     };
-    h.chardev_add("n", ChardevBackend::Null(with_log(Some(true))))
+    h.chardev_add("n", ChardevBackend::new(Null {}).with_common(with_log(Some(true))))
         .await
         .unwrap();
     let fe = h.attach("n").await.unwrap();
@@ -461,23 +444,22 @@ async fn logfile_records_frontend_output_and_logappend_keeps_the_old_log() {
     h.chardev_remove("n").await.unwrap();
     assert_eq!(std::fs::read(&log).unwrap(), b"before\nlogged\n");
     // Without logappend the log starts empty, even if the backend then fails.
-    let bad = ChardevFile {
-        common: with_log(None),
+    let bad = File {
         input: None,
         out: "/nonexistent-dir/x".into(),
         append: None,
     };
-    assert!(h.chardev_add("f", ChardevBackend::File(bad)).await.is_err());
+    assert!(h
+        .chardev_add("f", ChardevBackend::new(bad).with_common(with_log(None)))
+        .await
+        .is_err());
     assert_eq!(
         std::fs::read(&log).unwrap(),
         b"",
         "the log is opened before the backend, as in QEMU"
     );
     // ringbuf-write data is not logged; frontend output is.
-    let ring = ChardevBackend::Ringbuf(ChardevRingbuf {
-        common: with_log(Some(true)),
-        size: Some(64),
-    });
+    let ring = ChardevBackend::new(Ringbuf { size: Some(64) }).with_common(with_log(Some(true)));
     h.chardev_add("r", ring).await.unwrap();
     h.ringbuf_write("r", b"not logged").await.unwrap();
     let fe = h.attach("r").await.unwrap();
@@ -601,10 +583,7 @@ fn stdio_terminal_is_restored_when_the_process_panics() {
     use rustix::termios::*;
     const NAME: &str = "stdio_terminal_is_restored_when_the_process_panics";
     if std::env::var_os("CHARDEVD_PANIC_CHILD").is_some() {
-        let stdio = ChardevBackend::Stdio(ChardevStdio {
-            common: common(),
-            signal: None,
-        });
+        let stdio = ChardevBackend::new(Stdio { signal: None });
         let _h = runtime::spawn(Config {
             chardevs: vec![("con".into(), stdio)],
             ..Default::default()
@@ -708,23 +687,22 @@ async fn chardev_change_tells_the_frontend_closed_only_when_the_old_backend_was_
     let mut fe = h.attach("c").await.unwrap();
     let _slave = open_pty_slave(&pts);
     assert_eq!(next(&mut fe).await, FrontendEvent::Opened);
-    h.chardev_change("c", ChardevBackend::Null(common())).await.unwrap();
+    h.chardev_change("c", ChardevBackend::new(Null {})).await.unwrap();
     assert_eq!(next(&mut fe).await, FrontendEvent::Closed);
     // A file whose input has ended is closed already: no second CLOSED.
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in");
     std::fs::write(&input, b"x").unwrap();
-    let f = ChardevFile {
-        common: common(),
+    let f = File {
         input: Some(input.to_str().unwrap().into()),
         out: dir.path().join("out").to_str().unwrap().into(),
         append: None,
     };
-    h.chardev_change("c", ChardevBackend::File(f)).await.unwrap();
+    h.chardev_change("c", ChardevBackend::new(f)).await.unwrap();
     assert_eq!(next(&mut fe).await, FrontendEvent::Opened);
     assert_eq!(read_data(&mut fe, 1).await, b"x");
     assert_eq!(next(&mut fe).await, FrontendEvent::Closed);
-    h.chardev_change("c", ChardevBackend::Null(common())).await.unwrap();
+    h.chardev_change("c", ChardevBackend::new(Null {})).await.unwrap();
     assert!(
         tokio::time::timeout(Duration::from_millis(300), fe.recv())
             .await
@@ -782,21 +760,20 @@ async fn a_fifo_with_no_reader_holds_up_only_its_own_chardev_add() {
     let fifo = dir.path().join("fifo");
     mkfifo(&fifo);
     let h = runtime::spawn(Config::default()).unwrap();
-    let f = ChardevFile {
-        common: common(),
+    let f = File {
         input: None,
         out: fifo.to_str().unwrap().into(),
         append: None,
     };
     let h2 = h.clone();
-    let add = tokio::spawn(async move { h2.chardev_add("f", ChardevBackend::File(f)).await });
+    let add = tokio::spawn(async move { h2.chardev_add("f", ChardevBackend::new(f)).await });
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(
         !add.is_finished(),
         "opening a fifo for writing waits for a reader, as in QEMU"
     );
     // Meanwhile the supervisor answers everyone else.
-    h.chardev_add("other", ChardevBackend::Null(common())).await.unwrap();
+    h.chardev_add("other", ChardevBackend::new(Null {})).await.unwrap();
     assert_eq!(
         h.query_chardev().await.unwrap().len(),
         1,
@@ -808,18 +785,17 @@ async fn a_fifo_with_no_reader_holds_up_only_its_own_chardev_add() {
     // A waiting add is busy to chardev-remove, and never holds up shutdown.
     let fifo2 = dir.path().join("fifo2");
     mkfifo(&fifo2);
-    let f2 = ChardevFile {
-        common: common(),
+    let f2 = File {
         input: None,
         out: fifo2.to_str().unwrap().into(),
         append: None,
     };
     let h2 = h.clone();
-    let _pending = tokio::spawn(async move { h2.chardev_add("g", ChardevBackend::File(f2)).await });
+    let _pending = tokio::spawn(async move { h2.chardev_add("g", ChardevBackend::new(f2)).await });
     let mut busy = false;
     for _ in 0..500 {
         // Until the add reaches the supervisor the id is simply unknown.
-        if h.chardev_remove("g").await.unwrap_err().desc == "Chardev 'g' is busy" {
+        if h.chardev_remove("g").await.unwrap_err().to_string() == "Chardev 'g' is busy" {
             busy = true;
             break;
         }
@@ -860,8 +836,7 @@ async fn changing_a_file_chardev_to_the_same_file_does_not_interleave_old_output
     let out = dir.path().join("out");
     let h = runtime::spawn(Config::default()).unwrap();
     let file = |input: Option<String>| {
-        ChardevBackend::File(ChardevFile {
-            common: common(),
+        ChardevBackend::new(File {
             input,
             out: out.to_str().unwrap().into(),
             append: None,

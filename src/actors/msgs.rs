@@ -1,39 +1,17 @@
-//! Messages to the supervisor. Sessions and the embedding [`crate::runtime::Handle`]
-//! send them; [`crate::actors::Supervisor`] handles them and answers with the
-//! result type named in each `rtype`.
-use super::events::{EventSink, QmpEvent};
-use super::ChardevError;
-use crate::backends::spec::ChardevBackend;
-use crate::backends::{FrontendSink, ToBackend};
-use crate::qmp::command::DataFormat;
+//! Messages to the supervisor. The executor (QMP sessions, monitors, the
+//! embedding handle) sends them; [`super::Supervisor`] handles them and
+//! answers with the result named in each `rtype`.
+use super::chardev::ChardevActor;
+use crate::backends::ChardevBackend;
+use crate::chardev::{CharIoctl, ChardevInfo, ChardevReturn, Port, PortConfig};
+use crate::error::Error;
 use crate::json::Json;
+use crate::registry::{EventSink, Holder, QmpEvent};
 use actix::prelude::*;
-use serde::Serialize;
-use std::sync::{Arc, RwLock};
-
-/// One row of `query-chardev`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ChardevInfo {
-    /// The id.
-    pub label: String,
-    /// Backend description (QEMU's `filename`).
-    pub filename: String,
-    /// A frontend is attached and open.
-    #[serde(rename = "frontend-open")]
-    pub frontend_open: bool,
-}
-
-/// `ChardevReturn`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
-pub struct ChardevReturn {
-    /// The pty path, for pty backends.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pty: Option<String>,
-}
 
 /// `chardev-add`.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<ChardevReturn, ChardevError>")]
+#[rtype(result = "Result<ChardevReturn, Error>")]
 pub struct AddChardev {
     /// New id.
     pub id: String,
@@ -43,7 +21,7 @@ pub struct AddChardev {
 
 /// `chardev-change`.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<ChardevReturn, ChardevError>")]
+#[rtype(result = "Result<ChardevReturn, Error>")]
 pub struct ChangeChardev {
     /// Existing id.
     pub id: String,
@@ -53,7 +31,7 @@ pub struct ChangeChardev {
 
 /// `chardev-remove`.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<(), ChardevError>")]
+#[rtype(result = "Result<(), Error>")]
 pub struct RemoveChardev {
     /// Id.
     pub id: String,
@@ -61,7 +39,7 @@ pub struct RemoveChardev {
 
 /// `chardev-send-break`.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<(), ChardevError>")]
+#[rtype(result = "Result<(), Error>")]
 pub struct SendBreak {
     /// Id.
     pub id: String,
@@ -72,80 +50,80 @@ pub struct SendBreak {
 #[rtype(result = "Vec<ChardevInfo>")]
 pub struct QueryChardev;
 
-/// `ringbuf-write` (data already decoded).
+/// Find a live chardev (for operations the executor sends to it directly).
 #[derive(Debug, Message)]
-#[rtype(result = "Result<(), ChardevError>")]
-pub struct RingbufWrite {
-    /// Chardev id.
-    pub device: String,
-    /// Bytes to append.
-    pub data: Vec<u8>,
+#[rtype(result = "Option<Found>")]
+pub struct Lookup {
+    /// Id.
+    pub id: String,
 }
 
-/// `ringbuf-read`.
-#[derive(Debug, Message)]
-#[rtype(result = "Result<String, ChardevError>")]
-pub struct RingbufRead {
-    /// Chardev id.
-    pub device: String,
-    /// Most bytes (already checked > 0).
-    pub size: usize,
-    /// Result encoding.
-    pub format: DataFormat,
+/// A live chardev, as [`Lookup`] finds it.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// The actor.
+    pub addr: Addr<ChardevActor>,
+    /// Its kind has the ring operations.
+    pub ring: bool,
 }
 
-/// Where a frontend's writes go; the supervisor re-points it on chardev-change.
-pub type BackendRoute = Arc<RwLock<Recipient<ToBackend>>>;
-
-/// Who owns a frontend.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FrontendOwner {
-    /// An embedder's [`crate::actors::frontend::FrontendHandle`].
-    Library,
-    /// A built-in device created by `device_add`, by device id.
-    Device(String),
-}
-
-/// Attach a frontend to a chardev (QEMU's `qemu_chr_fe_init` + `set_handlers`).
+/// Attach a frontend (QEMU's `qemu_chr_fe_init` + `set_handlers`).
 #[derive(Debug, Message)]
-#[rtype(result = "Result<(u64, BackendRoute), ChardevError>")]
-pub struct AttachFrontend {
+#[rtype(result = "Result<Port, Error>")]
+pub struct Attach {
     /// The chardev.
     pub chardev: String,
     /// Who attaches.
-    pub owner: FrontendOwner,
-    /// Where the backend's bytes and events go.
-    pub sink: FrontendSink,
+    pub holder: Holder,
     /// Initial `frontend-open`.
     pub open: bool,
+    /// The port's bounds.
+    pub config: PortConfig,
 }
 
 /// Detach a frontend.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
-pub struct DetachFrontend {
+pub struct Detach {
     /// The chardev.
     pub chardev: String,
-    /// The frontend id [`AttachFrontend`] returned.
-    pub frontend: u64,
+    /// Who.
+    pub holder: Holder,
 }
 
 /// Mark a frontend open or closed (QEMU's `qemu_chr_fe_set_open`).
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
-pub struct SetFrontendOpen {
+pub struct SetOpen {
     /// The chardev.
     pub chardev: String,
-    /// The frontend id.
-    pub frontend: u64,
+    /// Who.
+    pub holder: Holder,
     /// Open or closed.
     pub open: bool,
 }
 
+/// A frontend ioctl.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<u32, Error>")]
+pub struct Ioctl {
+    /// The chardev.
+    pub chardev: String,
+    /// Who asks.
+    pub holder: Holder,
+    /// The request.
+    pub req: CharIoctl,
+}
+
+/// A number for a new library frontend or monitor.
+#[derive(Debug, Message)]
+#[rtype(result = "u64")]
+pub struct NewHolderId;
+
 /// Subscribe to events (QMP sessions after negotiation, embedders).
 #[derive(Debug, Message)]
 #[rtype(result = "u64")]
-pub struct Subscribe(pub EventSink);
+pub struct Subscribe(pub Box<dyn EventSink>);
 
 /// Unsubscribe.
 #[derive(Debug, Message)]
@@ -159,7 +137,7 @@ pub struct Emit(pub QmpEvent);
 
 /// `device_add`.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<(), ChardevError>")]
+#[rtype(result = "Result<(), Error>")]
 pub struct DeviceAdd {
     /// Driver.
     pub driver: String,
@@ -171,7 +149,7 @@ pub struct DeviceAdd {
 
 /// `device_del`.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<(), ChardevError>")]
+#[rtype(result = "Result<(), Error>")]
 pub struct DeviceDel {
     /// Device id.
     pub id: String,
@@ -179,7 +157,7 @@ pub struct DeviceDel {
 
 /// `__org.chardevd_port-set-open`.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<(), ChardevError>")]
+#[rtype(result = "Result<(), Error>")]
 pub struct PortSetOpen {
     /// Port device id.
     pub id: String,

@@ -1,90 +1,63 @@
-//! The supervisor: the ID registry of chardevs and devices, and the event bus.
+//! The supervisor: a thin actor over the [`Registry`] and the [`EventBus`].
 //!
-//! Every command becomes one message here. The registry is only changed inside
-//! handlers (which run with `&mut self`), so each command sees a consistent
-//! registry. Creating a backend may wait (a socket that waits for its client),
-//! so `chardev-add` is reserve-then-commit: the id is reserved synchronously,
-//! the backend starts in a future that does not block the supervisor, and the
-//! result is committed or rolled back when it finishes. A second `chardev-add`
-//! of a reserved id fails at once, before any side effect.
-use super::events::{EventBus, QmpEvent};
+//! Every decision (is the id free, is it busy, may it be changed, who holds
+//! what) is the registry's; the supervisor runs them: it starts chardev
+//! actors on the arbiter pool, hands out ports, moves them on
+//! `chardev-change`, starts and stops built-in devices, and fans out events.
+//! Creating or replacing a backend may wait (a fifo with no reader, a socket
+//! that waits for its client), so those run as futures that never hold the
+//! supervisor up; their results are committed in the supervisor's context.
+//!
+//! Port operations (attach, detach, open state, ioctls, breaks) for a
+//! chardev in the middle of a change are held back and replayed once the
+//! change is over, so nothing is lost or misrouted while ports move.
+use super::chardev::{self, Attached, ChardevActor, ChardevGone, Control, Started};
 use super::msgs::*;
-use super::ChardevError;
-use crate::backends::spec::ChardevBackend;
-use crate::backends::{self, FrontendEvent, FrontendSink, Started, ToBackend};
-use crate::frontends::{self, DeviceActor};
+use super::pool::Pool;
+use crate::chardev::{port, ChardevInfo, ChardevReturn, Port, PortConfig, PortId, Status};
+use crate::error::{DeviceError, Error};
+use crate::frontends::{self, StopDevice};
 use crate::json::Json;
+use crate::registry::{events, AttachReject, DeviceReject, EventBus, Holder, QmpEvent, Registry, Reject};
 use actix::prelude::*;
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::oneshot;
 
-#[derive(Debug)]
-struct Frontend {
-    id: u64,
-    owner: FrontendOwner,
-    open: bool,
-    sink: FrontendSink,
-    route: BackendRoute,
-}
-
-#[derive(Debug)]
-struct Live {
-    backend: Recipient<ToBackend>,
-    filename: String,
-    be_open: bool,
-    ringbuf: bool,
-    frontend: Option<Frontend>,
-}
-
-#[derive(Debug)]
-struct Slot {
-    /// Creation order (query-chardev lists in this order).
-    seq: u64,
-    kind: &'static str,
-    /// None while the backend is being created.
-    live: Option<Live>,
-    /// A chardev-change is creating the replacement.
-    changing: bool,
-    /// The exclusive named resource the backend holds, if any (see [`resource_of`]).
-    resource: Option<String>,
-}
-
-#[derive(Debug)]
-struct Device {
-    chardev: String,
-    driver: &'static str,
-    addr: Addr<DeviceActor>,
-    /// Created without an id (QEMU's `/machine/peripheral-anon`).
-    anonymous: bool,
+/// What the supervisor keeps of a live chardev.
+#[derive(Debug, Clone)]
+pub struct ChardevRef {
+    addr: Addr<ChardevActor>,
+    status: Arc<Status>,
+    arbiter: usize,
 }
 
 /// The supervisor actor. Create one per actor system with [`Supervisor::new`]
 /// (it is not a `SystemService`, so several can coexist, e.g. in tests).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Supervisor {
-    slots: HashMap<String, Slot>,
-    devices: HashMap<String, Device>,
-    seq: u64,
-    next_frontend: u64,
+    registry: Registry<ChardevRef>,
+    devices: HashMap<String, (Recipient<StopDevice>, usize)>,
     bus: EventBus,
-    /// Resources lent by a chardev to its same-kind replacement during a
-    /// `chardev-change`: nobody else may take them meanwhile.
-    lent: Vec<String>,
+    pool: Pool,
+    next_port: PortId,
+    next_holder: u64,
+    deferred: HashMap<String, Vec<Control>>,
 }
 
 impl Supervisor {
-    /// A supervisor with an empty registry.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    fn live(&self, id: &str) -> Option<&Live> {
-        self.slots.get(id).and_then(|s| s.live.as_ref())
-    }
-
-    fn live_mut(&mut self, id: &str) -> Option<&mut Live> {
-        self.slots.get_mut(id).and_then(|s| s.live.as_mut())
+    /// A supervisor with an empty registry, starting chardevs on `pool`.
+    pub fn new(pool: Pool) -> Self {
+        Supervisor {
+            registry: Registry::new(),
+            devices: HashMap::new(),
+            bus: EventBus::default(),
+            pool,
+            next_port: 0,
+            next_holder: 0,
+            deferred: HashMap::new(),
+        }
     }
 
     fn emit(&mut self, ev: QmpEvent, ctx: &mut Context<Self>) {
@@ -94,52 +67,80 @@ impl Supervisor {
     }
 
     fn arm_throttle(&mut self, key: (String, String), ctx: &mut Context<Self>) {
-        ctx.run_later(super::events::THROTTLE_WINDOW, move |act, ctx| {
+        ctx.run_later(events::THROTTLE_WINDOW, move |act, ctx| {
             if act.bus.expire(&key) {
                 act.arm_throttle(key, ctx);
             }
         });
     }
 
-    /// Attach a frontend (shared by the library API and built-in devices).
-    fn attach(
+    /// Send a port operation to a chardev, or hold it back while the chardev
+    /// is being changed.
+    fn port_op(&mut self, chardev: &str, op: Control) {
+        if self.registry.is_leased(chardev) {
+            self.deferred.entry(chardev.to_owned()).or_default().push(op);
+        } else if let Some(c) = self.registry.get(chardev) {
+            c.addr.do_send(op);
+        }
+    }
+
+    fn replay(&mut self, chardev: &str) {
+        for op in self.deferred.remove(chardev).unwrap_or_default() {
+            self.port_op(chardev, op);
+        }
+    }
+
+    fn detach_ports(&mut self, ports: Vec<(String, PortId)>) {
+        for (chardev, port) in ports {
+            self.port_op(&chardev, Control::Detach(port));
+        }
+    }
+
+    /// Make a port on a chardev the registry already counts `holder` in;
+    /// the receiver answers once the chardev has it.
+    fn make_port(
         &mut self,
         chardev: &str,
-        owner: FrontendOwner,
-        sink: FrontendSink,
+        holder: &Holder,
         open: bool,
-    ) -> Result<(u64, BackendRoute), ChardevError> {
-        self.next_frontend += 1;
-        let id = self.next_frontend;
-        let live = self
-            .live_mut(chardev)
-            .ok_or_else(|| ChardevError::NotFound(chardev.to_owned()))?;
-        if live.frontend.is_some() {
-            return Err(ChardevError::InUse(chardev.to_owned()));
-        }
-        let route: BackendRoute = Arc::new(RwLock::new(live.backend.clone()));
-        live.backend.do_send(ToBackend::Attach(sink.clone()));
-        live.frontend = Some(Frontend {
-            id,
-            owner,
-            open,
-            sink,
-            route: route.clone(),
+        config: PortConfig,
+    ) -> (Port, oneshot::Receiver<()>) {
+        self.next_port += 1;
+        let (front, end) = port::pair(self.next_port, config);
+        self.registry.set_port(chardev, holder, self.next_port);
+        let (done, attached) = oneshot::channel();
+        let port = Attached { end, fe_open: open };
+        self.port_op(chardev, Control::Attach { port, done });
+        (front, attached)
+    }
+
+    fn arbiter_of(&self, chardev: &str) -> Option<usize> {
+        self.registry.get(chardev).map(|c| c.arbiter)
+    }
+
+    /// Open a backend on arbiter `arbiter`; the answer comes on the returned channel.
+    fn spawn_open(
+        &self,
+        arbiter: usize,
+        id: String,
+        generation: u64,
+        backend: crate::backends::ChardevBackend,
+        ports: Vec<Port>,
+        gone: Recipient<ChardevGone>,
+    ) -> oneshot::Receiver<Result<Started, crate::error::BackendError>> {
+        let (tx, rx) = oneshot::channel();
+        // The open runs on the arbiter (its descriptors register with that
+        // thread's reactor); only the options and the answer cross threads.
+        self.pool.get(arbiter).spawn_fn(move || {
+            actix_rt::spawn(async move {
+                let r = chardev::open(id, generation, backend, ports, gone).await;
+                if let Err(Ok(started)) = tx.send(r) {
+                    // Nobody is waiting any more (the system is stopping).
+                    started.addr.do_send(Control::Stop);
+                }
+            });
         });
-        Ok((id, route))
-    }
-
-    fn detach(&mut self, chardev: &str, frontend: u64) {
-        if let Some(live) = self.live_mut(chardev) {
-            if live.frontend.as_ref().is_some_and(|f| f.id == frontend) {
-                live.frontend = None;
-                live.backend.do_send(ToBackend::Detach);
-            }
-        }
-    }
-
-    fn device_error(driver: &str, prop: &str, msg: String) -> ChardevError {
-        ChardevError::Other(format!("Property '{driver}.{prop}' {msg}"))
+        rx
     }
 }
 
@@ -151,245 +152,237 @@ impl Actor for Supervisor {
     }
 
     fn stopping(&mut self, _ctx: &mut Context<Self>) -> Running {
-        for slot in self.slots.values() {
-            if let Some(live) = &slot.live {
-                live.backend.do_send(ToBackend::Stop);
-            }
+        for (_, c) in self.registry.live() {
+            c.addr.do_send(Control::Stop);
         }
         Running::Stop
     }
 }
 
-impl Handler<AddChardev> for Supervisor {
-    type Result = ResponseActFuture<Self, Result<ChardevReturn, ChardevError>>;
+fn reject_to_add_error(id: &str, backend: &crate::backends::ChardevBackend, r: Reject) -> Error {
+    match r {
+        Reject::AlreadyExists => Error::AlreadyExists(id.to_owned()),
+        Reject::ResourceLent(res) => Error::AddFailed {
+            id: id.to_owned(),
+            source: backend.conflict(&res),
+        },
+        Reject::RefMissing(r) | Reject::RefInUse(r) => Error::AddFailed {
+            id: id.to_owned(),
+            source: crate::error::BackendError::Invalid(format!("chardev '{r}' is not available")),
+        },
+        _ => Error::Busy(id.to_owned()),
+    }
+}
 
-    fn handle(&mut self, msg: AddChardev, _ctx: &mut Context<Self>) -> Self::Result {
+impl Handler<AddChardev> for Supervisor {
+    type Result = ResponseActFuture<Self, Result<ChardevReturn, Error>>;
+
+    fn handle(&mut self, msg: AddChardev, ctx: &mut Context<Self>) -> Self::Result {
         let AddChardev { id, backend } = msg;
-        if self.slots.contains_key(&id) {
-            return Box::pin(fut::ready(Err(ChardevError::AlreadyExists(id))));
-        }
-        if let Some(reason) = self.lent_conflict(&backend) {
-            return Box::pin(fut::ready(Err(ChardevError::AddFailed { id, reason })));
-        }
-        self.seq += 1;
-        let seq = self.seq;
-        self.slots.insert(
-            id.clone(),
-            Slot {
-                seq,
-                kind: backend.kind(),
-                live: None,
-                changing: false,
-                resource: resource_of(&backend),
-            },
-        );
+        let info = backend.info();
+        let ticket = match self.registry.reserve(&id, info.clone()) {
+            Ok(t) => t,
+            Err(r) => return Box::pin(fut::ready(Err(reject_to_add_error(&id, &backend, r)))),
+        };
         tracing::debug!(chardev = %id, kind = backend.kind(), "chardev-add reserved");
-        let start_id = id.clone();
-        Box::pin(
-            async move { backends::start(&start_id, &backend).await }
-                .into_actor(self)
-                .map(move |res, act, _ctx| match res {
-                    Ok(started) => {
-                        let pty = started.pty.clone();
-                        let Some(slot) = act.slots.get_mut(&id).filter(|s| s.seq == seq) else {
-                            started.backend.do_send(ToBackend::Stop);
-                            return Err(ChardevError::NotFound(id));
-                        };
-                        slot.live = Some(live_of(started));
-                        tracing::info!(chardev = %id, kind = slot.kind, "chardev added");
+        let holder = Holder::Chardev(id.clone());
+        let ports: Vec<Port> = info
+            .references
+            .iter()
+            .map(|r| self.make_port(r, &holder, true, PortConfig::default()).0)
+            .collect();
+        // A chardev over others runs where they run: one data path, one thread.
+        let arbiter = match info.references.first().and_then(|r| self.arbiter_of(r)) {
+            Some(a) => a,
+            None => self.pool.next().0,
+        };
+        let rx = self.spawn_open(
+            arbiter,
+            id.clone(),
+            ticket.generation,
+            backend,
+            ports,
+            ctx.address().recipient(),
+        );
+        Box::pin(rx.into_actor(self).map(move |res, act, _ctx| match res {
+            Ok(Ok(started)) => {
+                let pty = started.pty.clone();
+                let kept = ChardevRef {
+                    addr: started.addr,
+                    status: started.status,
+                    arbiter,
+                };
+                match act.registry.commit(ticket, kept) {
+                    Ok(()) => {
+                        tracing::info!(chardev = %id, "chardev added");
                         Ok(ChardevReturn { pty })
                     }
-                    Err(reason) => {
-                        if act.slots.get(&id).is_some_and(|s| s.seq == seq) {
-                            act.slots.remove(&id);
-                        }
-                        tracing::info!(chardev = %id, %reason, "chardev-add failed");
-                        Err(ChardevError::AddFailed { id, reason })
+                    Err(kept) => {
+                        kept.addr.do_send(Control::Stop);
+                        Err(Error::NotFound(id))
                     }
-                }),
-        )
-    }
-}
-
-/// QEMU's `id_wellformed`: a letter, then letters, digits, '-', '.', '_'.
-/// (Anonymous devices are named `device[N]`, which no explicit id can be.)
-fn id_wellformed(id: &str) -> bool {
-    let mut chars = id.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
-}
-
-/// The exclusive, named host resource a backend takes: the terminal for
-/// stdio, the link path for a pty with `path`.
-fn resource_of(spec: &ChardevBackend) -> Option<String> {
-    match spec {
-        ChardevBackend::Stdio(_) => Some("stdio".into()),
-        ChardevBackend::Pty(p) => p.path.as_ref().map(|p| format!("pty:{p}")),
-        ChardevBackend::File(f) => Some(format!("file:{}", f.out)),
-        _ => None,
-    }
-}
-
-impl Supervisor {
-    /// The error a new backend gets while its resource is lent out.
-    fn lent_conflict(&self, spec: &ChardevBackend) -> Option<String> {
-        let res = resource_of(spec)?;
-        // Files may be shared (as in QEMU); only the terminal and pty links are exclusive.
-        if res.starts_with("file:") || !self.lent.contains(&res) {
-            return None;
-        }
-        Some(match spec {
-            ChardevBackend::Stdio(_) => "cannot use stdio by multiple character devices".into(),
-            _ => "Failed to create PTY symlink: File exists".into(),
-        })
-    }
-}
-
-fn live_of(s: Started) -> Live {
-    Live {
-        backend: s.backend,
-        filename: s.filename,
-        be_open: s.opened,
-        ringbuf: s.ringbuf,
-        frontend: None,
+                }
+            }
+            Ok(Err(source)) => {
+                let ports = act.registry.abort(ticket);
+                act.detach_ports(ports);
+                tracing::info!(chardev = %id, cause = %source, "chardev-add failed");
+                Err(Error::AddFailed { id, source })
+            }
+            Err(_) => {
+                let ports = act.registry.abort(ticket);
+                act.detach_ports(ports);
+                Err(Error::ShuttingDown)
+            }
+        }))
     }
 }
 
 impl Handler<ChangeChardev> for Supervisor {
-    type Result = ResponseActFuture<Self, Result<ChardevReturn, ChardevError>>;
+    type Result = ResponseActFuture<Self, Result<ChardevReturn, Error>>;
 
-    fn handle(&mut self, msg: ChangeChardev, _ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: ChangeChardev, ctx: &mut Context<Self>) -> Self::Result {
         let ChangeChardev { id, backend } = msg;
-        let Some(slot) = self.slots.get_mut(&id).filter(|s| s.live.is_some()) else {
-            return Box::pin(fut::ready(Err(ChardevError::DoesNotExist(id))));
-        };
-        if matches!(slot.kind, "mux" | "hub") {
-            return Box::pin(fut::ready(Err(ChardevError::MuxHotswap)));
-        }
-        if slot.changing {
-            return Box::pin(fut::ready(Err(ChardevError::Busy(id))));
-        }
-        let own = slot.resource.clone();
-        let new_resource = resource_of(&backend);
-        if new_resource.is_some() && new_resource != own {
-            if let Some(reason) = self.lent_conflict(&backend) {
-                return Box::pin(fut::ready(Err(ChardevError::AddFailed { id, reason })));
+        let lease = match self.registry.begin_change(&id, backend.info()) {
+            Ok(l) => l,
+            Err(Reject::NotFound) => return Box::pin(fut::ready(Err(Error::DoesNotExist(id)))),
+            Err(Reject::NotHotswappable) => return Box::pin(fut::ready(Err(Error::MuxHotswap))),
+            Err(Reject::HotswapUnsupported) => return Box::pin(fut::ready(Err(Error::HotswapUnsupported))),
+            Err(Reject::ResourceLent(r)) => {
+                let source = backend.conflict(&r);
+                return Box::pin(fut::ready(Err(Error::AddFailed { id, source })));
             }
-        }
-        let Some(slot) = self.slots.get_mut(&id) else {
-            return Box::pin(fut::ready(Err(ChardevError::DoesNotExist(id))));
+            Err(_) => return Box::pin(fut::ready(Err(Error::Busy(id)))),
         };
-        slot.changing = true;
-        let seq = slot.seq;
+        let Some(old) = self.registry.get(&id).cloned() else {
+            let _ = self.registry.finish_change(lease, None);
+            return Box::pin(fut::ready(Err(Error::DoesNotExist(id))));
+        };
         let kind = backend.kind();
-        let start_id = id.clone();
         // The new backend may need what the old one holds (the same pty link
-        // path, the terminal, the same output file). The old one lends it and
-        // takes it back if the new one fails, so a failed change leaves
-        // everything as it was.
-        let old_backend = slot.live.as_ref().map(|l| (l.backend.clone(), l.be_open));
-        let lends = own.is_some() && own == new_resource;
-        // While lent, the resource is off limits to every other chardev.
-        let lent = own.filter(|_| lends);
-        if let Some(r) = &lent {
-            self.lent.push(r.clone());
-        }
+        // path, the terminal, the same output file): the old one lends it for
+        // the attempt and takes it back if the attempt fails.
+        let lends = !lease.lent.is_empty();
+        let rx = self.spawn_open_after_release(old.clone(), lends, &id, lease.generation, backend, ctx);
+        let arbiter = old.arbiter;
         Box::pin(
             async move {
-                let mut old_open = false;
-                if let Some((old, static_open)) = &old_backend {
-                    // QEMU's be_open now (a pty may be connected, a file's input may have ended).
-                    old_open = match old.send(ToBackend::IsOpen).await {
-                        Ok(Ok(backends::BackendReply::Value(v))) => v != 0,
-                        _ => *static_open,
-                    };
-                    if lends {
-                        let _ = old.send(ToBackend::Release).await;
+                let started = match rx.await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        if lends {
+                            old.addr.do_send(Control::Reacquire);
+                        }
+                        return Err(Some(e));
                     }
-                }
-                let started = backends::start(&start_id, &backend).await;
-                if let (Err(_), Some((old, _)), true) = (&started, &old_backend, lends) {
-                    let _ = old.send(ToBackend::Reacquire).await;
-                }
-                (started, old_open)
+                    Err(_) => return Err(None),
+                };
+                // Take the frontends off the old backend (QEMU's detach); the new
+                // one gets them in the supervisor's context below.
+                let (tx, ports) = oneshot::channel();
+                old.addr.do_send(Control::TakePorts(tx));
+                Ok((started, ports.await.unwrap_or_default(), old))
             }
             .into_actor(self)
-            .map(move |(res, old_open), act, _ctx| {
-                if let Some(r) = &lent {
-                    if let Some(i) = act.lent.iter().position(|x| x == r) {
-                        act.lent.remove(i);
+            .map(move |res, act, _ctx| {
+                let has_frontend = !act.registry.holders(&id).is_empty();
+                let out = match res {
+                    Ok((started, ports, old)) => {
+                        let pty = started.pty.clone();
+                        started.addr.do_send(Control::GivePorts(ports));
+                        let new = ChardevRef {
+                            addr: started.addr,
+                            status: started.status,
+                            arbiter,
+                        };
+                        match act.registry.finish_change(lease, Some(new)) {
+                            Ok(_) => {
+                                old.addr.do_send(Control::Stop);
+                                tracing::info!(chardev = %id, kind, "chardev changed");
+                                Ok(ChardevReturn { pty })
+                            }
+                            Err(new) => {
+                                if let Some(n) = new {
+                                    n.addr.do_send(Control::Stop);
+                                }
+                                Err(Error::DoesNotExist(id.clone()))
+                            }
+                        }
                     }
-                }
-                let Some(slot) = act.slots.get_mut(&id).filter(|s| s.seq == seq) else {
-                    if let Ok(started) = res {
-                        started.backend.do_send(ToBackend::Stop);
+                    Err(e) => {
+                        let _ = act.registry.finish_change(lease, None);
+                        match e {
+                            // QEMU without a frontend re-adds (so the add
+                            // prefix); with one, the bare cause.
+                            Some(source) if has_frontend => Err(Error::ChangeFailed(source)),
+                            Some(source) => Err(Error::AddFailed { id: id.clone(), source }),
+                            None => Err(Error::ShuttingDown),
+                        }
                     }
-                    return Err(ChardevError::DoesNotExist(id));
                 };
-                slot.changing = false;
-                let has_frontend = slot.live.as_ref().is_some_and(|l| l.frontend.is_some());
-                let started = match res {
-                    Ok(s) => s,
-                    // QEMU without a frontend re-adds (so the add prefix); with one, the bare cause.
-                    Err(reason) if has_frontend => return Err(ChardevError::ChangeFailed(reason)),
-                    Err(reason) => return Err(ChardevError::AddFailed { id, reason }),
-                };
-                let pty = started.pty.clone();
-                let mut new = live_of(started);
-                let Some(mut old) = slot.live.take() else {
-                    return Err(ChardevError::DoesNotExist(id));
-                };
-                if let Some(fe) = old.frontend.take() {
-                    if old_open && !new.be_open {
-                        backends::deliver(&fe.sink, FrontendEvent::Closed);
-                    }
-                    old.backend.do_send(ToBackend::Detach);
-                    match fe.route.write() {
-                        Ok(mut r) => *r = new.backend.clone(),
-                        Err(p) => *p.into_inner() = new.backend.clone(),
-                    }
-                    new.backend.do_send(ToBackend::Attach(fe.sink.clone()));
-                    new.frontend = Some(fe);
-                }
-                old.backend.do_send(ToBackend::Stop);
-                slot.kind = kind;
-                slot.resource = new_resource;
-                slot.live = Some(new);
-                tracing::info!(chardev = %id, kind, "chardev changed");
-                Ok(ChardevReturn { pty })
+                act.replay(&id);
+                out
             }),
         )
     }
 }
 
+impl Supervisor {
+    /// Open a replacement on the old one's arbiter, after the old one lent
+    /// what it must.
+    fn spawn_open_after_release(
+        &self,
+        old: ChardevRef,
+        lends: bool,
+        id: &str,
+        generation: u64,
+        backend: crate::backends::ChardevBackend,
+        ctx: &mut Context<Self>,
+    ) -> oneshot::Receiver<Result<Started, crate::error::BackendError>> {
+        let (tx, rx) = oneshot::channel();
+        let (id, gone) = (id.to_owned(), ctx.address().recipient());
+        self.pool.get(old.arbiter).spawn_fn(move || {
+            actix_rt::spawn(async move {
+                if lends {
+                    let (done, released) = oneshot::channel();
+                    old.addr.do_send(Control::Release(done));
+                    let _ = released.await;
+                }
+                let r = chardev::open(id, generation, backend, Vec::new(), gone).await;
+                if let Err(Ok(started)) = tx.send(r) {
+                    started.addr.do_send(Control::Stop);
+                }
+            });
+        });
+        rx
+    }
+}
+
 impl Handler<RemoveChardev> for Supervisor {
-    type Result = Result<(), ChardevError>;
+    type Result = Result<(), Error>;
 
     fn handle(&mut self, msg: RemoveChardev, _ctx: &mut Context<Self>) -> Self::Result {
-        let Some(slot) = self.slots.get(&msg.id) else {
-            return Err(ChardevError::NotFound(msg.id));
-        };
-        // Still being created (e.g. waiting for a fifo reader): busy, not gone.
-        if slot.live.is_none() {
-            return Err(ChardevError::Busy(msg.id));
+        match self.registry.remove(&msg.id) {
+            Ok((c, ports)) => {
+                c.addr.do_send(Control::Stop);
+                self.detach_ports(ports);
+                tracing::info!(chardev = %msg.id, "chardev removed");
+                Ok(())
+            }
+            Err(Reject::NotFound) => Err(Error::NotFound(msg.id)),
+            Err(_) => Err(Error::Busy(msg.id)),
         }
-        if slot.changing || slot.live.as_ref().is_some_and(|l| l.frontend.is_some()) {
-            return Err(ChardevError::Busy(msg.id));
-        }
-        if let Some(Slot { live: Some(live), .. }) = self.slots.remove(&msg.id) {
-            live.backend.do_send(ToBackend::Stop);
-        }
-        tracing::info!(chardev = %msg.id, "chardev removed");
-        Ok(())
     }
 }
 
 impl Handler<SendBreak> for Supervisor {
-    type Result = Result<(), ChardevError>;
+    type Result = Result<(), Error>;
 
     fn handle(&mut self, msg: SendBreak, _ctx: &mut Context<Self>) -> Self::Result {
-        let live = self.live(&msg.id).ok_or(ChardevError::NotFound(msg.id))?;
-        live.backend.do_send(ToBackend::Break);
+        if self.registry.get(&msg.id).is_none() {
+            return Err(Error::NotFound(msg.id));
+        }
+        self.port_op(&msg.id, Control::Break);
         Ok(())
     }
 }
@@ -398,99 +391,103 @@ impl Handler<QueryChardev> for Supervisor {
     type Result = MessageResult<QueryChardev>;
 
     fn handle(&mut self, _msg: QueryChardev, _ctx: &mut Context<Self>) -> Self::Result {
-        let mut rows: Vec<(u64, ChardevInfo)> = self
-            .slots
-            .iter()
-            .filter_map(|(id, s)| {
-                let live = s.live.as_ref()?;
-                Some((
-                    s.seq,
-                    ChardevInfo {
-                        label: id.clone(),
-                        filename: live.filename.clone(),
-                        frontend_open: live.frontend.as_ref().is_some_and(|f| f.open),
-                    },
-                ))
-            })
-            .collect();
-        rows.sort_by_key(|(seq, _)| *seq);
-        MessageResult(rows.into_iter().map(|(_, r)| r).collect())
-    }
-}
-
-fn ring_backend(sup: &Supervisor, device: &str) -> Result<Recipient<ToBackend>, ChardevError> {
-    let live = sup
-        .live(device)
-        .ok_or_else(|| ChardevError::DeviceNotFound(device.to_owned()))?;
-    if !live.ringbuf {
-        return Err(ChardevError::NotRingbuf(device.to_owned()));
-    }
-    Ok(live.backend.clone())
-}
-
-impl Handler<RingbufWrite> for Supervisor {
-    type Result = ResponseFuture<Result<(), ChardevError>>;
-
-    fn handle(&mut self, msg: RingbufWrite, _ctx: &mut Context<Self>) -> Self::Result {
-        let backend = ring_backend(self, &msg.device);
-        Box::pin(async move {
-            let backend = backend?;
-            match backend.send(ToBackend::RingWrite(msg.data)).await {
-                Ok(r) => r.map(|_| ()),
-                Err(_) => Err(ChardevError::DeviceNotFound(msg.device)),
-            }
-        })
-    }
-}
-
-impl Handler<RingbufRead> for Supervisor {
-    type Result = ResponseFuture<Result<String, ChardevError>>;
-
-    fn handle(&mut self, msg: RingbufRead, _ctx: &mut Context<Self>) -> Self::Result {
-        let backend = ring_backend(self, &msg.device);
-        Box::pin(async move {
-            let backend = backend?;
-            match backend
-                .send(ToBackend::RingRead {
-                    size: msg.size,
-                    format: msg.format,
+        MessageResult(
+            self.registry
+                .live()
+                .into_iter()
+                .map(|(id, c)| ChardevInfo {
+                    label: id.to_owned(),
+                    filename: c.status.filename(),
+                    frontend_open: c.status.frontend_open(),
                 })
-                .await
-            {
-                Ok(Ok(backends::BackendReply::Text(t))) => Ok(t),
-                Ok(Ok(_)) => Ok(String::new()),
-                Ok(Err(e)) => Err(e),
-                Err(_) => Err(ChardevError::DeviceNotFound(msg.device)),
-            }
+                .collect(),
+        )
+    }
+}
+
+impl Handler<Lookup> for Supervisor {
+    type Result = Option<Found>;
+
+    fn handle(&mut self, msg: Lookup, _ctx: &mut Context<Self>) -> Self::Result {
+        let c = self.registry.get(&msg.id)?;
+        let ring = self.registry.info(&msg.id).is_some_and(|i| i.ring);
+        Some(Found {
+            addr: c.addr.clone(),
+            ring,
         })
     }
 }
 
-impl Handler<AttachFrontend> for Supervisor {
-    type Result = Result<(u64, BackendRoute), ChardevError>;
+impl Handler<Attach> for Supervisor {
+    type Result = ResponseFuture<Result<Port, Error>>;
 
-    fn handle(&mut self, msg: AttachFrontend, _ctx: &mut Context<Self>) -> Self::Result {
-        self.attach(&msg.chardev, msg.owner, msg.sink, msg.open)
+    fn handle(&mut self, msg: Attach, _ctx: &mut Context<Self>) -> Self::Result {
+        let r = match self.registry.attach(&msg.chardev, msg.holder.clone()) {
+            Ok(()) => Ok(self.make_port(&msg.chardev, &msg.holder, msg.open, msg.config)),
+            Err(AttachReject::NotFound) => Err(Error::NotFound(msg.chardev)),
+            Err(AttachReject::Full { .. }) => Err(Error::InUse(msg.chardev)),
+        };
+        Box::pin(async move {
+            let (port, attached) = r?;
+            let _ = attached.await;
+            Ok(port)
+        })
     }
 }
 
-impl Handler<DetachFrontend> for Supervisor {
+impl Handler<Detach> for Supervisor {
     type Result = ();
 
-    fn handle(&mut self, msg: DetachFrontend, _ctx: &mut Context<Self>) {
-        self.detach(&msg.chardev, msg.frontend);
-    }
-}
-
-impl Handler<SetFrontendOpen> for Supervisor {
-    type Result = ();
-
-    fn handle(&mut self, msg: SetFrontendOpen, _ctx: &mut Context<Self>) {
-        if let Some(fe) = self.live_mut(&msg.chardev).and_then(|l| l.frontend.as_mut()) {
-            if fe.id == msg.frontend {
-                fe.open = msg.open;
-            }
+    fn handle(&mut self, msg: Detach, _ctx: &mut Context<Self>) {
+        if let Some(port) = self.registry.detach(&msg.chardev, &msg.holder) {
+            self.port_op(&msg.chardev, Control::Detach(port));
         }
+    }
+}
+
+impl Handler<SetOpen> for Supervisor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, msg: SetOpen, _ctx: &mut Context<Self>) -> Self::Result {
+        let Some(port) = self.registry.port_of(&msg.chardev, &msg.holder) else {
+            return Box::pin(async {});
+        };
+        let (done, rx) = oneshot::channel();
+        self.port_op(
+            &msg.chardev,
+            Control::SetOpen {
+                port,
+                open: msg.open,
+                done,
+            },
+        );
+        Box::pin(async move {
+            let _ = rx.await;
+        })
+    }
+}
+
+impl Handler<Ioctl> for Supervisor {
+    type Result = ResponseFuture<Result<u32, Error>>;
+
+    fn handle(&mut self, msg: Ioctl, _ctx: &mut Context<Self>) -> Self::Result {
+        if self.registry.port_of(&msg.chardev, &msg.holder).is_none() {
+            let e = Error::Detached(msg.chardev);
+            return Box::pin(async move { Err(e) });
+        }
+        let (done, rx) = oneshot::channel();
+        self.port_op(&msg.chardev, Control::Ioctl { req: msg.req, done });
+        let chardev = msg.chardev;
+        Box::pin(async move { rx.await.unwrap_or(Err(Error::Detached(chardev))) })
+    }
+}
+
+impl Handler<NewHolderId> for Supervisor {
+    type Result = u64;
+
+    fn handle(&mut self, _msg: NewHolderId, _ctx: &mut Context<Self>) -> u64 {
+        self.next_holder += 1;
+        self.next_holder
     }
 }
 
@@ -518,108 +515,78 @@ impl Handler<Emit> for Supervisor {
     }
 }
 
+impl Handler<ChardevGone> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ChardevGone, _ctx: &mut Context<Self>) {
+        if let Some((_, ports)) = self.registry.gone(&msg.id, msg.generation) {
+            self.detach_ports(ports);
+        }
+    }
+}
+
 impl Handler<DeviceAdd> for Supervisor {
-    type Result = Result<(), ChardevError>;
+    type Result = ResponseFuture<Result<(), Error>>;
 
     fn handle(&mut self, msg: DeviceAdd, _ctx: &mut Context<Self>) -> Self::Result {
+        match self.add_device(msg) {
+            Ok(attached) => Box::pin(async move {
+                for a in attached {
+                    let _ = a.await;
+                }
+                Ok(())
+            }),
+            Err(e) => Box::pin(async move { Err(e) }),
+        }
+    }
+}
+
+impl Supervisor {
+    fn add_device(&mut self, msg: DeviceAdd) -> Result<Vec<oneshot::Receiver<()>>, Error> {
         let Some(driver) = frontends::driver(&msg.driver) else {
-            return Err(ChardevError::Other(format!(
-                "'{}' is not a valid device model name",
-                msg.driver
-            )));
+            return Err(DeviceError::NoDriver(msg.driver).into());
         };
-        let mut chardev = None;
-        for (k, v) in &msg.props {
-            match (k.as_str(), v) {
-                ("chardev", Json::Str(s)) => chardev = Some(s.clone()),
-                ("chardev", _) => {
-                    return Err(ChardevError::Other(
-                        "Invalid parameter type for 'chardev', expected: string".into(),
-                    ))
-                }
-                (other, _) => {
-                    return Err(ChardevError::Other(format!(
-                        "Property '{}.{other}' not found",
-                        msg.driver
-                    )))
-                }
-            }
-        }
-        let Some(chardev) = chardev else {
-            return Err(ChardevError::Other(format!(
-                "Property '{}.chardev' is required",
-                msg.driver
-            )));
-        };
-        let anonymous = msg.id.is_none();
-        let id = match msg.id {
-            Some(id) if !id_wellformed(&id) => {
-                return Err(ChardevError::Other("Parameter 'id' expects an identifier".into()))
-            }
-            Some(id) if self.devices.contains_key(&id) => {
-                return Err(ChardevError::Other(format!("Duplicate device ID '{id}'")))
-            }
-            Some(id) => id,
-            None => {
-                let mut n = self.devices.len();
-                loop {
-                    let candidate = format!("device[{n}]");
-                    if !self.devices.contains_key(&candidate) {
-                        break candidate;
-                    }
-                    n += 1;
-                }
+        let chardevs = driver.chardevs(&msg.props)?;
+        let prop_error = |i: usize, in_use: bool| {
+            let (driver, prop, value) = (driver.name.into(), driver.chardev_props[i].into(), chardevs[i].clone());
+            if in_use {
+                DeviceError::ChardevInUse { driver, prop, value }
+            } else {
+                DeviceError::NoChardev { driver, prop, value }
             }
         };
-        if self.live(&chardev).is_none() {
-            return Err(Self::device_error(
-                driver,
-                "chardev",
-                format!("can't find value '{chardev}'"),
-            ));
-        }
-        if self.live(&chardev).is_some_and(|l| l.frontend.is_some()) {
-            return Err(Self::device_error(
-                driver,
-                "chardev",
-                format!("can't take value '{chardev}', it's in use"),
-            ));
-        }
-        let (sink, rx) = tokio::sync::mpsc::channel(super::frontend::FRONTEND_QUEUE);
-        let open = frontends::opens_at_start(driver);
-        let (_, route) = self.attach(&chardev, FrontendOwner::Device(id.clone()), sink, open)?;
-        let addr = DeviceActor::new(driver, id.clone(), chardev.clone(), route, rx).start();
-        tracing::info!(device = %id, driver, chardev = %chardev, "device added");
-        self.devices.insert(
-            id,
-            Device {
-                chardev,
-                driver,
-                addr,
-                anonymous,
-            },
-        );
-        Ok(())
+        let id = match self.registry.add_device(msg.id.as_deref(), driver.name, &chardevs) {
+            Ok(id) => id,
+            Err(DeviceReject::BadId) => return Err(DeviceError::BadId.into()),
+            Err(DeviceReject::Duplicate(d)) => return Err(DeviceError::DuplicateId(d).into()),
+            Err(DeviceReject::NoChardev(i)) => return Err(prop_error(i, false).into()),
+            Err(DeviceReject::ChardevInUse(i)) => return Err(prop_error(i, true).into()),
+        };
+        let holder = Holder::Device(id.clone());
+        let (ports, attached): (Vec<Port>, Vec<_>) = chardevs
+            .iter()
+            .map(|c| self.make_port(c, &holder, driver.opens_at_start, PortConfig::default()))
+            .unzip();
+        let arbiter = chardevs.first().and_then(|c| self.arbiter_of(c)).unwrap_or(0);
+        let stop = (driver.start)(&self.pool.get(arbiter), id.clone(), ports);
+        tracing::info!(device = %id, driver = driver.name, chardevs = ?chardevs, "device added");
+        self.devices.insert(id, (stop, arbiter));
+        Ok(attached)
     }
 }
 
 impl Handler<DeviceDel> for Supervisor {
-    type Result = Result<(), ChardevError>;
+    type Result = Result<(), Error>;
 
     fn handle(&mut self, msg: DeviceDel, ctx: &mut Context<Self>) -> Self::Result {
-        let dev = self
-            .devices
-            .remove(&msg.id)
-            .ok_or_else(|| ChardevError::NoSuchDevice(msg.id.clone()))?;
-        let fe = self
-            .live(&dev.chardev)
-            .and_then(|l| l.frontend.as_ref())
-            .filter(|f| f.owner == FrontendOwner::Device(msg.id.clone()))
-            .map(|f| f.id);
-        if let Some(fe) = fe {
-            self.detach(&dev.chardev, fe);
+        let (dev, ports) = self
+            .registry
+            .remove_device(&msg.id)
+            .ok_or_else(|| DeviceError::NotFound(msg.id.clone()))?;
+        self.detach_ports(ports);
+        if let Some((stop, _)) = self.devices.remove(&msg.id) {
+            stop.do_send(StopDevice);
         }
-        dev.addr.do_send(frontends::StopDevice);
         tracing::info!(device = %msg.id, driver = dev.driver, "device removed");
         // As QEMU: DEVICE_DELETED once the device is gone (at once here: no guest to ask).
         let data = if dev.anonymous {
@@ -636,26 +603,55 @@ impl Handler<DeviceDel> for Supervisor {
 }
 
 impl Handler<PortSetOpen> for Supervisor {
-    type Result = Result<(), ChardevError>;
+    type Result = ResponseFuture<Result<(), Error>>;
 
     fn handle(&mut self, msg: PortSetOpen, ctx: &mut Context<Self>) -> Self::Result {
-        let dev = self
-            .devices
-            .get(&msg.id)
-            .ok_or_else(|| ChardevError::NoSuchDevice(msg.id.clone()))?;
-        if dev.driver != "port" {
-            return Err(ChardevError::Other(format!("Device '{}' is not a port", msg.id)));
+        match self.port_set_open(msg, ctx) {
+            Ok(applied) => Box::pin(async move {
+                if let Some(a) = applied {
+                    let _ = a.await;
+                }
+                Ok(())
+            }),
+            Err(e) => Box::pin(async move { Err(e) }),
         }
-        let (chardev, anonymous) = (dev.chardev.clone(), dev.anonymous);
-        if let Some(fe) = self.live_mut(&chardev).and_then(|l| l.frontend.as_mut()) {
-            fe.open = msg.open;
+    }
+}
+
+impl Supervisor {
+    fn port_set_open(
+        &mut self,
+        msg: PortSetOpen,
+        ctx: &mut Context<Self>,
+    ) -> Result<Option<oneshot::Receiver<bool>>, Error> {
+        let dev = self
+            .registry
+            .device(&msg.id)
+            .ok_or_else(|| DeviceError::NotFound(msg.id.clone()))?;
+        if dev.driver != frontends::port::DRIVER.name {
+            return Err(DeviceError::NotAPort(msg.id).into());
+        }
+        let (chardev, anonymous) = (dev.chardevs[0].clone(), dev.anonymous);
+        let holder = Holder::Device(msg.id.clone());
+        let mut applied = None;
+        if let Some(port) = self.registry.port_of(&chardev, &holder) {
+            let (done, rx) = oneshot::channel();
+            applied = Some(rx);
+            self.port_op(
+                &chardev,
+                Control::SetOpen {
+                    port,
+                    open: msg.open,
+                    done,
+                },
+            );
         }
         // As QEMU: only a port with an id of its own raises the event.
         if !anonymous {
             let data = Json::object([("id", Json::str(msg.id.clone())), ("open", Json::Bool(msg.open))]);
             self.emit(QmpEvent::now("VSERPORT_CHANGE", Some(data)), ctx);
         }
-        Ok(())
+        Ok(applied)
     }
 }
 

@@ -1,257 +1,299 @@
-//! Backends: one file per QEMU backend kind, and the factory that starts them.
+//! Backend kinds: one file per QEMU backend kind, and the one table that
+//! lists them ([`KINDS`]).
 //!
-//! Every backend is an actor that handles [`ToBackend`]. The frontend's output
-//! reaches it as `ToBackend::Write`; whatever the backend receives from the
-//! outside world goes to the attached frontend as [`FrontendEvent`]s over a
-//! bounded channel (a full channel makes the backend stop reading).
-pub mod fdio;
+//! A kind's file holds all of that kind: its QEMU name, its options (the
+//! `data` of QMP's `ChardevBackend` union, and its `-chardev` keys), the host
+//! resources it takes, how it opens, and its run-time [`Backend`] (often a
+//! [`LinkBackend`] over a transport of its own). Adding a kind touches its
+//! file and one line of [`KINDS`].
+//!
+//! [`Backend`]: crate::chardev::Backend
+//! [`LinkBackend`]: crate::chardev::transport::LinkBackend
+use crate::chardev::{Backend, Port};
+use crate::error::BackendError;
+use crate::options::Opts;
+use crate::registry::KindInfo;
+use futures_util::future::LocalBoxFuture;
+use serde::{Deserialize, Serialize};
+use std::any::Any;
+use std::fmt;
+
 pub mod file;
-pub mod logfile;
 pub mod null;
 pub mod parallel;
 pub mod pipe;
 pub mod pty;
+pub mod ring;
 pub mod ringbuf;
 pub mod serial;
-pub mod spec;
 pub mod stdio;
 pub mod udp;
 
-pub mod ring;
-pub use ring::Ring;
+/// One backend kind.
+pub struct Kind {
+    /// QEMU's name (`ChardevBackendKind`).
+    pub name: &'static str,
+    /// Other names `-chardev` takes (`tty`, `parport`).
+    pub aliases: &'static [&'static str],
+    /// Build the options from a QMP `data` object the schema has checked.
+    pub from_qmp: fn(&serde_json::Value) -> Result<Box<dyn BackendConfig>, BackendError>,
+    /// Build the options from `-chardev` keys (the generic ones are taken).
+    pub from_cli: fn(&mut Opts) -> Result<Box<dyn BackendConfig>, String>,
+    /// The `-chardev` syntax, for `--help`.
+    pub syntax: &'static str,
+}
 
-use crate::actors::ChardevError;
-use crate::qmp::command::DataFormat;
-use actix::prelude::*;
-use bytes::Bytes;
-use spec::ChardevBackend;
-use tokio::sync::mpsc;
-
-/// Backend kinds this build really supports, in the order
-/// `query-chardev-backends` lists them (QEMU 10.0.2's order, filtered).
-pub const SUPPORTED: &[&str] = &[
-    "serial", "file", "udp", "memory", "parallel", "null", "pty", "pipe", "ringbuf", "stdio",
+/// Every kind this build has, in the order `query-chardev-backends` lists
+/// them (QEMU 10.0.2's order, filtered).
+pub static KINDS: &[Kind] = &[
+    serial::KIND,
+    file::KIND,
+    udp::KIND,
+    ringbuf::MEMORY,
+    parallel::KIND,
+    null::KIND,
+    pty::KIND,
+    pipe::KIND,
+    ringbuf::RINGBUF,
+    stdio::KIND,
 ];
 
-/// What a backend tells its frontend.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FrontendEvent {
-    /// Bytes from the outside world (QEMU's `chr_read`).
-    Data(Bytes),
-    /// The backend is open (QEMU's `CHR_EVENT_OPENED`).
-    Opened,
-    /// The backend closed (QEMU's `CHR_EVENT_CLOSED`).
-    Closed,
-    /// A break condition (QEMU's `CHR_EVENT_BREAK`).
-    Break,
+/// Every name of QEMU 10.0.2's `ChardevBackendKind`; the ones not in
+/// [`KINDS`] are refused as a QEMU built without them refuses them.
+pub const QEMU_KINDS: &[&str] = &[
+    "file",
+    "serial",
+    "parallel",
+    "pipe",
+    "socket",
+    "udp",
+    "pty",
+    "null",
+    "mux",
+    "hub",
+    "msmouse",
+    "wctablet",
+    "braille",
+    "testdev",
+    "stdio",
+    "console",
+    "spicevmc",
+    "spiceport",
+    "qemu-vdagent",
+    "dbus",
+    "vc",
+    "ringbuf",
+    "memory",
+];
+
+/// The kind of a QEMU name or `-chardev` alias.
+pub fn kind(name: &str) -> Option<&'static Kind> {
+    KINDS.iter().find(|k| k.name == name || k.aliases.contains(&name))
 }
 
-/// The sending end a backend uses to reach its frontend.
-pub type FrontendSink = mpsc::Sender<FrontendEvent>;
-
-/// Deliver a control event (OPENED, CLOSED, BREAK) without losing it: at once
-/// when the frontend's queue has room, else by a task that waits for room
-/// (data is what the queue bounds; events are rare and never dropped).
-pub fn deliver(sink: &FrontendSink, ev: FrontendEvent) {
-    match sink.try_send(ev) {
-        Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
-        Err(mpsc::error::TrySendError::Full(ev)) => {
-            let sink = sink.clone();
-            actix_rt::spawn(async move {
-                let _ = sink.send(ev).await;
-            });
-        }
-    }
+/// `ChardevCommon`: options every backend takes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ChardevCommon {
+    /// Log every byte the frontend writes to this file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logfile: Option<String>,
+    /// Append to the log file instead of truncating it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logappend: Option<bool>,
 }
 
-/// A message to a backend actor. Sent by the supervisor (control) and by the
-/// attached frontend (`Write`); answered with a [`BackendReply`].
-#[derive(Debug, Message)]
-#[rtype(result = "Result<BackendReply, ChardevError>")]
-pub enum ToBackend {
-    /// Frontend output; the reply says how many bytes were accepted.
-    Write(Bytes),
-    /// A frontend attaches; the backend sends it `Opened` at once if it is open.
-    Attach(FrontendSink),
-    /// The frontend detaches.
-    Detach,
-    /// Deliver a break to the frontend (`chardev-send-break`).
-    Break,
-    /// `ringbuf-write` data (ring backends only).
-    RingWrite(Vec<u8>),
-    /// `ringbuf-read` (ring backends only).
-    RingRead {
-        /// Most bytes to take.
-        size: usize,
-        /// Encoding of the result.
-        format: DataFormat,
-    },
-    /// A frontend ioctl (QEMU's `qemu_chr_fe_ioctl`): serial line settings,
-    /// break and modem lines, parallel port registers.
-    Ioctl(CharIoctl),
-    /// Whether the backend is open now (QEMU's `be_open`): `Value(1)` or `Value(0)`.
-    IsOpen,
-    /// `chardev-change` to a backend of the same kind: give up the exclusive
-    /// named resources the new one may need (a pty's symlink path, the
-    /// terminal of stdio) while staying alive.
-    Release,
-    /// The change failed: take the released resources back.
-    Reacquire,
-    /// Stop the backend (release its resources).
-    Stop,
-}
-
-/// Parity of a serial line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Parity {
-    /// None.
-    None,
-    /// Even.
-    Even,
-    /// Odd.
-    Odd,
-}
-
-/// Serial line parameters (QEMU's `QEMUSerialSetParams`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SerialParams {
-    /// Bits per second.
-    pub speed: u32,
-    /// Parity.
-    pub parity: Parity,
-    /// Data bits (5..=8).
-    pub data_bits: u8,
-    /// Stop bits (1 or 2).
-    pub stop_bits: u8,
-}
-
-/// Frontend ioctls (QEMU's `CHR_IOCTL_*`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CharIoctl {
-    /// Set speed, parity, data and stop bits.
-    SerialSetParams(SerialParams),
-    /// Send a break (true) — QEMU sends one `tcsendbreak`; false does nothing.
-    SerialSetBreak(bool),
-    /// Read the modem lines (`TIOCM_*` bits).
-    SerialGetTiocm,
-    /// Set the modem lines (`TIOCM_*` bits).
-    SerialSetTiocm(u32),
-    /// Parallel port: read the data register.
-    PpReadData,
-    /// Parallel port: write the data register.
-    PpWriteData(u8),
-    /// Parallel port: read the control register.
-    PpReadControl,
-    /// Parallel port: write the control register.
-    PpWriteControl(u8),
-    /// Parallel port: read the status register.
-    PpReadStatus,
-}
-
-/// A backend's answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BackendReply {
-    /// Done.
-    Done,
-    /// Bytes accepted by a write.
-    Written(usize),
-    /// `ringbuf-read` result.
-    Text(String),
-    /// An ioctl's value (modem lines, a parallel port register).
-    Value(u32),
-}
-
-/// A backend that started.
+/// What a kind needs to open: the chardev's id, and a port on each chardev
+/// it references (a mux's base, a hub's inputs), in order.
 #[derive(Debug)]
-pub struct Started {
-    /// Where to send [`ToBackend`].
-    pub backend: Recipient<ToBackend>,
-    /// `filename` in query-chardev.
-    pub filename: String,
+pub struct OpenContext {
+    /// The chardev's id.
+    pub id: String,
+    /// Ports on the referenced chardevs.
+    pub ports: Vec<Port>,
+}
+
+/// An opened backend.
+pub struct Opened {
+    /// The run-time side.
+    pub backend: Box<dyn Backend>,
     /// Open at creation (QEMU's `be_opened`).
-    pub opened: bool,
-    /// `ringbuf-read`/`ringbuf-write` apply.
-    pub ringbuf: bool,
+    pub be_open: bool,
     /// The pty path, for chardev-add's return value.
     pub pty: Option<String>,
 }
 
-/// How often an open of a fifo for writing retries while it has no reader.
-pub const FIFO_WAIT_POLL: std::time::Duration = std::time::Duration::from_millis(50);
-
-/// Open without ever blocking the thread: `O_NONBLOCK | O_CLOEXEC | O_NOCTTY`
-/// are added, and a fifo opened for writing with no reader yet (`ENXIO`) is
-/// retried every [`FIFO_WAIT_POLL`] until one comes. QEMU blocks there (and
-/// freezes); here only the command that asked waits, and it stays cancellable.
-pub async fn open_nonblocking(
-    path: &str,
-    flags: rustix::fs::OFlags,
-    mode: u32,
-) -> Result<rustix::fd::OwnedFd, rustix::io::Errno> {
-    use rustix::fs::{FileType, Mode, OFlags};
-    let flags = flags | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
-    loop {
-        match rustix::fs::open(path, flags, Mode::from_raw_mode(mode)) {
-            Err(rustix::io::Errno::NXIO)
-                if rustix::fs::stat(path).is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Fifo) =>
-            {
-                tokio::time::sleep(FIFO_WAIT_POLL).await;
-            }
-            other => return other,
-        }
+impl fmt::Debug for Opened {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Opened")
+            .field("be_open", &self.be_open)
+            .field("pty", &self.pty)
+            .finish()
     }
 }
 
-/// Open a path as QEMU's `qmp_chardev_open_file_source` does (mode 0666); the
-/// error is QEMU's text. See [`open_nonblocking`].
-pub async fn open_path(path: &str, flags: rustix::fs::OFlags) -> Result<rustix::fd::OwnedFd, String> {
-    open_nonblocking(path, flags, 0o666)
-        .await
-        .map_err(|e| format!("Could not open '{path}': {}", strerror(&e.into())))
-}
+impl Opened {
+    /// A backend open at creation.
+    pub fn open(backend: impl Backend) -> Opened {
+        Opened {
+            backend: Box::new(backend),
+            be_open: true,
+            pty: None,
+        }
+    }
 
-impl Started {
-    /// A backend that is open at creation, with QEMU's `filename`.
-    pub fn open(backend: Recipient<ToBackend>, filename: &str) -> Started {
-        Started {
-            backend,
-            filename: filename.to_owned(),
-            opened: true,
-            ringbuf: false,
+    /// A backend that is not open at creation.
+    pub fn closed(backend: impl Backend) -> Opened {
+        Opened {
+            backend: Box::new(backend),
+            be_open: false,
             pty: None,
         }
     }
 }
 
-/// QEMU's wording of an OS error (`strerror`), without Rust's "(os error N)".
-pub fn strerror(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_owned(),
-        None => s,
+/// One kind's options: what the registry must know of them, and how to open.
+pub trait BackendConfig: fmt::Debug + Send + Any {
+    /// QEMU's kind name.
+    fn kind(&self) -> &'static str;
+
+    /// Ports, capabilities, resources and references (the registry decides
+    /// with them).
+    fn info(&self) -> KindInfo {
+        KindInfo::plain(self.kind())
+    }
+
+    /// The error when an exclusive resource it needs is lent out by a
+    /// chardev being changed (worded as the OS conflict would be).
+    fn conflict(&self, resource: &crate::registry::Resource) -> BackendError {
+        BackendError::Invalid(format!("{} is in use", resource.key))
+    }
+
+    /// Open the backend, on the arbiter that will run it.
+    fn open(self: Box<Self>, cx: OpenContext) -> LocalBoxFuture<'static, Result<Opened, BackendError>>;
+
+    /// For [`ChardevBackend::config`].
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// A kind this build does not have: refused when opened, as a QEMU built
+/// without it refuses it.
+#[derive(Debug)]
+struct Unbuilt(&'static str);
+
+impl BackendConfig for Unbuilt {
+    fn kind(&self) -> &'static str {
+        self.0
+    }
+
+    fn open(self: Box<Self>, _cx: OpenContext) -> LocalBoxFuture<'static, Result<Opened, BackendError>> {
+        let kind = self.0;
+        Box::pin(async move { Err(BackendError::InvalidDriver(kind.to_owned())) })
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
     }
 }
 
-/// Start the backend for `spec` on the current arbiter. The error is the text
-/// after QEMU's `Failed to add chardev 'ID': ` prefix.
-pub async fn start(id: &str, spec: &ChardevBackend) -> Result<Started, String> {
-    let log = match &spec.common().logfile {
-        Some(path) => Some(logfile::LogFile::open(path, spec.common().logappend.unwrap_or(false)).await?),
-        None => None,
-    };
-    match spec {
-        ChardevBackend::Null(_) => Ok(null::NullBackend::start_backend(id, log)),
-        ChardevBackend::File(f) => file::start(id, f, log).await,
-        ChardevBackend::Pipe(p) => pipe::start(id, &p.device, log).await,
-        ChardevBackend::Serial(s) => serial::start(id, &s.device, log).await,
-        ChardevBackend::Parallel(p) => parallel::start(id, &p.device, log).await,
-        ChardevBackend::Pty(p) => pty::start(id, p.path.as_deref(), log),
-        ChardevBackend::Stdio(s) => stdio::start(id, s, log),
-        ChardevBackend::Udp(u) => udp::start(id, u, log).await,
-        ChardevBackend::Ringbuf(r) | ChardevBackend::Memory(r) => {
-            let size = ringbuf::ring_size(r.size)?;
-            Ok(ringbuf::RingbufBackend::start_backend(id, spec.kind(), size, log))
+/// `ChardevBackend`: which kind, with its options.
+///
+/// ```
+/// use chardevd::backends::{ChardevBackend, ringbuf::Ringbuf};
+/// let b = ChardevBackend::new(Ringbuf { size: Some(4096) });
+/// assert_eq!(b.kind(), "ringbuf");
+/// assert_eq!(b.config::<Ringbuf>().unwrap().size, Some(4096));
+/// ```
+#[derive(Debug)]
+pub struct ChardevBackend {
+    /// The options every kind takes.
+    pub common: ChardevCommon,
+    config: Box<dyn BackendConfig>,
+}
+
+impl ChardevBackend {
+    /// A backend of a kind, with no log file.
+    pub fn new(config: impl BackendConfig) -> ChardevBackend {
+        ChardevBackend {
+            common: ChardevCommon::default(),
+            config: Box::new(config),
         }
-        other => Err(format!("'{}' is not a valid char driver name", other.kind())),
     }
+
+    /// The same, with these common options.
+    pub fn with_common(mut self, common: ChardevCommon) -> ChardevBackend {
+        self.common = common;
+        self
+    }
+
+    /// The same, logging frontend output to `path` (truncated unless `append`).
+    pub fn with_log(self, path: impl Into<String>, append: bool) -> ChardevBackend {
+        self.with_common(ChardevCommon {
+            logfile: Some(path.into()),
+            logappend: Some(append),
+        })
+    }
+
+    /// A kind's options and the common ones.
+    pub fn from_parts(common: ChardevCommon, config: Box<dyn BackendConfig>) -> ChardevBackend {
+        ChardevBackend { common, config }
+    }
+
+    /// QEMU's kind name.
+    pub fn kind(&self) -> &'static str {
+        self.config.kind()
+    }
+
+    /// The options, if they are of kind `T`.
+    pub fn config<T: BackendConfig>(&self) -> Option<&T> {
+        self.config.as_any().downcast_ref::<T>()
+    }
+
+    /// What the registry needs to know.
+    pub fn info(&self) -> KindInfo {
+        self.config.info()
+    }
+
+    /// See [`BackendConfig::conflict`].
+    pub fn conflict(&self, resource: &crate::registry::Resource) -> BackendError {
+        self.config.conflict(resource)
+    }
+
+    /// The parts, to open.
+    pub fn into_parts(self) -> (ChardevCommon, Box<dyn BackendConfig>) {
+        (self.common, self.config)
+    }
+
+    /// From QMP's `{"type": ..., "data": {...}}`, already checked against the
+    /// schema. A kind of QEMU's that this build lacks is kept, to be refused
+    /// when opened (in QEMU's order of checks).
+    pub fn from_qmp(v: &serde_json::Value) -> Result<ChardevBackend, BackendError> {
+        let kind_name = v.get("type").and_then(|t| t.as_str()).unwrap_or("");
+        let empty = serde_json::Value::Object(Default::default());
+        let data = v.get("data").unwrap_or(&empty);
+        let common: ChardevCommon =
+            serde_json::from_value(data.clone()).map_err(|e| BackendError::Invalid(e.to_string()))?;
+        let config = match KINDS.iter().find(|k| k.name == kind_name) {
+            Some(k) => (k.from_qmp)(data)?,
+            None => match QEMU_KINDS.iter().find(|k| **k == kind_name) {
+                Some(k) => Box::new(Unbuilt(k)),
+                None => return Err(BackendError::InvalidDriver(kind_name.to_owned())),
+            },
+        };
+        Ok(ChardevBackend { common, config })
+    }
+}
+
+/// Read a kind's options from its QMP `data`.
+pub fn from_data<T: serde::de::DeserializeOwned + BackendConfig>(
+    data: &serde_json::Value,
+) -> Result<Box<dyn BackendConfig>, BackendError> {
+    serde_json::from_value::<T>(data.clone())
+        .map(|t| Box::new(t) as Box<dyn BackendConfig>)
+        .map_err(|e| BackendError::Invalid(e.to_string()))
+}
+
+/// The `-chardev` lines of every kind, for `--help`.
+pub fn syntax() -> String {
+    KINDS.iter().map(|k| format!("{}\n", k.syntax)).collect()
 }

@@ -1,54 +1,61 @@
 //! `null`: discards output, never has input, never opens (QEMU's `chardev-null`).
-use super::logfile::LogFile;
-use super::{BackendReply, Started, ToBackend};
-use crate::actors::ChardevError;
-use actix::prelude::*;
+use super::{from_data, BackendConfig, Kind, OpenContext, Opened};
+use crate::chardev::{Backend, Input, Output};
+use crate::error::BackendError;
+use crate::options::Opts;
+use futures_util::future::LocalBoxFuture;
+use serde::{Deserialize, Serialize};
+use std::task::{Context, Poll};
 
-/// The null backend actor.
-#[derive(Debug)]
-pub struct NullBackend {
-    id: String,
-    log: Option<LogFile>,
+/// The `null` kind.
+pub const KIND: Kind = Kind {
+    name: "null",
+    aliases: &[],
+    from_qmp,
+    from_cli,
+    syntax: "-chardev null,id=ID",
+};
+
+fn from_qmp(data: &serde_json::Value) -> Result<Box<dyn BackendConfig>, BackendError> {
+    from_data::<Null>(data)
 }
 
-impl NullBackend {
-    /// Start one.
-    pub fn start_backend(id: &str, log: Option<LogFile>) -> Started {
-        let addr = NullBackend { id: id.to_owned(), log }.start();
-        Started {
-            backend: addr.recipient(),
-            filename: "null".into(),
-            opened: false,
-            ringbuf: false,
-            pty: None,
-        }
+fn from_cli(_opts: &mut Opts) -> Result<Box<dyn BackendConfig>, String> {
+    Ok(Box::new(Null {}))
+}
+
+/// `null` options (none).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Null {}
+
+impl BackendConfig for Null {
+    fn kind(&self) -> &'static str {
+        "null"
+    }
+
+    fn open(self: Box<Self>, _cx: OpenContext) -> LocalBoxFuture<'static, Result<Opened, BackendError>> {
+        Box::pin(async { Ok(Opened::closed(NullBackend)) })
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }
 
-impl Actor for NullBackend {
-    type Context = Context<Self>;
-}
+/// The run-time side: output is taken (and logged) and dropped.
+#[derive(Debug)]
+struct NullBackend;
 
-impl Handler<ToBackend> for NullBackend {
-    type Result = Result<BackendReply, ChardevError>;
+impl Backend for NullBackend {
+    fn poll_input(&mut self, _cx: &mut Context<'_>, _room: usize) -> Poll<Input> {
+        Poll::Pending
+    }
 
-    fn handle(&mut self, msg: ToBackend, ctx: &mut Context<Self>) -> Self::Result {
-        match msg {
-            ToBackend::Write(b) => {
-                if let Some(log) = &mut self.log {
-                    log.log(&b);
-                }
-                Ok(BackendReply::Written(b.len()))
-            }
-            ToBackend::Attach(_) | ToBackend::Detach | ToBackend::Break => Ok(BackendReply::Done),
-            ToBackend::RingWrite(_) | ToBackend::RingRead { .. } => Err(ChardevError::NotRingbuf(self.id.clone())),
-            ToBackend::Ioctl(_) => Err(ChardevError::NotSupported),
-            ToBackend::Release | ToBackend::Reacquire => Ok(BackendReply::Done),
-            ToBackend::IsOpen => Ok(BackendReply::Value(0)),
-            ToBackend::Stop => {
-                ctx.stop();
-                Ok(BackendReply::Done)
-            }
-        }
+    fn poll_output(&mut self, _cx: &mut Context<'_>, data: &[u8]) -> Poll<Output> {
+        Poll::Ready(Output::Written(data.len()))
+    }
+
+    fn filename(&self) -> String {
+        "null".into()
     }
 }

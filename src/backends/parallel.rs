@@ -3,15 +3,70 @@
 //! discarded); the frontend drives the port's registers through
 //! [`CharIoctl`]s, which go to a [`ParallelPort`]: [`PpDev`] makes the ioctls,
 //! [`RecordingPort`] records them for tests (no parallel port here).
-use super::fdio::{FdBackend, FdKind, Io};
-use super::logfile::LogFile;
-use super::{open_path, BackendReply, CharIoctl, Started};
-use crate::actors::ChardevError;
-use actix::prelude::*;
+use super::{from_data, BackendConfig, Kind, OpenContext, Opened};
+use crate::chardev::fdio::{open_path, FdLink};
+use crate::chardev::transport::{Behaviour, Connection, LinkBackend, Transport};
+use crate::chardev::CharIoctl;
+use crate::error::{BackendError, Error, OsError};
+use crate::options::Opts;
+use futures_util::future::LocalBoxFuture;
+use rustix::fd::OwnedFd;
 use rustix::fs::OFlags;
 use rustix::ioctl::{ioctl, Getter, NoArg, Opcode, Setter};
+use serde::{Deserialize, Serialize};
 use std::io;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+/// The `parallel` kind.
+pub const KIND: Kind = Kind {
+    name: "parallel",
+    aliases: &["parport"],
+    from_qmp,
+    from_cli,
+    syntax: "-chardev parallel,id=ID,path=DEVICE        (alias parport; Linux ppdev)",
+};
+
+fn from_qmp(data: &serde_json::Value) -> Result<Box<dyn BackendConfig>, BackendError> {
+    from_data::<Parallel>(data)
+}
+
+fn from_cli(opts: &mut Opts) -> Result<Box<dyn BackendConfig>, String> {
+    let device = opts.take("path").ok_or("chardev: parallel: no device path given")?;
+    Ok(Box::new(Parallel { device }))
+}
+
+/// `parallel` options (`ChardevHostdev`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Parallel {
+    /// The ppdev device.
+    pub device: String,
+}
+
+impl BackendConfig for Parallel {
+    fn kind(&self) -> &'static str {
+        "parallel"
+    }
+
+    fn open(self: Box<Self>, _cx: OpenContext) -> LocalBoxFuture<'static, Result<Opened, BackendError>> {
+        Box::pin(async move {
+            let fd = open_path(&self.device, OFlags::RDWR).await?;
+            // SAFETY: PPCLAIM takes no argument.
+            if let Err(e) = unsafe { ioctl(&fd, NoArg::<PPCLAIM>::new()) } {
+                return Err(BackendError::NotParallel(e.into()));
+            }
+            let transport = ParallelTransport { port: PpDev { fd } };
+            Ok(Opened::open(LinkBackend::connected(
+                transport,
+                Connection::new(FdLink::new(None, None)),
+            )))
+        })
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
 
 const PPCLAIM: Opcode = 0x708b;
 const PPRELEASE: Opcode = 0x708c;
@@ -38,18 +93,18 @@ pub trait ParallelPort: std::fmt::Debug + Send + 'static {
 /// A claimed ppdev port; released on drop.
 #[derive(Debug)]
 pub struct PpDev {
-    fd: Io,
+    fd: OwnedFd,
 }
 
 impl PpDev {
     fn get<const OP: Opcode>(&self) -> io::Result<u8> {
         // SAFETY: the PPR* ioctls write one unsigned char through the Getter's pointer.
-        Ok(unsafe { ioctl(self.fd.as_fd(), Getter::<OP, u8>::new())? })
+        Ok(unsafe { ioctl(&self.fd, Getter::<OP, u8>::new())? })
     }
 
     fn set<const OP: Opcode>(&self, v: u8) -> io::Result<()> {
         // SAFETY: the PPW* ioctls read one unsigned char through the Setter's pointer.
-        unsafe { ioctl(self.fd.as_fd(), Setter::<OP, u8>::new(v))? };
+        unsafe { ioctl(&self.fd, Setter::<OP, u8>::new(v))? };
         Ok(())
     }
 }
@@ -57,7 +112,7 @@ impl PpDev {
 impl Drop for PpDev {
     fn drop(&mut self) {
         // SAFETY: PPRELEASE takes no argument.
-        let _ = unsafe { ioctl(self.fd.as_fd(), NoArg::<PPRELEASE>::new()) };
+        let _ = unsafe { ioctl(&self.fd, NoArg::<PPRELEASE>::new()) };
     }
 }
 
@@ -129,45 +184,43 @@ impl ParallelPort for RecordingPort {
     }
 }
 
-/// The parallel side of an [`FdBackend`].
+/// The parallel side: the port behind the register ioctls.
 #[derive(Debug)]
-pub struct Parallel<P: ParallelPort> {
+struct ParallelTransport<P> {
     port: P,
 }
 
-impl<P: ParallelPort> Parallel<P> {
-    /// Wrap a port.
-    pub fn new(port: P) -> Self {
-        Parallel { port }
+/// Map a frontend ioctl onto a port.
+pub fn parallel_ioctl(port: &mut dyn ParallelPort, req: CharIoctl) -> Result<u32, Error> {
+    let err = |e: io::Error| Error::Ioctl(OsError::from(e));
+    let value = |r: io::Result<u8>| r.map(u32::from).map_err(err);
+    let done = |r: io::Result<()>| r.map(|_| 0).map_err(err);
+    match req {
+        CharIoctl::PpReadData => value(port.read_data()),
+        CharIoctl::PpWriteData(v) => done(port.write_data(v)),
+        CharIoctl::PpReadControl => value(port.read_control()),
+        CharIoctl::PpWriteControl(v) => done(port.write_control(v)),
+        CharIoctl::PpReadStatus => value(port.read_status()),
+        _ => Err(Error::NotSupported),
     }
 }
 
-impl<P: ParallelPort> FdKind for Parallel<P> {
-    fn ioctl(&mut self, req: CharIoctl) -> Result<BackendReply, ChardevError> {
-        let err = |e: io::Error| ChardevError::Other(super::strerror(&e));
-        let value = |r: io::Result<u8>| r.map(|v| BackendReply::Value(v as u32)).map_err(err);
-        let done = |r: io::Result<()>| r.map(|_| BackendReply::Done).map_err(err);
-        match req {
-            CharIoctl::PpReadData => value(self.port.read_data()),
-            CharIoctl::PpWriteData(v) => done(self.port.write_data(v)),
-            CharIoctl::PpReadControl => value(self.port.read_control()),
-            CharIoctl::PpWriteControl(v) => done(self.port.write_control(v)),
-            CharIoctl::PpReadStatus => value(self.port.read_status()),
-            _ => Err(ChardevError::NotSupported),
-        }
+impl<P: ParallelPort> Transport for ParallelTransport<P> {
+    fn poll_connect(&mut self, _cx: &mut Context<'_>) -> Poll<Option<Connection>> {
+        Poll::Ready(None)
     }
-}
 
-/// Open and claim the port, then start the backend.
-pub async fn start(id: &str, device: &str, log: Option<LogFile>) -> Result<Started, String> {
-    let fd = open_path(device, OFlags::RDWR).await?;
-    let io = Io::new(fd).map_err(|e| format!("Could not open '{device}': {}", super::strerror(&e)))?;
-    // SAFETY: PPCLAIM takes no argument.
-    if let Err(e) = unsafe { ioctl(io.as_fd(), NoArg::<PPCLAIM>::new()) } {
-        return Err(format!("not a parallel port: {}", super::strerror(&e.into())));
+    fn idle_filename(&self) -> String {
+        "parallel".into()
     }
-    let addr = FdBackend::new(id, None, None, log, Parallel::new(PpDev { fd: io })).start();
-    Ok(Started::open(addr.recipient(), "parallel"))
+
+    fn behaviour(&self) -> Behaviour {
+        Behaviour::ONCE
+    }
+
+    fn ioctl(&mut self, req: CharIoctl) -> Result<u32, Error> {
+        parallel_ioctl(&mut self.port, req)
+    }
 }
 
 #[cfg(test)]
@@ -178,12 +231,15 @@ mod tests {
     fn register_ioctls_reach_the_port() {
         let port = RecordingPort::default();
         *port.regs.lock().unwrap() = [0, 0, 0x78];
-        let mut p = Parallel::new(port.clone());
-        assert_eq!(p.ioctl(CharIoctl::PpWriteData(65)), Ok(BackendReply::Done));
-        assert_eq!(p.ioctl(CharIoctl::PpReadData), Ok(BackendReply::Value(65)));
-        assert_eq!(p.ioctl(CharIoctl::PpWriteControl(0x0c)), Ok(BackendReply::Done));
-        assert_eq!(p.ioctl(CharIoctl::PpReadStatus), Ok(BackendReply::Value(0x78)));
-        assert_eq!(p.ioctl(CharIoctl::SerialGetTiocm), Err(ChardevError::NotSupported));
+        let mut p = port.clone();
+        assert_eq!(parallel_ioctl(&mut p, CharIoctl::PpWriteData(65)), Ok(0));
+        assert_eq!(parallel_ioctl(&mut p, CharIoctl::PpReadData), Ok(65));
+        assert_eq!(parallel_ioctl(&mut p, CharIoctl::PpWriteControl(0x0c)), Ok(0));
+        assert_eq!(parallel_ioctl(&mut p, CharIoctl::PpReadStatus), Ok(0x78));
+        assert_eq!(
+            parallel_ioctl(&mut p, CharIoctl::SerialGetTiocm),
+            Err(Error::NotSupported)
+        );
         assert_eq!(
             *port.calls.lock().unwrap(),
             vec!["write_data 65", "read_data", "write_control 12", "read_status"]

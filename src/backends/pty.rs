@@ -5,34 +5,126 @@
 //! - the frontend gets `OPENED` when a program opens the slave (again after
 //!   each reconnect), and `CLOSED` when it hangs up (new in QEMU 10);
 //! - output written while nobody has the slave open is dropped (the write
-//!   still succeeds), so a guest never blocks on an unwatched console;
+//!   still succeeds, and is logged), so a guest never blocks on an unwatched
+//!   console;
 //! - with `path`, a symlink to the slave is created, and removed with the chardev.
 //!
-//! While disconnected the master is polled for `POLLHUP` every
-//! [`PTY_POLL`] (QEMU polls once a second).
-use super::fdio::{pump_input, InputMode, Io, OUTPUT_QUEUE};
-use super::logfile::LogFile;
-use super::{BackendReply, FrontendEvent, FrontendSink, Started, ToBackend};
-use crate::actors::ChardevError;
-use actix::prelude::*;
-use bytes::Bytes;
+//! The transport yields one link per program that opens the slave. While
+//! disconnected the master is polled for `POLLHUP` every [`PTY_POLL`] (QEMU
+//! polls once a second); the master is registered with the reactor only
+//! while a slave is open (a master with no slave reports a permanent hang-up,
+//! which would wake a registered reader for ever).
+use super::{from_data, BackendConfig, Kind, OpenContext, Opened};
+use crate::chardev::fdio::{FdIo, FdLink};
+use crate::chardev::transport::{Behaviour, Connection, Link, LinkBackend, Transport};
+use crate::error::BackendError;
+use crate::options::Opts;
+use crate::registry::{KindInfo, Resource};
+use futures_util::future::LocalBoxFuture;
 use rustix::event::{PollFd, PollFlags};
 use rustix::fd::OwnedFd;
 use rustix::fs::{Mode, OFlags};
 use rustix::pty::OpenptFlags;
 use rustix::termios::{self, OptionalActions};
-use std::cell::Cell;
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+use std::io;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::io::ReadBuf;
 
 /// How often a disconnected pty checks whether its slave was opened.
 pub const PTY_POLL: Duration = Duration::from_millis(200);
 
+/// The `pty` kind.
+pub const KIND: Kind = Kind {
+    name: "pty",
+    aliases: &[],
+    from_qmp,
+    from_cli,
+    syntax: "-chardev pty,id=ID[,path=SYMLINK]",
+};
+
+fn from_qmp(data: &serde_json::Value) -> Result<Box<dyn BackendConfig>, BackendError> {
+    from_data::<Pty>(data)
+}
+
+fn from_cli(opts: &mut Opts) -> Result<Box<dyn BackendConfig>, String> {
+    Ok(Box::new(Pty {
+        path: opts.take("path"),
+    }))
+}
+
+/// `pty` options (`ChardevPty`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pty {
+    /// A symlink to create to the slave.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+impl BackendConfig for Pty {
+    fn kind(&self) -> &'static str {
+        "pty"
+    }
+
+    fn info(&self) -> KindInfo {
+        KindInfo {
+            resources: self
+                .path
+                .iter()
+                .map(|p| Resource {
+                    key: format!("pty:{p}"),
+                    exclusive: true,
+                })
+                .collect(),
+            ..KindInfo::plain("pty")
+        }
+    }
+
+    fn conflict(&self, _resource: &Resource) -> BackendError {
+        BackendError::PtySymlink(crate::error::OsError::from_errno(
+            rustix::io::Errno::EXIST.raw_os_error(),
+        ))
+    }
+
+    fn open(self: Box<Self>, cx: OpenContext) -> LocalBoxFuture<'static, Result<Opened, BackendError>> {
+        Box::pin(async move {
+            let (master, name) = create().map_err(|e| BackendError::PtyCreate(e.into()))?;
+            let link = match &self.path {
+                Some(p) => {
+                    std::os::unix::fs::symlink(&name, p).map_err(|e| BackendError::PtySymlink(e.into()))?;
+                    Some(PathBuf::from(p))
+                }
+                None => None,
+            };
+            tracing::info!(chardev = %cx.id, pty = %name, "char device redirected to {name} (label {})", cx.id);
+            let transport = PtyTransport {
+                master: Rc::new(master),
+                name: name.clone(),
+                link,
+                released: None,
+                timer: None,
+            };
+            Ok(Opened {
+                backend: Box::new(LinkBackend::idle(transport)),
+                be_open: false,
+                pty: Some(name),
+            })
+        })
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
 /// Open a new pseudo-terminal: (master, slave path, slave). Both ends are
 /// close-on-exec and neither becomes a controlling terminal.
-pub fn open_pair() -> std::io::Result<(OwnedFd, String, OwnedFd)> {
+pub fn open_pair() -> io::Result<(OwnedFd, String, OwnedFd)> {
     let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)?;
     rustix::pty::grantpt(&master)?;
     rustix::pty::unlockpt(&master)?;
@@ -47,7 +139,7 @@ pub fn open_pair() -> std::io::Result<(OwnedFd, String, OwnedFd)> {
     Ok((master, name, slave))
 }
 
-fn create() -> std::io::Result<(OwnedFd, String)> {
+fn create() -> io::Result<(OwnedFd, String)> {
     let (master, name, slave) = open_pair()?;
     // Put the slave in raw mode once, then close it, as QEMU's openpty does.
     let mut t = termios::tcgetattr(&slave)?;
@@ -66,206 +158,124 @@ fn slave_open(master: &OwnedFd) -> bool {
     }
 }
 
-/// The pty backend actor.
-///
-/// The master is registered with the reactor only while a slave is open (a
-/// fresh registration per connection): a master with no slave reports a
-/// permanent hang-up, which would wake a registered reader for ever.
+/// Ready when `timer` fires (arming it first if needed).
+fn poll_tick(timer: &mut Option<Pin<Box<tokio::time::Sleep>>>, cx: &mut Context<'_>) -> Poll<()> {
+    let t = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(PTY_POLL)));
+    match t.as_mut().poll(cx) {
+        Poll::Ready(()) => {
+            *timer = None;
+            Poll::Ready(())
+        }
+        Poll::Pending => Poll::Pending,
+    }
+}
+
 #[derive(Debug)]
-pub struct PtyBackend {
-    id: String,
+struct PtyTransport {
     master: Rc<OwnedFd>,
-    connected: Rc<Cell<bool>>,
-    frontend: watch::Sender<Option<FrontendSink>>,
-    output: Option<mpsc::Sender<Bytes>>,
-    output_rx: Option<mpsc::Receiver<Bytes>>,
-    log: Option<LogFile>,
-    /// The slave's path.
     name: String,
     link: Option<PathBuf>,
     /// A link given up for a `chardev-change` that may still fail.
     released: Option<PathBuf>,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
-/// Create the pty and start the backend.
-pub fn start(id: &str, path: Option<&str>, log: Option<LogFile>) -> Result<Started, String> {
-    let (master, name) = create().map_err(|e| format!("Failed to create PTY: {}", super::strerror(&e)))?;
-    let link = match path {
-        Some(p) => {
-            std::os::unix::fs::symlink(&name, p)
-                .map_err(|e| format!("Failed to create PTY symlink: {}", super::strerror(&e)))?;
-            Some(PathBuf::from(p))
-        }
-        None => None,
-    };
-    let (tx, rx) = mpsc::channel(OUTPUT_QUEUE);
-    let (frontend, _) = watch::channel(None);
-    tracing::info!(chardev = %id, pty = %name, "char device redirected to {name} (label {id})");
-    let actor = PtyBackend {
-        id: id.to_owned(),
-        master: Rc::new(master),
-        connected: Rc::new(Cell::new(false)),
-        frontend,
-        output: Some(tx),
-        output_rx: Some(rx),
-        log,
-        name: name.clone(),
-        link,
-        released: None,
-    };
-    let addr = actor.start();
-    Ok(Started {
-        backend: addr.recipient(),
-        filename: format!("pty:{name}"),
-        opened: false,
-        ringbuf: false,
-        pty: Some(name),
-    })
-}
-
-impl Actor for PtyBackend {
-    type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Context<Self>) {
-        let (id, master, connected) = (self.id.clone(), self.master.clone(), self.connected.clone());
-        let frontend = self.frontend.subscribe();
-        let Some(mut output) = self.output_rx.take() else {
-            return;
-        };
-        let watcher = async move {
-            loop {
-                while !slave_open(&master) {
-                    actix_rt::time::sleep(PTY_POLL).await;
-                }
-                let io = match rustix::io::fcntl_dupfd_cloexec(&*master, 0)
-                    .map_err(std::io::Error::from)
-                    .and_then(Io::new)
-                {
-                    Ok(io) => io,
-                    Err(e) => {
-                        tracing::warn!(chardev = %id, cause = %e, "cannot watch the pty master");
-                        actix_rt::time::sleep(PTY_POLL).await;
-                        continue;
+impl Transport for PtyTransport {
+    fn poll_connect(&mut self, cx: &mut Context<'_>) -> Poll<Option<Connection>> {
+        loop {
+            if slave_open(&self.master) {
+                let io = rustix::io::fcntl_dupfd_cloexec(&*self.master, 0)
+                    .map_err(io::Error::from)
+                    .and_then(FdIo::new);
+                match io {
+                    Ok(io) => {
+                        tracing::debug!(pty = %self.name, "pty slave opened");
+                        let output = io.share();
+                        self.timer = None;
+                        return Poll::Ready(Some(Connection::new(PtyLink {
+                            fd: FdLink::new(Some(io), output),
+                            master: self.master.clone(),
+                            timer: None,
+                        })));
                     }
-                };
-                connected.set(true);
-                tracing::debug!(chardev = %id, "pty slave opened");
-                if let Some(fe) = frontend.borrow().as_ref() {
-                    super::deliver(fe, FrontendEvent::Opened);
+                    Err(e) => tracing::warn!(pty = %self.name, cause = %e, "cannot watch the pty master"),
                 }
-                // Serve the connection until the slave hangs up (EIO).
-                tokio::select! {
-                    _ = pump_input(id.clone(), io.clone(), frontend.clone(), InputMode::Stream { closed_event: false }) => {}
-                    _ = drain_output(&mut output, &io) => {}
-                    // With no frontend nothing is read, so watch for the hang-up too.
-                    _ = hangup(&master) => {}
-                }
-                connected.set(false);
-                while output.try_recv().is_ok() {}
-                tracing::debug!(chardev = %id, "pty slave closed");
-                if let Some(fe) = frontend.borrow().as_ref() {
-                    // QEMU 10 reports the hang-up of a connected pty.
-                    super::deliver(fe, FrontendEvent::Closed);
-                }
-                actix_rt::time::sleep(PTY_POLL).await;
             }
-        };
-        ctx.spawn(actix::fut::wrap_future(watcher));
+            if poll_tick(&mut self.timer, cx).is_pending() {
+                return Poll::Pending;
+            }
+        }
     }
 
-    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+    fn idle_filename(&self) -> String {
+        format!("pty:{}", self.name)
+    }
+
+    fn behaviour(&self) -> Behaviour {
+        Behaviour {
+            announce: true,
+            eof_disconnects: true,
+            datagrams: false,
+            idle_output_logged: true,
+        }
+    }
+
+    fn disconnected(&mut self) {
+        tracing::debug!(pty = %self.name, "pty slave closed");
+        // Look again only after a while: the hang-up may linger.
+        self.timer = None;
+    }
+
+    fn poll_release(&mut self, _cx: &mut Context<'_>) -> Poll<()> {
+        if let Some(link) = self.link.take() {
+            let _ = std::fs::remove_file(&link);
+            self.released = Some(link);
+        }
+        Poll::Ready(())
+    }
+
+    fn reacquire(&mut self) {
+        if let Some(link) = self.released.take() {
+            match std::os::unix::fs::symlink(&self.name, &link) {
+                Ok(()) => self.link = Some(link),
+                Err(e) => tracing::warn!(pty = %self.name, cause = %e, "cannot restore the pty symlink"),
+            }
+        }
+    }
+}
+
+impl Drop for PtyTransport {
+    fn drop(&mut self) {
         if let Some(link) = self.link.take() {
             let _ = std::fs::remove_file(link);
         }
     }
 }
 
-/// Returns once the slave is no longer open.
-async fn hangup(master: &OwnedFd) {
-    while slave_open(master) {
-        actix_rt::time::sleep(PTY_POLL).await;
-    }
+/// One program's session on the slave.
+#[derive(Debug)]
+struct PtyLink {
+    fd: FdLink,
+    master: Rc<OwnedFd>,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
-/// Write queued output to the connected slave; returns when the slave hangs up.
-async fn drain_output(rx: &mut mpsc::Receiver<Bytes>, io: &Io) {
-    while let Some(data) = rx.recv().await {
-        if let Err(e) = io.write_all(&data).await {
-            tracing::debug!(cause = %e, "pty write failed");
-            return;
-        }
+impl Link for PtyLink {
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        self.fd.poll_read(cx, buf)
     }
-    std::future::pending::<()>().await;
-}
 
-impl Handler<ToBackend> for PtyBackend {
-    type Result = ResponseFuture<Result<BackendReply, ChardevError>>;
+    fn poll_write(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        self.fd.poll_write(cx, data)
+    }
 
-    fn handle(&mut self, msg: ToBackend, ctx: &mut Context<Self>) -> Self::Result {
-        let done = |r| -> Self::Result { Box::pin(std::future::ready(r)) };
-        match msg {
-            ToBackend::Write(b) => {
-                if let Some(log) = &mut self.log {
-                    log.log(&b);
-                }
-                let len = b.len();
-                match (&self.output, self.connected.get()) {
-                    (Some(tx), true) => {
-                        let tx = tx.clone();
-                        Box::pin(async move {
-                            let _ = tx.send(b).await;
-                            Ok(BackendReply::Written(len))
-                        })
-                    }
-                    // Nobody has the slave open: dropped, as in QEMU.
-                    _ => done(Ok(BackendReply::Written(len))),
-                }
-            }
-            ToBackend::Attach(sink) => {
-                if self.connected.get() {
-                    super::deliver(&sink, FrontendEvent::Opened);
-                }
-                self.frontend.send_replace(Some(sink));
-                done(Ok(BackendReply::Done))
-            }
-            ToBackend::Detach => {
-                self.frontend.send_replace(None);
-                done(Ok(BackendReply::Done))
-            }
-            ToBackend::Break => {
-                if let Some(fe) = self.frontend.borrow().as_ref() {
-                    super::deliver(fe, FrontendEvent::Break);
-                }
-                done(Ok(BackendReply::Done))
-            }
-            ToBackend::Ioctl(_) => done(Err(ChardevError::NotSupported)),
-            ToBackend::IsOpen => done(Ok(BackendReply::Value(self.connected.get() as u32))),
-            ToBackend::Release => {
-                if let Some(link) = self.link.take() {
-                    let _ = std::fs::remove_file(&link);
-                    self.released = Some(link);
-                }
-                done(Ok(BackendReply::Done))
-            }
-            ToBackend::Reacquire => {
-                if let Some(link) = self.released.take() {
-                    match std::os::unix::fs::symlink(&self.name, &link) {
-                        Ok(()) => self.link = Some(link),
-                        Err(e) => {
-                            tracing::warn!(chardev = %self.id, cause = %e, "cannot restore the pty symlink")
-                        }
-                    }
-                }
-                done(Ok(BackendReply::Done))
-            }
-            ToBackend::RingWrite(_) | ToBackend::RingRead { .. } => {
-                done(Err(ChardevError::NotRingbuf(self.id.clone())))
-            }
-            ToBackend::Stop => {
-                self.output = None;
-                ctx.stop();
-                done(Ok(BackendReply::Done))
+    fn poll_hangup(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        // Nothing is read while no frontend has room: watch for the hang-up too.
+        while poll_tick(&mut self.timer, cx).is_ready() {
+            if !slave_open(&self.master) {
+                return Poll::Ready(());
             }
         }
+        Poll::Pending
     }
 }

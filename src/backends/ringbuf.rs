@@ -1,12 +1,44 @@
 //! `ringbuf` and `memory`: frontend output goes into a fixed-size ring that
-//! `ringbuf-read` drains; `ringbuf-write` appends to the same ring.
-use super::logfile::LogFile;
+//! `ringbuf-read` drains; `ringbuf-write` appends to the same ring. `memory`
+//! is QEMU's deprecated alias (its filename is `memory`). The ring is these
+//! kinds' capability ([`RingOps`]); no other kind carries ring operations.
 use super::ring::{Ring, DEFAULT_RING_SIZE};
-use super::{BackendReply, FrontendEvent, FrontendSink, Started, ToBackend};
-use crate::actors::ChardevError;
-use crate::qmp::command::DataFormat;
-use actix::prelude::*;
-use base64::Engine as _;
+use super::{from_data, BackendConfig, Kind, OpenContext, Opened};
+use crate::chardev::{Backend, Input, Output, RingOps};
+use crate::error::{BackendError, Error};
+use crate::options::Opts;
+use crate::registry::KindInfo;
+use futures_util::future::LocalBoxFuture;
+use serde::{Deserialize, Serialize};
+use std::task::{Context, Poll};
+
+/// The `ringbuf` kind.
+pub const RINGBUF: Kind = Kind {
+    name: "ringbuf",
+    aliases: &[],
+    from_qmp: from_qmp::<Ringbuf>,
+    from_cli: from_cli::<Ringbuf>,
+    syntax: "-chardev ringbuf,id=ID[,size=SIZE]        (SIZE a power of two, default 64K)",
+};
+
+/// The `memory` kind.
+pub const MEMORY: Kind = Kind {
+    name: "memory",
+    aliases: &[],
+    from_qmp: from_qmp::<Memory>,
+    from_cli: from_cli::<Memory>,
+    syntax: "-chardev memory,id=ID[,size=SIZE]         (deprecated alias of ringbuf)",
+};
+
+fn from_qmp<T: Sized + RingKind>(data: &serde_json::Value) -> Result<Box<dyn BackendConfig>, BackendError> {
+    from_data::<T>(data)
+}
+
+fn from_cli<T: RingKind>(opts: &mut Opts) -> Result<Box<dyn BackendConfig>, String> {
+    // As in QEMU, size=0 on the command line means the default.
+    let size = opts.take_size("size")?.filter(|s| *s != 0);
+    Ok(Box::new(T::with_size(size)))
+}
 
 /// The largest ring accepted (1 GiB). QEMU allocates the ring up front and
 /// aborts when that fails; chardevd refuses instead.
@@ -14,106 +46,153 @@ pub const MAX_RING_SIZE: i64 = 1 << 30;
 
 /// Check a requested size as QEMU does, but also refuse 0, negatives and
 /// sizes above [`MAX_RING_SIZE`] (QEMU accepts 0 and then crashes).
-pub fn ring_size(size: Option<i64>) -> Result<usize, String> {
+pub fn ring_size(size: Option<i64>) -> Result<usize, BackendError> {
     match size {
         None => Ok(DEFAULT_RING_SIZE),
         Some(s) if s > 0 && (s & (s - 1)) == 0 && s <= MAX_RING_SIZE => Ok(s as usize),
-        Some(s) if s > MAX_RING_SIZE && (s & (s - 1)) == 0 => {
-            Err(format!("size of ringbuf chardev must be at most {MAX_RING_SIZE}"))
-        }
-        Some(_) => Err("size of ringbuf chardev must be power of two".into()),
+        Some(s) if s > MAX_RING_SIZE && (s & (s - 1)) == 0 => Err(BackendError::RingTooBig(MAX_RING_SIZE)),
+        Some(_) => Err(BackendError::RingSize),
     }
 }
 
-/// The ring backend actor.
-#[derive(Debug)]
-pub struct RingbufBackend {
-    ring: Ring,
-    log: Option<LogFile>,
-    frontend: Option<FrontendSink>,
+/// `ringbuf` options (`ChardevRingbuf`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ringbuf {
+    /// Ring size in bytes (a power of two; default 65536).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<i64>,
 }
 
-impl RingbufBackend {
-    /// Start one; `kind` is `ringbuf` or `memory` (the filename).
-    pub fn start_backend(_id: &str, kind: &str, size: usize, log: Option<LogFile>) -> Started {
-        let addr = RingbufBackend {
+/// `memory` options: the same as [`Ringbuf`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Memory {
+    /// Ring size in bytes (a power of two; default 65536).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<i64>,
+}
+
+/// The two ring kinds.
+pub trait RingKind: BackendConfig + serde::de::DeserializeOwned {
+    /// QEMU's name.
+    const NAME: &'static str;
+    /// The options with this size.
+    fn with_size(size: Option<i64>) -> Self;
+    /// The size asked for.
+    fn size(&self) -> Option<i64>;
+}
+
+impl RingKind for Ringbuf {
+    const NAME: &'static str = "ringbuf";
+    fn with_size(size: Option<i64>) -> Self {
+        Ringbuf { size }
+    }
+    fn size(&self) -> Option<i64> {
+        self.size
+    }
+}
+
+impl RingKind for Memory {
+    const NAME: &'static str = "memory";
+    fn with_size(size: Option<i64>) -> Self {
+        Memory { size }
+    }
+    fn size(&self) -> Option<i64> {
+        self.size
+    }
+}
+
+fn open_ring(kind: &'static str, size: Option<i64>) -> LocalBoxFuture<'static, Result<Opened, BackendError>> {
+    Box::pin(async move {
+        let size = ring_size(size)?;
+        Ok(Opened::open(RingBackend {
             ring: Ring::new(size),
-            log,
-            frontend: None,
-        }
-        .start();
-        Started {
-            backend: addr.recipient(),
-            filename: kind.to_owned(),
-            opened: true,
-            ringbuf: true,
-            pty: None,
-        }
-    }
+            kind,
+        }))
+    })
+}
 
-    fn notify(&self, ev: FrontendEvent) {
-        if let Some(fe) = &self.frontend {
-            super::deliver(fe, ev);
-        }
+fn ring_info(kind: &'static str) -> KindInfo {
+    KindInfo {
+        ring: true,
+        ..KindInfo::plain(kind)
     }
 }
 
-impl Actor for RingbufBackend {
-    type Context = Context<Self>;
+impl BackendConfig for Ringbuf {
+    fn kind(&self) -> &'static str {
+        Self::NAME
+    }
+    fn info(&self) -> KindInfo {
+        ring_info(Self::NAME)
+    }
+    fn open(self: Box<Self>, _cx: OpenContext) -> LocalBoxFuture<'static, Result<Opened, BackendError>> {
+        open_ring(Self::NAME, self.size)
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
 }
 
-impl Handler<ToBackend> for RingbufBackend {
-    type Result = Result<BackendReply, ChardevError>;
+impl BackendConfig for Memory {
+    fn kind(&self) -> &'static str {
+        Self::NAME
+    }
+    fn info(&self) -> KindInfo {
+        ring_info(Self::NAME)
+    }
+    fn open(self: Box<Self>, _cx: OpenContext) -> LocalBoxFuture<'static, Result<Opened, BackendError>> {
+        open_ring(Self::NAME, self.size)
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
 
-    fn handle(&mut self, msg: ToBackend, ctx: &mut Context<Self>) -> Self::Result {
-        match msg {
-            ToBackend::Write(b) => {
-                self.ring.write(&b);
-                if let Some(log) = &mut self.log {
-                    log.log(&b);
-                }
-                Ok(BackendReply::Written(b.len()))
-            }
-            ToBackend::Attach(sink) => {
-                self.frontend = Some(sink);
-                self.notify(FrontendEvent::Opened);
-                Ok(BackendReply::Done)
-            }
-            ToBackend::Detach => {
-                self.frontend = None;
-                Ok(BackendReply::Done)
-            }
-            ToBackend::Break => {
-                self.notify(FrontendEvent::Break);
-                Ok(BackendReply::Done)
-            }
-            ToBackend::RingWrite(data) => {
-                self.ring.write(&data);
-                Ok(BackendReply::Done)
-            }
-            ToBackend::RingRead { size: 0, .. } => Ok(BackendReply::Text(String::new())),
-            ToBackend::RingRead { size, format } => Ok(BackendReply::Text(match format {
-                DataFormat::Utf8 => self.ring.read_utf8(size),
-                DataFormat::Base64 => base64::engine::general_purpose::STANDARD.encode(self.ring.read(size)),
-            })),
-            ToBackend::Ioctl(_) => Err(ChardevError::NotSupported),
-            ToBackend::Release | ToBackend::Reacquire => Ok(BackendReply::Done),
-            ToBackend::IsOpen => Ok(BackendReply::Value(1)),
-            ToBackend::Stop => {
-                ctx.stop();
-                Ok(BackendReply::Done)
-            }
-        }
+/// The run-time side: frontend output goes into the ring (and the log).
+#[derive(Debug)]
+struct RingBackend {
+    ring: Ring,
+    kind: &'static str,
+}
+
+impl Backend for RingBackend {
+    fn poll_input(&mut self, _cx: &mut Context<'_>, _room: usize) -> Poll<Input> {
+        Poll::Pending
+    }
+
+    fn poll_output(&mut self, _cx: &mut Context<'_>, data: &[u8]) -> Poll<Output> {
+        self.ring.write(data);
+        Poll::Ready(Output::Written(data.len()))
+    }
+
+    fn filename(&self) -> String {
+        self.kind.into()
+    }
+
+    fn ring(&mut self) -> Option<&mut dyn RingOps> {
+        Some(&mut self.ring)
+    }
+}
+
+impl RingOps for Ring {
+    fn write(&mut self, data: &[u8]) {
+        Ring::write(self, data);
+    }
+    fn read(&mut self, n: usize) -> Vec<u8> {
+        Ring::read(self, n)
+    }
+    fn read_utf8(&mut self, n: usize) -> String {
+        Ring::read_utf8(self, n)
     }
 }
 
 /// Decode base64 as QEMU does (`qbase64_decode`): only `A-Za-z0-9+/=` and
 /// newlines are allowed, and decoding is glib-lenient (a trailing partial
 /// quantum is dropped; `=` counts as a zero digit that suppresses its byte).
-pub fn qemu_base64_decode(s: &str) -> Result<Vec<u8>, ChardevError> {
+pub fn qemu_base64_decode(s: &str) -> Result<Vec<u8>, Error> {
     let valid = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=' | b'\n');
     if !s.bytes().all(valid) {
-        return Err(ChardevError::Base64Invalid);
+        return Err(Error::Base64Invalid);
     }
     let mut out = Vec::with_capacity(s.len() / 4 * 3);
     let (mut v, mut n) = (0u32, 0);
@@ -164,7 +243,7 @@ mod tests {
     fn ring_sizes_must_be_positive_powers_of_two() {
         assert_eq!(ring_size(None), Ok(65536));
         assert_eq!(ring_size(Some(2)), Ok(2));
-        assert!(ring_size(Some(0)).is_err());
+        assert_eq!(ring_size(Some(0)), Err(BackendError::RingSize));
         assert!(ring_size(Some(5)).is_err());
         assert!(ring_size(Some(-4)).is_err());
         assert!(ring_size(Some(1 << 40)).is_err());

@@ -2,18 +2,118 @@
 //! QEMU. Frontends change line parameters, send breaks and read or set the
 //! modem lines through [`CharIoctl`]s, which go to a [`SerialLine`]: the real
 //! one ([`TtyLine`]) makes the termios and `TIOCM*` calls, and
-//! [`RecordingLine`] records them for tests (a pty stands in for a real port
-//! for termios, but has no break or modem lines).
-use super::fdio::{FdBackend, FdKind, Io};
-use super::logfile::LogFile;
-use super::{open_path, BackendReply, CharIoctl, Parity, SerialParams, Started};
-use crate::actors::ChardevError;
-use actix::prelude::*;
+//! [`RecordingLine`] records them for tests ([`SerialWithLine`] puts one on a
+//! chardev; a pty stands in for a real port for termios, but has no break or
+//! modem lines).
+use super::{from_data, BackendConfig, Kind, OpenContext, Opened};
+use crate::chardev::fdio::{open_path, FdIo, FdLink};
+use crate::chardev::transport::{Behaviour, Connection, LinkBackend, Transport};
+use crate::chardev::{CharIoctl, Parity, SerialParams};
+use crate::error::{BackendError, Error, OsError};
+use crate::options::Opts;
+use futures_util::future::LocalBoxFuture;
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::OFlags;
 use rustix::termios::{self, ControlModes, InputModes, LocalModes, OptionalActions, OutputModes};
+use serde::{Deserialize, Serialize};
 use std::io;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+/// The `serial` kind.
+pub const KIND: Kind = Kind {
+    name: "serial",
+    aliases: &["tty"],
+    from_qmp,
+    from_cli,
+    syntax: "-chardev serial,id=ID,path=DEVICE          (alias tty)",
+};
+
+fn from_qmp(data: &serde_json::Value) -> Result<Box<dyn BackendConfig>, BackendError> {
+    from_data::<Serial>(data)
+}
+
+fn from_cli(opts: &mut Opts) -> Result<Box<dyn BackendConfig>, String> {
+    let device = opts.take("path").ok_or("chardev: serial/tty: no device path given")?;
+    Ok(Box::new(Serial { device }))
+}
+
+/// `serial` options (`ChardevHostdev`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Serial {
+    /// The tty.
+    pub device: String,
+}
+
+/// A `serial` chardev on `device` whose line calls go to `line` instead of
+/// the OS (tests and simulations).
+#[derive(Debug, Clone)]
+pub struct SerialWithLine<L> {
+    /// The device to read and write.
+    pub device: String,
+    /// Where the line settings, breaks and modem lines go.
+    pub line: L,
+}
+
+impl BackendConfig for Serial {
+    fn kind(&self) -> &'static str {
+        "serial"
+    }
+
+    fn open(self: Box<Self>, _cx: OpenContext) -> LocalBoxFuture<'static, Result<Opened, BackendError>> {
+        Box::pin(async move {
+            let (link, fd) = open_device(&self.device).await?;
+            if let Err(e) = tty_serial_init(&fd, &DEFAULT_PARAMS) {
+                tracing::debug!(device = %self.device, cause = %e, "not a tty; line settings skipped (as QEMU)");
+            }
+            Ok(opened(link, TtyLine { fd }))
+        })
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+impl<L: SerialLine + Clone> BackendConfig for SerialWithLine<L> {
+    fn kind(&self) -> &'static str {
+        "serial"
+    }
+
+    fn open(self: Box<Self>, _cx: OpenContext) -> LocalBoxFuture<'static, Result<Opened, BackendError>> {
+        Box::pin(async move {
+            let (link, _fd) = open_device(&self.device).await?;
+            Ok(opened(link, self.line))
+        })
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+/// Open the device both ways; also returns a descriptor for the line calls.
+async fn open_device(device: &str) -> Result<(FdLink, OwnedFd), BackendError> {
+    let failed = |e: io::Error| BackendError::Open {
+        path: device.to_owned(),
+        source: e.into(),
+    };
+    let fd: OwnedFd = open_path(device, OFlags::RDWR | OFlags::NONBLOCK).await?;
+    let dup = |fd: &OwnedFd| rustix::io::fcntl_dupfd_cloexec(fd, 0).map_err(|e| failed(e.into()));
+    let line_fd = dup(&fd)?;
+    let spare = dup(&fd)?;
+    let input = FdIo::new(fd).map_err(failed)?;
+    let output = match input.share() {
+        Some(o) => o,
+        None => FdIo::new(spare).map_err(failed)?,
+    };
+    Ok((FdLink::new(Some(input), Some(output)), line_fd))
+}
+
+fn opened<L: SerialLine>(link: FdLink, line: L) -> Opened {
+    let transport = SerialTransport { line };
+    Opened::open(LinkBackend::connected(transport, Connection::new(link)))
+}
 
 /// QEMU's line settings at open.
 pub const DEFAULT_PARAMS: SerialParams = SerialParams {
@@ -98,18 +198,18 @@ const TIOCMSET: rustix::ioctl::Opcode = 0x5418;
 /// The real line: termios and `TIOCM*` ioctls on the device.
 #[derive(Debug)]
 pub struct TtyLine {
-    fd: Io,
+    fd: OwnedFd,
 }
 
 impl SerialLine for TtyLine {
     fn set_params(&mut self, p: &SerialParams) -> io::Result<()> {
-        tty_serial_init(self.fd.as_fd(), p)
+        tty_serial_init(&self.fd, p)
     }
 
     fn send_break(&mut self) -> io::Result<()> {
         // tcsendbreak holds the line for a quarter to half a second: do it on
         // the blocking pool, not on the actor thread.
-        let fd = rustix::io::fcntl_dupfd_cloexec(self.fd.as_fd(), 0)?;
+        let fd = rustix::io::fcntl_dupfd_cloexec(&self.fd, 0)?;
         tokio::task::spawn_blocking(move || {
             if let Err(e) = termios::tcsendbreak(&fd) {
                 tracing::debug!(cause = %e, "tcsendbreak failed");
@@ -120,18 +220,13 @@ impl SerialLine for TtyLine {
 
     fn get_tiocm(&mut self) -> io::Result<u32> {
         // SAFETY: TIOCMGET writes one c_int through the pointer the Getter provides.
-        let bits = unsafe { rustix::ioctl::ioctl(self.fd.as_fd(), rustix::ioctl::Getter::<TIOCMGET, i32>::new())? };
+        let bits = unsafe { rustix::ioctl::ioctl(&self.fd, rustix::ioctl::Getter::<TIOCMGET, i32>::new())? };
         Ok(bits as u32)
     }
 
     fn set_tiocm(&mut self, bits: u32) -> io::Result<()> {
         // SAFETY: TIOCMSET reads one c_int through the pointer the Setter provides.
-        unsafe {
-            rustix::ioctl::ioctl(
-                self.fd.as_fd(),
-                rustix::ioctl::Setter::<TIOCMSET, i32>::new(bits as i32),
-            )?
-        };
+        unsafe { rustix::ioctl::ioctl(&self.fd, rustix::ioctl::Setter::<TIOCMSET, i32>::new(bits as i32))? };
         Ok(())
     }
 }
@@ -188,63 +283,44 @@ impl SerialLine for RecordingLine {
     }
 }
 
-/// The serial side of an [`FdBackend`]: maps ioctls onto a [`SerialLine`].
+/// The serial side: the line settings behind the ioctls.
 #[derive(Debug)]
-pub struct Serial<L: SerialLine> {
+struct SerialTransport<L> {
     line: L,
 }
 
-impl<L: SerialLine> Serial<L> {
-    /// Wrap a line.
-    pub fn new(line: L) -> Self {
-        Serial { line }
+fn ioctl_err(e: io::Error) -> Error {
+    Error::Ioctl(OsError::from(e))
+}
+
+/// Map a frontend ioctl onto a line.
+pub fn serial_ioctl(line: &mut dyn SerialLine, req: CharIoctl) -> Result<u32, Error> {
+    match req {
+        CharIoctl::SerialSetParams(p) => line.set_params(&p).map(|_| 0).map_err(ioctl_err),
+        CharIoctl::SerialSetBreak(true) => line.send_break().map(|_| 0).map_err(ioctl_err),
+        CharIoctl::SerialSetBreak(false) => Ok(0),
+        CharIoctl::SerialGetTiocm => line.get_tiocm().map_err(ioctl_err),
+        CharIoctl::SerialSetTiocm(bits) => line.set_tiocm(bits).map(|_| 0).map_err(ioctl_err),
+        _ => Err(Error::NotSupported),
     }
 }
 
-fn ioctl_err(e: io::Error) -> ChardevError {
-    ChardevError::Other(super::strerror(&e))
-}
-
-impl<L: SerialLine> FdKind for Serial<L> {
-    fn ioctl(&mut self, req: CharIoctl) -> Result<BackendReply, ChardevError> {
-        match req {
-            CharIoctl::SerialSetParams(p) => self.line.set_params(&p).map(|_| BackendReply::Done).map_err(ioctl_err),
-            CharIoctl::SerialSetBreak(true) => self.line.send_break().map(|_| BackendReply::Done).map_err(ioctl_err),
-            CharIoctl::SerialSetBreak(false) => Ok(BackendReply::Done),
-            CharIoctl::SerialGetTiocm => self.line.get_tiocm().map(BackendReply::Value).map_err(ioctl_err),
-            CharIoctl::SerialSetTiocm(bits) => self.line.set_tiocm(bits).map(|_| BackendReply::Done).map_err(ioctl_err),
-            _ => Err(ChardevError::NotSupported),
-        }
+impl<L: SerialLine> Transport for SerialTransport<L> {
+    fn poll_connect(&mut self, _cx: &mut Context<'_>) -> Poll<Option<Connection>> {
+        Poll::Ready(None)
     }
-}
 
-async fn open(device: &str) -> Result<Io, String> {
-    let fd: OwnedFd = open_path(device, OFlags::RDWR | OFlags::NONBLOCK).await?;
-    Io::new(fd).map_err(|e| format!("Could not open '{device}': {}", super::strerror(&e)))
-}
-
-/// Open the device, set it up as QEMU does, and start the backend.
-pub async fn start(id: &str, device: &str, log: Option<LogFile>) -> Result<Started, String> {
-    let io = open(device).await?;
-    if let Err(e) = tty_serial_init(io.as_fd(), &DEFAULT_PARAMS) {
-        tracing::debug!(chardev = %id, device, cause = %e, "not a tty; line settings skipped (as QEMU)");
+    fn idle_filename(&self) -> String {
+        "serial".into()
     }
-    let kind = Serial::new(TtyLine { fd: io.clone() });
-    let addr = FdBackend::new(id, Some(io.clone()), Some(io), log, kind).start();
-    Ok(Started::open(addr.recipient(), "serial"))
-}
 
-/// Start a serial backend on `device` whose line calls go to `line` instead
-/// of the OS (tests and simulations).
-pub async fn start_with_line<L: SerialLine + Unpin>(
-    id: &str,
-    device: &str,
-    line: L,
-    log: Option<LogFile>,
-) -> Result<Started, String> {
-    let io = open(device).await?;
-    let addr = FdBackend::new(id, Some(io.clone()), Some(io), log, Serial::new(line)).start();
-    Ok(Started::open(addr.recipient(), "serial"))
+    fn behaviour(&self) -> Behaviour {
+        Behaviour::ONCE
+    }
+
+    fn ioctl(&mut self, req: CharIoctl) -> Result<u32, Error> {
+        serial_ioctl(&mut self.line, req)
+    }
 }
 
 #[cfg(test)]
@@ -264,19 +340,19 @@ mod tests {
     #[test]
     fn ioctls_reach_the_line() {
         let line = RecordingLine::default();
-        let mut s = Serial::new(line.clone());
+        let mut s = line.clone();
         let p = SerialParams {
             speed: 9000,
             parity: Parity::Even,
             data_bits: 7,
             stop_bits: 2,
         };
-        assert_eq!(s.ioctl(CharIoctl::SerialSetParams(p)), Ok(BackendReply::Done));
-        assert_eq!(s.ioctl(CharIoctl::SerialSetBreak(true)), Ok(BackendReply::Done));
-        assert_eq!(s.ioctl(CharIoctl::SerialSetBreak(false)), Ok(BackendReply::Done));
-        assert_eq!(s.ioctl(CharIoctl::SerialSetTiocm(0x6)), Ok(BackendReply::Done));
-        assert_eq!(s.ioctl(CharIoctl::SerialGetTiocm), Ok(BackendReply::Value(0x6)));
-        assert_eq!(s.ioctl(CharIoctl::PpReadData), Err(ChardevError::NotSupported));
+        assert_eq!(serial_ioctl(&mut s, CharIoctl::SerialSetParams(p)), Ok(0));
+        assert_eq!(serial_ioctl(&mut s, CharIoctl::SerialSetBreak(true)), Ok(0));
+        assert_eq!(serial_ioctl(&mut s, CharIoctl::SerialSetBreak(false)), Ok(0));
+        assert_eq!(serial_ioctl(&mut s, CharIoctl::SerialSetTiocm(0x6)), Ok(0));
+        assert_eq!(serial_ioctl(&mut s, CharIoctl::SerialGetTiocm), Ok(0x6));
+        assert_eq!(serial_ioctl(&mut s, CharIoctl::PpReadData), Err(Error::NotSupported));
         assert_eq!(
             *line.calls.lock().unwrap(),
             vec!["set_params 9600 E 7 2", "break", "set_tiocm 6", "get_tiocm"]

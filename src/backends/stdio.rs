@@ -5,19 +5,78 @@
 //! raises SIGINT unless `signal` is false, and absent means true, as in QEMU
 //! 10). The terminal's settings and the descriptors' flags are restored on
 //! every way out: chardev-remove, daemon exit, SIGINT/SIGTERM, and panics
-//! (see [`restore_terminal`] and [`install_panic_hook`]).
+//! (see [`restore_terminal`] and [`install_panic_hook`]). After job control
+//! (Ctrl-Z, `fg`) raw mode is applied again on SIGCONT, as QEMU does.
 //!
 //! Unlike QEMU, removing the chardev does not close the daemon's fds 0 and 1
 //! (QEMU does, so a stdio chardev can never be added again there).
-use super::fdio::{FdBackend, FdKind, Io};
-use super::logfile::LogFile;
-use super::spec::ChardevStdio;
-use super::Started;
-use actix::prelude::*;
+use super::{from_data, BackendConfig, Kind, OpenContext, Opened};
+use crate::chardev::fdio::{FdIo, FdLink};
+use crate::chardev::transport::{Behaviour, Connection, LinkBackend, Transport};
+use crate::error::BackendError;
+use crate::options::Opts;
+use crate::registry::{KindInfo, Resource};
+use futures_util::future::LocalBoxFuture;
 use rustix::fs::OFlags;
 use rustix::termios::{self, ControlModes, LocalModes, OptionalActions, OutputModes, SpecialCodeIndex, Termios};
+use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, Once};
+use std::task::{Context, Poll};
+
+/// The `stdio` kind.
+pub const KIND: Kind = Kind {
+    name: "stdio",
+    aliases: &[],
+    from_qmp,
+    from_cli,
+    syntax: "-chardev stdio,id=ID[,signal=on|off]",
+};
+
+fn from_qmp(data: &serde_json::Value) -> Result<Box<dyn BackendConfig>, BackendError> {
+    from_data::<Stdio>(data)
+}
+
+fn from_cli(opts: &mut Opts) -> Result<Box<dyn BackendConfig>, String> {
+    let signal = Some(opts.take_bool("signal")?.unwrap_or(true));
+    Ok(Box::new(Stdio { signal }))
+}
+
+/// `stdio` options (`ChardevStdio`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stdio {
+    /// Let Ctrl-C etc. raise signals (absent: yes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<bool>,
+}
+
+impl BackendConfig for Stdio {
+    fn kind(&self) -> &'static str {
+        "stdio"
+    }
+
+    fn info(&self) -> KindInfo {
+        KindInfo {
+            resources: vec![Resource {
+                key: "stdio".into(),
+                exclusive: true,
+            }],
+            ..KindInfo::plain("stdio")
+        }
+    }
+
+    fn conflict(&self, _resource: &Resource) -> BackendError {
+        BackendError::StdioBusy
+    }
+
+    fn open(self: Box<Self>, _cx: OpenContext) -> LocalBoxFuture<'static, Result<Opened, BackendError>> {
+        Box::pin(async move { start(&self) })
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
 
 /// The token of the stdio backend that owns the terminal (0: nobody).
 static OWNER: AtomicU64 = AtomicU64::new(0);
@@ -90,7 +149,7 @@ pub struct StdioGuard {
     nonblock: (bool, bool),
 }
 
-impl FdKind for StdioGuard {
+impl StdioGuard {
     fn release(&mut self) {
         let _ = OWNER.compare_exchange(self.token, 0, Ordering::SeqCst, Ordering::SeqCst);
     }
@@ -155,18 +214,60 @@ fn libc_sigcont() -> i32 {
     rustix::process::Signal::CONT.as_raw()
 }
 
-fn fd_error(e: rustix::io::Errno) -> String {
-    format!("Failed to set FD nonblocking: {}", super::strerror(&e.into()))
+fn fd_error(e: rustix::io::Errno) -> BackendError {
+    BackendError::Nonblocking(e.into())
+}
+
+/// The terminal's side: ownership, and raw mode again after SIGCONT.
+#[derive(Debug)]
+struct StdioTransport {
+    guard: StdioGuard,
+    sigcont: Option<tokio::signal::unix::Signal>,
+}
+
+impl Transport for StdioTransport {
+    fn poll_connect(&mut self, _cx: &mut Context<'_>) -> Poll<Option<Connection>> {
+        Poll::Ready(None)
+    }
+
+    fn idle_filename(&self) -> String {
+        "stdio".into()
+    }
+
+    fn behaviour(&self) -> Behaviour {
+        Behaviour::ONCE
+    }
+
+    fn poll_aux(&mut self, cx: &mut Context<'_>) {
+        // After job control (Ctrl-Z, fg) the shell has reset the terminal:
+        // put the raw mode back while this backend owns it, as QEMU does.
+        if let Some(sig) = &mut self.sigcont {
+            while let Poll::Ready(Some(())) = sig.poll_recv(cx) {
+                if OWNER.load(Ordering::SeqCst) == self.guard.token {
+                    take_terminal(self.guard.allow_signals);
+                }
+            }
+        }
+    }
+
+    fn poll_release(&mut self, _cx: &mut Context<'_>) -> Poll<()> {
+        self.guard.release();
+        Poll::Ready(())
+    }
+
+    fn reacquire(&mut self) {
+        self.guard.reacquire();
+    }
 }
 
 /// Take over the terminal and start the backend.
-pub fn start(id: &str, opts: &ChardevStdio, log: Option<LogFile>) -> Result<Started, String> {
+fn start(opts: &Stdio) -> Result<Opened, BackendError> {
     let token = NEXT_TOKEN.fetch_add(1, Ordering::SeqCst);
     if OWNER
         .compare_exchange(0, token, Ordering::SeqCst, Ordering::SeqCst)
         .is_err()
     {
-        return Err("cannot use stdio by multiple character devices".into());
+        return Err(BackendError::StdioBusy);
     }
     let allow_signals = opts.signal.unwrap_or(true);
     let mut guard = StdioGuard {
@@ -182,26 +283,13 @@ pub fn start(id: &str, opts: &ChardevStdio, log: Option<LogFile>) -> Result<Star
     // Duplicates, so that removing the chardev never closes fds 0 and 1.
     let input = rustix::io::fcntl_dupfd_cloexec(stdin, 3).map_err(fd_error)?;
     let output = rustix::io::fcntl_dupfd_cloexec(stdout, 3).map_err(fd_error)?;
-    let input = Io::new(input).map_err(|e| format!("Failed to set FD nonblocking: {}", super::strerror(&e)))?;
-    let output = Io::new(output).map_err(|e| format!("Failed to set FD nonblocking: {}", super::strerror(&e)))?;
-    guard.nonblock = (matches!(input, Io::Poll(_)), matches!(output, Io::Poll(_)));
-    let addr = FdBackend::new(id, Some(input), Some(output), log, guard).start();
-    // After job control (Ctrl-Z, fg) the shell has reset the terminal: put the
-    // raw mode back while this backend owns it, as QEMU does on SIGCONT.
-    if let Ok(mut cont) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(libc_sigcont())) {
-        let alive = addr.downgrade();
-        actix_rt::spawn(async move {
-            while cont.recv().await.is_some() {
-                if alive.upgrade().is_none() {
-                    break;
-                }
-                if OWNER.load(Ordering::SeqCst) == token {
-                    take_terminal(allow_signals);
-                }
-            }
-        });
-    }
-    Ok(Started::open(addr.recipient(), "stdio"))
+    let input = FdIo::new(input).map_err(|e| BackendError::Nonblocking(e.into()))?;
+    let output = FdIo::new(output).map_err(|e| BackendError::Nonblocking(e.into()))?;
+    guard.nonblock = (input.is_pollable(), output.is_pollable());
+    let sigcont = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(libc_sigcont())).ok();
+    let transport = StdioTransport { guard, sigcont };
+    let link = FdLink::new(Some(input), Some(output));
+    Ok(Opened::open(LinkBackend::connected(transport, Connection::new(link))))
 }
 
 #[cfg(test)]

@@ -1,18 +1,86 @@
 //! `udp`: a connected UDP socket. Each frontend write is one datagram to
 //! `remote`; each datagram received (up to 64 KiB; QEMU cuts at 4 KiB) goes
 //! to the frontend when it has room. Never `OPENED`, as in QEMU.
-use super::fdio::{FdBackend, Io, Plain};
-use super::logfile::LogFile;
-use super::spec::{ChardevUdp, InetSocketAddress, SocketAddressLegacy};
-use super::Started;
-use actix::prelude::*;
+use super::{from_data, BackendConfig, Kind, OpenContext, Opened};
+use crate::chardev::fdio::{FdIo, FdLink};
+use crate::chardev::transport::{Behaviour, Connection, LinkBackend, Once};
+use crate::error::BackendError;
+use crate::net::{InetSocketAddress, SocketAddressLegacy};
+use crate::options::Opts;
+use futures_util::future::LocalBoxFuture;
 use rustix::net::{AddressFamily, SocketAddrAny, SocketType};
+use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-fn inet(addr: &SocketAddressLegacy) -> Result<&InetSocketAddress, String> {
+/// The `udp` kind.
+pub const KIND: Kind = Kind {
+    name: "udp",
+    aliases: &[],
+    from_qmp,
+    from_cli,
+    syntax: "-chardev udp,id=ID,[host=HOST],port=PORT[,localaddr=ADDR][,localport=PORT][,ipv4=on][,ipv6=on]",
+};
+
+fn from_qmp(data: &serde_json::Value) -> Result<Box<dyn BackendConfig>, BackendError> {
+    from_data::<Udp>(data)
+}
+
+fn from_cli(opts: &mut Opts) -> Result<Box<dyn BackendConfig>, String> {
+    let host = opts.take("host").unwrap_or_else(|| "localhost".into());
+    let port = opts.take("port").ok_or("chardev: udp: remote port not specified")?;
+    let ipv4 = opts.take_bool("ipv4")?;
+    let ipv6 = opts.take_bool("ipv6")?;
+    let localaddr = opts.take("localaddr");
+    let localport = opts.take("localport");
+    let inet = |host: String, port: String| {
+        SocketAddressLegacy::Inet(InetSocketAddress {
+            ipv4,
+            ipv6,
+            ..InetSocketAddress::new(host, port)
+        })
+    };
+    let local = if localaddr.is_some() || localport.is_some() {
+        Some(inet(
+            localaddr.unwrap_or_default(),
+            localport.unwrap_or_else(|| "0".into()),
+        ))
+    } else {
+        None
+    };
+    Ok(Box::new(Udp {
+        remote: inet(host, port),
+        local,
+    }))
+}
+
+/// `udp` options (`ChardevUdp`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Udp {
+    /// Where datagrams go.
+    pub remote: SocketAddressLegacy,
+    /// Local address to bind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<SocketAddressLegacy>,
+}
+
+impl BackendConfig for Udp {
+    fn kind(&self) -> &'static str {
+        "udp"
+    }
+
+    fn open(self: Box<Self>, _cx: OpenContext) -> LocalBoxFuture<'static, Result<Opened, BackendError>> {
+        Box::pin(async move { start(&self).await })
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+fn inet(addr: &SocketAddressLegacy) -> Result<&InetSocketAddress, BackendError> {
     match addr {
         SocketAddressLegacy::Inet(a) => Ok(a),
-        _ => Err("socket type unsupported for datagram".into()),
+        _ => Err(BackendError::DatagramType),
     }
 }
 
@@ -27,10 +95,14 @@ fn gai_text(e: &std::io::Error) -> String {
 /// Resolve `host:port` as QEMU's `inet_dgram_saddr` does: an empty host is
 /// `localhost`; numeric ports only (they wrap at 65536, as getaddrinfo's do).
 /// The lookup runs on the blocking pool: a slow resolver never stalls the actor thread.
-async fn resolve(host: &str, port: &str, a: &InetSocketAddress) -> Result<Vec<SocketAddr>, String> {
-    let fail = |why: String| format!("address resolution failed for {host}:{port}: {why}");
+async fn resolve(host: &str, port: &str, a: &InetSocketAddress) -> Result<Vec<SocketAddr>, BackendError> {
+    let fail = |why: String| BackendError::Resolve {
+        host: host.to_owned(),
+        port: port.to_owned(),
+        why,
+    };
     if a.ipv4 == Some(false) && a.ipv6 == Some(false) {
-        return Err("Cannot disable IPv4 and IPv6 at same time".into());
+        return Err(BackendError::NoAddressFamily);
     }
     let host = if host.is_empty() { "localhost" } else { host };
     let port: u16 = match port.parse::<u64>() {
@@ -54,10 +126,10 @@ async fn resolve(host: &str, port: &str, a: &InetSocketAddress) -> Result<Vec<So
 }
 
 /// Create the socket and start the backend.
-pub async fn start(id: &str, u: &ChardevUdp, log: Option<LogFile>) -> Result<Started, String> {
+async fn start(u: &Udp) -> Result<Opened, BackendError> {
     let remote = inet(&u.remote)?;
     if remote.port.is_empty() {
-        return Err("remote port not specified".into());
+        return Err(BackendError::RemotePortMissing);
     }
     let peer = resolve(&remote.host, &remote.port, remote).await?[0];
     let local = match &u.local {
@@ -79,35 +151,31 @@ pub async fn start(id: &str, u: &ChardevUdp, log: Option<LogFile>) -> Result<Sta
     };
     let sock =
         rustix::net::socket_with(family, SocketType::DGRAM, rustix::net::SocketFlags::CLOEXEC, None).map_err(|e| {
-            format!(
-                "Failed to create socket family {}: {}",
-                family.as_raw(),
-                super::strerror(&e.into())
-            )
+            BackendError::SocketCreate {
+                family: family.as_raw() as i32,
+                source: e.into(),
+            }
         })?;
     let _ = rustix::net::sockopt::set_socket_reuseaddr(&sock, true);
-    rustix::net::bind(&sock, &SocketAddrAny::from(local))
-        .map_err(|e| format!("Failed to bind socket: {}", super::strerror(&e.into())))?;
-    rustix::net::connect(&sock, &SocketAddrAny::from(peer)).map_err(|e| {
-        format!(
-            "Failed to connect to '{}:{}': {}",
-            remote.host,
-            remote.port,
-            super::strerror(&e.into())
-        )
+    rustix::net::bind(&sock, &SocketAddrAny::from(local)).map_err(|e| BackendError::Bind(e.into()))?;
+    rustix::net::connect(&sock, &SocketAddrAny::from(peer)).map_err(|e| BackendError::Connect {
+        host: remote.host.clone(),
+        port: remote.port.clone(),
+        source: e.into(),
     })?;
-    let io = Io::new(sock).map_err(|e| format!("Failed to create socket: {}", super::strerror(&e)))?;
-    let backend = FdBackend::new(id, Some(io.clone()), Some(io), log, Plain)
-        .not_opened()
-        .datagrams();
-    let addr = backend.start();
-    Ok(Started {
-        backend: addr.recipient(),
-        filename: "udp".into(),
-        opened: false,
-        ringbuf: false,
-        pty: None,
-    })
+    let io = FdIo::new(sock).map_err(|e| BackendError::SocketSetup(e.into()))?;
+    let output = io.share();
+    let transport = Once {
+        filename: "udp",
+        behaviour: Behaviour {
+            announce: false,
+            eof_disconnects: false,
+            datagrams: true,
+            idle_output_logged: true,
+        },
+    };
+    let link = FdLink::new(Some(io), output);
+    Ok(Opened::closed(LinkBackend::connected(transport, Connection::new(link))))
 }
 
 fn wildcard(peer: SocketAddr, port: u16) -> SocketAddr {

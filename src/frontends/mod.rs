@@ -1,97 +1,78 @@
-//! Built-in frontends, created with `device_add` / `-device`:
+//! Built-in frontends, created with `device_add` / `-device`, one file per
+//! driver and one table ([`DRIVERS`]):
 //! - `echo` (`driver=echo,id=ID,chardev=CHR`): writes back every byte it
 //!   receives; open from the start, like a QEMU device that sets handlers.
 //! - `port` (`driver=port,id=ID,chardev=CHR`): a virtio-serial-like port; its
-//!   guest side is opened and closed with `__org.chardevd_port-set-open`, which
-//!   drives `frontend-open` and raises `VSERPORT_CHANGE` (QEMU's rate limit
-//!   applies). Bytes from the backend are consumed and dropped, as a guest
-//!   port that nobody reads would.
-use crate::actors::msgs::BackendRoute;
-use crate::backends::{FrontendEvent, ToBackend};
+//!   guest side is opened and closed with `__org.chardevd_port-set-open`,
+//!   which drives `frontend-open` and raises `VSERPORT_CHANGE`.
+//!
+//! Each device is an actor on its chardev's arbiter, holding a [`Port`] per
+//! chardev it uses.
+use crate::chardev::Port;
+use crate::error::DeviceError;
+use crate::json::Json;
 use actix::prelude::*;
-use tokio::sync::mpsc;
 
-/// Driver names, as `device_add` spells them.
-pub const DRIVERS: &[&str] = &["echo", "port"];
-
-/// The static name of a driver, if it exists.
-pub fn driver(name: &str) -> Option<&'static str> {
-    DRIVERS.iter().copied().find(|d| *d == name)
-}
-
-/// Whether a driver's frontend is open as soon as it attaches.
-pub fn opens_at_start(driver: &str) -> bool {
-    driver == "echo"
-}
+pub mod echo;
+pub mod port;
 
 /// Stop a device (sent by the supervisor on `device_del`).
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct StopDevice;
 
-/// A built-in device actor.
-#[derive(Debug)]
-pub struct DeviceActor {
-    driver: &'static str,
-    id: String,
-    chardev: String,
-    route: BackendRoute,
-    events: Option<mpsc::Receiver<FrontendEvent>>,
+/// One driver.
+pub struct Driver {
+    /// The name `device_add` takes.
+    pub name: &'static str,
+    /// Its chardev properties, in order (each names one chardev).
+    pub chardev_props: &'static [&'static str],
+    /// `frontend-open` from the start.
+    pub opens_at_start: bool,
+    /// Start the device on `arbiter` with a port on each of its chardevs.
+    pub start: fn(&ArbiterHandle, String, Vec<Port>) -> Recipient<StopDevice>,
 }
 
-impl DeviceActor {
-    /// A device attached to `chardev`, writing through `route` and reading `events`.
-    pub fn new(
-        driver: &'static str,
-        id: String,
-        chardev: String,
-        route: BackendRoute,
-        events: mpsc::Receiver<FrontendEvent>,
-    ) -> Self {
-        DeviceActor {
-            driver,
-            id,
-            chardev,
-            route,
-            events: Some(events),
-        }
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver").field("name", &self.name).finish()
     }
 }
 
-impl Actor for DeviceActor {
-    type Context = Context<Self>;
+/// Every driver.
+pub static DRIVERS: &[Driver] = &[echo::DRIVER, port::DRIVER];
 
-    fn started(&mut self, ctx: &mut Context<Self>) {
-        let Some(mut events) = self.events.take() else {
-            return;
-        };
-        let route = self.route.clone();
-        let echo = self.driver == "echo";
-        let (id, chardev) = (self.id.clone(), self.chardev.clone());
-        let pump = async move {
-            while let Some(ev) = events.recv().await {
-                match ev {
-                    FrontendEvent::Data(bytes) if echo => {
-                        let backend = match route.read() {
-                            Ok(r) => r.clone(),
-                            Err(p) => p.into_inner().clone(),
-                        };
-                        if backend.send(ToBackend::Write(bytes)).await.is_err() {
-                            tracing::debug!(device = %id, chardev = %chardev, "echo target gone");
-                        }
-                    }
-                    other => tracing::trace!(device = %id, event = ?other, "frontend event"),
+/// The driver of a name.
+pub fn driver(name: &str) -> Option<&'static Driver> {
+    DRIVERS.iter().find(|d| d.name == name)
+}
+
+impl Driver {
+    /// Read `device_add`'s properties as QEMU does (in order: types, unknown
+    /// properties, then required ones); returns the chardev ids.
+    pub fn chardevs(&self, props: &[(String, Json)]) -> Result<Vec<String>, DeviceError> {
+        let mut found: Vec<Option<String>> = vec![None; self.chardev_props.len()];
+        for (k, v) in props {
+            match (self.chardev_props.iter().position(|p| p == k), v) {
+                (Some(i), Json::Str(s)) => found[i] = Some(s.clone()),
+                (Some(_), _) => return Err(DeviceError::PropertyType(k.clone())),
+                (None, _) => {
+                    return Err(DeviceError::NoProperty {
+                        driver: self.name.into(),
+                        prop: k.clone(),
+                    })
                 }
             }
-        };
-        ctx.spawn(pump.into_actor(self));
-    }
-}
-
-impl Handler<StopDevice> for DeviceActor {
-    type Result = ();
-
-    fn handle(&mut self, _msg: StopDevice, ctx: &mut Context<Self>) {
-        ctx.stop();
+        }
+        found
+            .into_iter()
+            .zip(self.chardev_props)
+            .map(|(v, p)| {
+                v.ok_or_else(|| DeviceError::PropertyRequired {
+                    driver: self.name.into(),
+                    prop: (*p).into(),
+                })
+            })
+            .collect()
     }
 }

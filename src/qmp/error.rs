@@ -1,27 +1,6 @@
 //! The one place where errors become QMP `{"error": {"class", "desc"}}` replies.
+use crate::error::{Error, ErrorClass};
 use crate::json::Json;
-
-/// QMP error classes QEMU 10.0.2 uses for these commands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorClass {
-    /// Almost every error.
-    GenericError,
-    /// Unknown command, or any command before/after negotiation that is not allowed.
-    CommandNotFound,
-    /// `device_del` of an unknown device.
-    DeviceNotFound,
-}
-
-impl ErrorClass {
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorClass::GenericError => "GenericError",
-            ErrorClass::CommandNotFound => "CommandNotFound",
-            ErrorClass::DeviceNotFound => "DeviceNotFound",
-        }
-    }
-}
 
 /// An error as a QMP client sees it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,14 +38,10 @@ impl QmpError {
     }
 }
 
-impl From<crate::actors::ChardevError> for QmpError {
-    fn from(e: crate::actors::ChardevError) -> Self {
-        let class = match e {
-            crate::actors::ChardevError::NoSuchDevice(_) => ErrorClass::DeviceNotFound,
-            _ => ErrorClass::GenericError,
-        };
+impl From<Error> for QmpError {
+    fn from(e: Error) -> Self {
         QmpError {
-            class,
+            class: e.class(),
             desc: e.to_string(),
         }
     }

@@ -1,8 +1,10 @@
 //! QMP listeners on TCP and unix sockets. Each accepted connection becomes a
-//! [`QmpSession`]; any number of sessions run at once (QEMU serves one per socket).
+//! [`QmpSession`] on the next arbiter of the pool; any number of sessions run
+//! at once (QEMU serves one per socket).
+use super::output::Budget;
 use super::session::{QmpSession, SessionLimits};
-use crate::actors::Supervisor;
-use actix::prelude::*;
+use crate::actors::pool::Pool;
+use crate::api::Executor;
 use std::io;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -62,8 +64,65 @@ pub fn remove_socket_file(path: &Path) {
     }
 }
 
+/// Where a listener's sessions go.
+#[derive(Debug, Clone)]
+pub struct Serve {
+    /// Runs their commands.
+    pub exec: Executor,
+    /// Spreads them over threads.
+    pub pool: Pool,
+    /// Their bounds.
+    pub limits: SessionLimits,
+    /// The output budget they share.
+    pub global: Arc<Budget>,
+}
+
+impl Serve {
+    /// Start a session for a unix client on the next arbiter.
+    fn unix(&self, stream: tokio::net::UnixStream, live: Arc<AtomicUsize>) {
+        let std = match stream.into_std() {
+            Ok(s) => s,
+            Err(e) => return tracing::warn!(cause = %e, "cannot hand a QMP client to its thread"),
+        };
+        let serve = self.clone();
+        self.pool.next().1.spawn(async move {
+            match tokio::net::UnixStream::from_std(std) {
+                Ok(s) => {
+                    QmpSession::start(s, "unix".into(), serve.exec, serve.limits, serve.global, Some(live));
+                }
+                Err(e) => {
+                    live.fetch_sub(1, Ordering::Relaxed);
+                    tracing::warn!(cause = %e, "cannot serve a QMP client");
+                }
+            }
+        });
+    }
+
+    /// Start a session for a TCP client on the next arbiter.
+    fn tcp(&self, stream: tokio::net::TcpStream, peer: String, live: Arc<AtomicUsize>) {
+        let _ = stream.set_nodelay(true);
+        let std = match stream.into_std() {
+            Ok(s) => s,
+            Err(e) => return tracing::warn!(cause = %e, "cannot hand a QMP client to its thread"),
+        };
+        let serve = self.clone();
+        self.pool.next().1.spawn(async move {
+            match tokio::net::TcpStream::from_std(std) {
+                Ok(s) => {
+                    QmpSession::start(s, peer, serve.exec, serve.limits, serve.global, Some(live));
+                }
+                Err(e) => {
+                    live.fetch_sub(1, Ordering::Relaxed);
+                    tracing::warn!(cause = %e, "cannot serve a QMP client");
+                }
+            }
+        });
+    }
+}
+
 /// Bind and start accepting on the current arbiter.
-pub async fn bind(addr: &QmpAddr, supervisor: Addr<Supervisor>, limits: SessionLimits) -> io::Result<Listener> {
+pub async fn bind(addr: &QmpAddr, serve: Serve) -> io::Result<Listener> {
+    let limits = serve.limits;
     match addr {
         QmpAddr::Unix { path, mode } => {
             if let Ok(meta) = std::fs::symlink_metadata(path) {
@@ -76,14 +135,9 @@ pub async fn bind(addr: &QmpAddr, supervisor: Addr<Supervisor>, limits: SessionL
                 std::fs::remove_file(path)?;
             }
             let listener = tokio::net::UnixListener::bind(path).map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!(
-                        "Failed to bind socket to {}: {}",
-                        path.display(),
-                        crate::backends::strerror(&e)
-                    ),
-                )
+                let kind = e.kind();
+                let why = crate::error::OsError::from(e);
+                io::Error::new(kind, format!("Failed to bind socket to {}: {why}", path.display()))
             })?;
             if let Some(mode) = mode {
                 std::fs::set_permissions(path, std::fs::Permissions::from_mode(*mode))?;
@@ -94,8 +148,7 @@ pub async fn bind(addr: &QmpAddr, supervisor: Addr<Supervisor>, limits: SessionL
                     match listener.accept().await {
                         Ok((stream, _)) => {
                             if admit(&live, limits) {
-                                let live = Some(live.clone());
-                                QmpSession::start(stream, "unix".to_owned(), supervisor.clone(), limits, live);
+                                serve.unix(stream, live.clone());
                             }
                         }
                         Err(e) => accept_error(e).await,
@@ -116,15 +169,8 @@ pub async fn bind(addr: &QmpAddr, supervisor: Addr<Supervisor>, limits: SessionL
                 loop {
                     match listener.accept().await {
                         Ok((stream, peer)) => {
-                            let _ = stream.set_nodelay(true);
                             if admit(&live, limits) {
-                                QmpSession::start(
-                                    stream,
-                                    peer.to_string(),
-                                    supervisor.clone(),
-                                    limits,
-                                    Some(live.clone()),
-                                );
+                                serve.tcp(stream, peer.to_string(), live.clone());
                             }
                         }
                         Err(e) => accept_error(e).await,

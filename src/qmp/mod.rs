@@ -1,8 +1,20 @@
-//! The QMP wire protocol: framing, requests, commands, errors, sessions, listeners.
+//! The QMP wire protocol: framing ([`codec`] over QEMU's JSON framer),
+//! request checks ([`request`], [`schema`]), commands ([`command`]), errors
+//! on the wire ([`error`]), the bounded [`output`] queue, sessions
+//! ([`session`]) and listeners ([`listener`]).
 pub mod codec;
 pub mod command;
 pub mod error;
 pub mod listener;
+pub mod output;
 pub mod request;
 pub mod schema;
 pub mod session;
+
+/// The QEMU version chardevd's QMP interface matches.
+pub const QEMU_VERSION: (i64, i64, i64) = (10, 0, 2);
+
+/// The `package` string of the greeting and `query-version`.
+pub fn package_string() -> String {
+    format!("chardevd {}", env!("CARGO_PKG_VERSION"))
+}

@@ -1,46 +1,43 @@
 //! One actor per QMP connection.
 //!
-//! The session reads bytes, frames them ([`Framer`]), checks each request
-//! ([`parse_request`], the schema), turns it into a [`Command`] and the command
-//! into a supervisor message, and queues the reply. Requests are handled one at
-//! a time, so replies come in request order and a command that waits blocks
-//! only its own session.
+//! The session reads its input as a stream of framed messages ([`QmpCodec`]),
+//! checks each request ([`parse_request`], the schema), turns it into a
+//! [`QmpCommand`], answers the protocol's own commands itself and runs the
+//! rest through the [`Executor`]. One command runs at a time (the input is
+//! not read meanwhile), so replies come in request order and a command that
+//! waits holds up only its own session.
 //!
-//! Output goes through two bounded queues drained by one writer: replies
-//! ([`SessionLimits::reply_queue`]; when full, the session stops reading, so a
-//! pipelining client is slowed down, never dropped) and events
-//! ([`SessionLimits::event_queue`]; when full, the client is not reading at all
-//! and is disconnected). A write that makes no progress for
-//! [`SessionLimits::stall_timeout`] also disconnects the client.
+//! Output goes through the session's [`Output`] queue, bounded in bytes and
+//! drained by a writer task; events reach the same queue from the event bus.
 use super::codec::QmpCodec;
-use super::command::{Command, DataFormat};
+use super::command::QmpCommand;
 use super::error::QmpError;
+use super::output::{write_loop, Budget, Output, WireSink};
+use super::request::{parse_request, ShapeError};
+use super::schema::schema;
+use crate::actors::msgs::{Quit, Subscribe, Unsubscribe};
+use crate::api::execute::offload;
+use crate::api::{Executor, Reply};
 use crate::json::framer::Message;
 use crate::json::Json;
-use super::request::{parse_request, ShapeError};
-use crate::actors::events::{EventSink, Kick};
-use crate::actors::msgs::*;
-use crate::actors::{ChardevError, Supervisor};
-use crate::backends::ringbuf::qemu_base64_decode;
-use crate::qmp::schema::schema;
 use actix::prelude::*;
-use bytes::{Bytes, BytesMut};
-use futures_util::StreamExt;
-use std::cell::Cell;
-use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use bytes::Bytes;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::codec::FramedRead;
 
 /// Bounds of one session.
 #[derive(Debug, Clone, Copy)]
 pub struct SessionLimits {
-    /// Replies queued before the session stops reading input.
-    pub reply_queue: usize,
-    /// Events queued before a client that does not read is disconnected.
+    /// Output bytes queued before the session stops reading its input.
+    pub output_bytes: usize,
+    /// Output bytes all sessions of a system may queue together before they
+    /// all stop reading.
+    pub global_output_bytes: usize,
+    /// Events waiting unwritten before a client that reads nothing is
+    /// disconnected.
     pub event_queue: usize,
     /// How long one write may make no progress before the client is dropped.
     pub stall_timeout: Duration,
@@ -51,10 +48,17 @@ pub struct SessionLimits {
     pub max_sessions: usize,
 }
 
+/// A session's output budget by default: a few MiB.
+pub const OUTPUT_BYTES: usize = 4 << 20;
+
+/// All sessions' output budget by default.
+pub const GLOBAL_OUTPUT_BYTES: usize = 256 << 20;
+
 impl Default for SessionLimits {
     fn default() -> Self {
         SessionLimits {
-            reply_queue: 256,
+            output_bytes: OUTPUT_BYTES,
+            global_output_bytes: GLOBAL_OUTPUT_BYTES,
             event_queue: 4096,
             stall_timeout: Duration::from_secs(60),
             max_message: crate::json::framer::MAX_TOKEN_SIZE,
@@ -63,8 +67,11 @@ impl Default for SessionLimits {
     }
 }
 
-/// Size of one read from the socket, and the writer's batch size.
+/// Size of one read from the socket.
 const IO_CHUNK: usize = 64 * 1024;
+
+/// How long `quit` waits for its reply to be written.
+const QUIT_FLUSH: Duration = Duration::from_secs(1);
 
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
 
@@ -73,11 +80,20 @@ static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
 pub struct QmpSession {
     id: u64,
     peer: String,
-    supervisor: Addr<Supervisor>,
-    subscription: Rc<Cell<Option<u64>>>,
+    exec: Executor,
+    out: Arc<Output>,
+    negotiated: bool,
+    oob: bool,
+    subscription: Option<u64>,
+    quitting: bool,
     /// The listener's count of live sessions (decremented when this one ends).
-    live: Option<Arc<std::sync::atomic::AtomicUsize>>,
+    live: Option<Arc<AtomicUsize>>,
 }
+
+/// The writer task ended (the output is closed or the client is gone).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+struct WriterDone;
 
 impl QmpSession {
     /// Serve one connection on the current arbiter. `live` is the listener's
@@ -85,9 +101,10 @@ impl QmpSession {
     pub fn start<S>(
         stream: S,
         peer: String,
-        supervisor: Addr<Supervisor>,
+        exec: Executor,
         limits: SessionLimits,
-        live: Option<Arc<std::sync::atomic::AtomicUsize>>,
+        global: Arc<Budget>,
+        live: Option<Arc<AtomicUsize>>,
     ) -> Addr<QmpSession>
     where
         S: AsyncRead + AsyncWrite + Unpin + 'static,
@@ -95,43 +112,102 @@ impl QmpSession {
         QmpSession::create(move |ctx| {
             let id = NEXT_SESSION.fetch_add(1, Ordering::Relaxed);
             let (rd, wr) = tokio::io::split(stream);
-            let (reply_tx, reply_rx) = mpsc::channel::<Stamped>(limits.reply_queue.max(1));
-            let (event_tx, event_rx) = mpsc::channel::<Stamped>(limits.event_queue.max(1));
-            let subscription = Rc::new(Cell::new(None));
-            let seq = Arc::new(AtomicU64::new(1));
-            let _ = reply_tx.try_send((0, wire(&greeting())));
-            let writer = write_loop(wr, reply_rx, event_rx, limits.stall_timeout);
-            ctx.spawn(
-                actix::fut::wrap_future::<_, QmpSession>(writer).map(|_, _, ctx: &mut Context<QmpSession>| {
-                    ctx.stop();
-                }),
-            );
-            let dispatch = Dispatch {
-                supervisor: supervisor.clone(),
-                negotiated: false,
-                oob: false,
-                event_tx: Some(event_tx),
-                kick: ctx.address().recipient(),
-                subscription: subscription.clone(),
-                seq,
-                quit: false,
-            };
-            ctx.spawn(actix::fut::wrap_future::<_, QmpSession>(read_loop(
+            let out = Output::new(limits.output_bytes, limits.event_queue, global);
+            out.push(wire(&greeting()));
+            let (writer, done) = (out.clone(), ctx.address());
+            actix_rt::spawn(async move {
+                write_loop(writer, wr, limits.stall_timeout).await;
+                done.do_send(WriterDone);
+            });
+            ctx.add_stream(FramedRead::with_capacity(
                 rd,
-                dispatch,
-                reply_tx,
-                limits.max_message,
-            )));
+                QmpCodec::new(limits.max_message),
+                IO_CHUNK,
+            ));
             tracing::info!(session = id, %peer, "QMP client connected");
             QmpSession {
                 id,
                 peer,
-                supervisor,
-                subscription,
+                exec,
+                out,
+                negotiated: false,
+                oob: false,
+                subscription: None,
+                quitting: false,
                 live,
             }
         })
     }
+
+    /// Check one message and answer what needs no executor; the rest runs
+    /// as a future.
+    fn prepare(&mut self, msg: Message) -> Step {
+        let value = match msg {
+            Ok(v) => v,
+            Err(desc) => return Step::Reply(failure(None, &QmpError::generic(desc))),
+        };
+        let req = match parse_request(value, self.oob) {
+            Ok(r) => r,
+            Err(ShapeError { id, error }) => return Step::Reply(failure(id, &error)),
+        };
+        let id = req.id;
+        match self.check(&req.name, &req.args, req.oob) {
+            Ok(QmpCommand::Capabilities { enable }) => {
+                if self.negotiated {
+                    return Step::Reply(failure(
+                        id,
+                        &QmpError::not_found("Capabilities negotiation is already complete, command ignored"),
+                    ));
+                }
+                self.oob = enable.iter().any(|c| c == "oob");
+                self.negotiated = true;
+                Step::Subscribe(id)
+            }
+            Ok(QmpCommand::QueryVersion) => Step::Reply(success(id, version())),
+            Ok(QmpCommand::QueryCommands) => Step::Reply(success(
+                id,
+                Json::Array(
+                    schema()
+                        .commands()
+                        .iter()
+                        .map(|c| Json::object([("name", Json::str(c.clone()))]))
+                        .collect(),
+                ),
+            )),
+            Ok(QmpCommand::QueryQmpSchema) => Step::Reply(success(id, schema().introspection().clone())),
+            Ok(QmpCommand::Run(cmd)) => Step::Run(id, cmd),
+            Err(e) => Step::Reply(failure(id, &e)),
+        }
+    }
+
+    fn check(&self, name: &str, args: &Json, oob: bool) -> Result<QmpCommand, QmpError> {
+        let schema = schema();
+        if !self.negotiated && name != "qmp_capabilities" {
+            return Err(QmpError::not_found(
+                "Expecting capabilities negotiation with 'qmp_capabilities'",
+            ));
+        }
+        if !schema.has_command(name) {
+            return Err(QmpError::not_found(format!("The command {name} has not been found")));
+        }
+        if oob {
+            return Err(QmpError::generic(format!("The command {name} does not support OOB")));
+        }
+        schema
+            .check_args(name, args, name == "device_add")
+            .map_err(QmpError::generic)?;
+        QmpCommand::from_checked(name, args)
+    }
+}
+
+/// What one message needs.
+enum Step {
+    /// An answer at once.
+    Reply(Json),
+    /// Negotiation succeeded: subscribe to events, then answer.
+    Subscribe(Option<Json>),
+    /// Run through the executor.
+    Run(Option<Json>, crate::api::Command),
 }
 
 impl Actor for QmpSession {
@@ -139,8 +215,9 @@ impl Actor for QmpSession {
 
     fn stopping(&mut self, _ctx: &mut Context<Self>) -> Running {
         if let Some(sub) = self.subscription.take() {
-            self.supervisor.do_send(Unsubscribe(sub));
+            self.exec.supervisor().do_send(Unsubscribe(sub));
         }
+        self.out.kick();
         tracing::info!(session = self.id, peer = %self.peer, "QMP client disconnected");
         if let Some(live) = self.live.take() {
             live.fetch_sub(1, Ordering::Relaxed);
@@ -149,13 +226,131 @@ impl Actor for QmpSession {
     }
 }
 
-impl Handler<Kick> for QmpSession {
+impl StreamHandler<Result<Message, std::io::Error>> for QmpSession {
+    fn handle(&mut self, item: Result<Message, std::io::Error>, ctx: &mut Context<Self>) {
+        let msg = match item {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::debug!(session = self.id, cause = %e, "QMP read failed");
+                self.out.close();
+                return;
+            }
+        };
+        if self.quitting {
+            return;
+        }
+        if self.out.is_kicked() {
+            ctx.stop();
+            return;
+        }
+        let out = self.out.clone();
+        match self.prepare(msg) {
+            Step::Reply(reply) => {
+                if out.has_room() {
+                    out.push(wire(&reply));
+                } else {
+                    // Backpressure: read nothing more until the client reads.
+                    ctx.wait(
+                        async move {
+                            out.room().await;
+                            out.push(wire(&reply));
+                        }
+                        .into_actor(self),
+                    );
+                }
+            }
+            Step::Subscribe(id) => {
+                let (exec, sink) = (self.exec.clone(), WireSink(out.clone()));
+                ctx.wait(
+                    async move {
+                        out.room().await;
+                        let sub = exec.ask(Subscribe(Box::new(sink))).await.ok();
+                        out.push(wire(&success(id, Json::empty_object())));
+                        sub
+                    }
+                    .into_actor(self)
+                    .map(|sub, act, _ctx| act.subscription = sub),
+                );
+            }
+            Step::Run(id, cmd) => {
+                let exec = self.exec.clone();
+                ctx.wait(
+                    async move {
+                        out.room().await;
+                        let result = exec.run(cmd).await;
+                        let quit = matches!(result, Ok(Reply::Quit));
+                        let wire = reply_wire(id, result).await;
+                        out.push(wire);
+                        if quit {
+                            // Let the writer flush the reply, then stop the daemon.
+                            out.drained(QUIT_FLUSH).await;
+                            let _ = exec.ask(Quit).await;
+                        }
+                        quit
+                    }
+                    .into_actor(self)
+                    .map(|quit, act, _ctx| act.quitting |= quit),
+                );
+            }
+        }
+    }
+
+    fn finished(&mut self, _ctx: &mut Context<Self>) {
+        // End of input: the writer flushes every reply, then the session ends.
+        self.out.close();
+    }
+}
+
+impl Handler<WriterDone> for QmpSession {
     type Result = ();
 
-    fn handle(&mut self, _msg: Kick, ctx: &mut Context<Self>) {
-        tracing::warn!(session = self.id, peer = %self.peer, "disconnecting a client that does not read its events");
-        self.subscription.take();
+    fn handle(&mut self, _msg: WriterDone, ctx: &mut Context<Self>) {
         ctx.stop();
+    }
+}
+
+/// A command's reply on the wire; large replies are serialised off the arbiter.
+async fn reply_wire(id: Option<Json>, result: Result<Reply, crate::error::Error>) -> Bytes {
+    let size = match &result {
+        Ok(Reply::Text(t)) => t.len(),
+        _ => 0,
+    };
+    offload(size, move || {
+        let json = match result {
+            Ok(r) => success(id, reply_json(r)),
+            Err(e) => failure(id, &e.into()),
+        };
+        wire(&json)
+    })
+    .await
+}
+
+/// A command's result as QMP returns it.
+pub fn reply_json(r: Reply) -> Json {
+    match r {
+        Reply::Empty | Reply::Quit => Json::empty_object(),
+        Reply::Chardev(ret) => match ret.pty {
+            Some(p) => Json::object([("pty", Json::Str(p))]),
+            None => Json::empty_object(),
+        },
+        Reply::Chardevs(rows) => Json::Array(
+            rows.into_iter()
+                .map(|r| {
+                    Json::object([
+                        ("label", Json::Str(r.label)),
+                        ("filename", Json::Str(r.filename)),
+                        ("frontend-open", Json::Bool(r.frontend_open)),
+                    ])
+                })
+                .collect(),
+        ),
+        Reply::Backends(names) => Json::Array(
+            names
+                .into_iter()
+                .map(|b| Json::object([("name", Json::str(b))]))
+                .collect(),
+        ),
+        Reply::Text(t) => Json::Str(t),
     }
 }
 
@@ -172,7 +367,7 @@ pub fn greeting() -> Json {
 
 /// The `query-version` result.
 pub fn version() -> Json {
-    let (major, minor, micro) = crate::QEMU_VERSION;
+    let (major, minor, micro) = super::QEMU_VERSION;
     Json::object([
         (
             "qemu",
@@ -182,7 +377,7 @@ pub fn version() -> Json {
                 ("micro", Json::Int(micro)),
             ]),
         ),
-        ("package", Json::str(crate::package_string())),
+        ("package", Json::str(super::package_string())),
     ])
 }
 
@@ -209,310 +404,4 @@ pub fn failure(id: Option<Json>, err: &QmpError) -> Json {
         m.push(("id".to_owned(), id));
     }
     Json::Object(m)
-}
-
-async fn read_loop<R: AsyncRead + Unpin>(rd: R, mut dispatch: Dispatch, replies: mpsc::Sender<Stamped>, max: usize) {
-    let mut input = FramedRead::with_capacity(rd, QmpCodec::new(max), IO_CHUNK);
-    while let Some(m) = input.next().await {
-        let m = match m {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::debug!(cause = %e, "QMP read failed");
-                break;
-            }
-        };
-        let reply = dispatch.handle(m).await;
-        let stamp = dispatch.seq.fetch_add(1, Ordering::Relaxed);
-        if replies.send((stamp, wire(&reply))).await.is_err() {
-            return;
-        }
-        if dispatch.quit {
-            // Let the writer flush the reply, then stop the daemon.
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
-            while replies.capacity() < replies.max_capacity() && tokio::time::Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            let _ = dispatch.supervisor.send(Quit).await;
-            return;
-        }
-    }
-}
-
-/// One queued output message, stamped with the session's output sequence
-/// number when it was queued (replies by the reader, events by the bus), so
-/// the writer can send them in the order they happened.
-pub type Stamped = (u64, Bytes);
-
-async fn write_loop<W: AsyncWrite + Unpin>(
-    mut wr: W,
-    mut replies: mpsc::Receiver<Stamped>,
-    mut events: mpsc::Receiver<Stamped>,
-    stall: Duration,
-) {
-    let mut events_open = true;
-    let mut replies_open = true;
-    let (mut next_reply, mut next_event): (Option<Stamped>, Option<Stamped>) = (None, None);
-    let mut batch = BytesMut::new();
-    loop {
-        if next_reply.is_none() && replies_open {
-            match replies.try_recv() {
-                Ok(m) => next_reply = Some(m),
-                Err(mpsc::error::TryRecvError::Disconnected) => replies_open = false,
-                Err(mpsc::error::TryRecvError::Empty) => {}
-            }
-        }
-        if next_event.is_none() && events_open {
-            match events.try_recv() {
-                Ok(m) => next_event = Some(m),
-                Err(mpsc::error::TryRecvError::Disconnected) => events_open = false,
-                Err(mpsc::error::TryRecvError::Empty) => {}
-            }
-        }
-        let pick_reply = match (&next_reply, &next_event) {
-            (Some(r), Some(e)) => r.0 < e.0,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (None, None) => {
-                if !batch.is_empty() {
-                    if !write_with_progress(&mut wr, &mut batch, stall).await {
-                        return;
-                    }
-                    continue;
-                }
-                if !replies_open {
-                    break;
-                }
-                tokio::select! {
-                    r = replies.recv() => match r {
-                        Some(m) => next_reply = Some(m),
-                        None => replies_open = false,
-                    },
-                    e = events.recv(), if events_open => match e {
-                        Some(m) => next_event = Some(m),
-                        None => events_open = false,
-                    },
-                }
-                continue;
-            }
-        };
-        let taken = if pick_reply {
-            next_reply.take()
-        } else {
-            next_event.take()
-        };
-        if let Some((_, bytes)) = taken {
-            batch.extend_from_slice(&bytes);
-        }
-        if batch.len() >= IO_CHUNK && !write_with_progress(&mut wr, &mut batch, stall).await {
-            return;
-        }
-    }
-    let _ = wr.flush().await;
-    let _ = wr.shutdown().await;
-}
-
-/// Write the whole batch; false (disconnect) on an error or when one write
-/// makes no progress for `stall`.
-async fn write_with_progress<W: AsyncWrite + Unpin>(wr: &mut W, batch: &mut BytesMut, stall: Duration) -> bool {
-    while !batch.is_empty() {
-        match tokio::time::timeout(stall, wr.write(batch)).await {
-            Ok(Ok(0)) => return false,
-            Ok(Ok(n)) => {
-                let _ = batch.split_to(n);
-            }
-            Ok(Err(e)) => {
-                tracing::debug!(cause = %e, "QMP write failed");
-                return false;
-            }
-            Err(_) => {
-                tracing::warn!("QMP client made no progress reading for {stall:?}; disconnecting");
-                return false;
-            }
-        }
-    }
-    true
-}
-
-/// Per-session command handling state.
-struct Dispatch {
-    supervisor: Addr<Supervisor>,
-    negotiated: bool,
-    oob: bool,
-    event_tx: Option<mpsc::Sender<Stamped>>,
-    kick: Recipient<Kick>,
-    /// The session's output sequence (shared with the event bus).
-    seq: Arc<AtomicU64>,
-    /// `quit` was answered: stop the daemon once the reply is out.
-    quit: bool,
-    subscription: Rc<Cell<Option<u64>>>,
-}
-
-impl Dispatch {
-    async fn handle(&mut self, msg: Message) -> Json {
-        let value = match msg {
-            Ok(v) => v,
-            Err(desc) => return failure(None, &QmpError::generic(desc)),
-        };
-        let req = match parse_request(value, self.oob) {
-            Ok(r) => r,
-            Err(ShapeError { id, error }) => return failure(id, &error),
-        };
-        match self.run(&req.name, &req.args, req.oob).await {
-            Ok(ret) => success(req.id, ret),
-            Err(e) => failure(req.id, &e),
-        }
-    }
-
-    async fn run(&mut self, name: &str, args: &Json, oob: bool) -> Result<Json, QmpError> {
-        let schema = schema();
-        if !self.negotiated && name != "qmp_capabilities" {
-            return Err(QmpError::not_found(
-                "Expecting capabilities negotiation with 'qmp_capabilities'",
-            ));
-        }
-        if !schema.has_command(name) {
-            return Err(QmpError::not_found(format!("The command {name} has not been found")));
-        }
-        if oob {
-            return Err(QmpError::generic(format!("The command {name} does not support OOB")));
-        }
-        schema
-            .check_args(name, args, name == "device_add")
-            .map_err(QmpError::generic)?;
-        let cmd = Command::from_checked(name, args)?;
-        self.execute(cmd).await
-    }
-
-    async fn ask<M>(&self, msg: M) -> Result<M::Result, QmpError>
-    where
-        M: actix::Message + Send + 'static,
-        M::Result: Send,
-        Supervisor: Handler<M>,
-    {
-        self.supervisor
-            .send(msg)
-            .await
-            .map_err(|_| QmpError::generic("chardevd is shutting down"))
-    }
-
-    async fn execute(&mut self, cmd: Command) -> Result<Json, QmpError> {
-        let empty = Json::empty_object;
-        match cmd {
-            Command::QmpCapabilities { enable } => {
-                if self.negotiated {
-                    return Err(QmpError::not_found(
-                        "Capabilities negotiation is already complete, command ignored",
-                    ));
-                }
-                self.oob = enable.iter().any(|c| c == "oob");
-                self.negotiated = true;
-                if let Some(tx) = self.event_tx.take() {
-                    let sink = EventSink::Wire {
-                        tx,
-                        kick: self.kick.clone(),
-                        seq: self.seq.clone(),
-                    };
-                    let sub = self.ask(Subscribe(sink)).await?;
-                    self.subscription.set(Some(sub));
-                }
-                Ok(empty())
-            }
-            Command::QueryVersion => Ok(version()),
-            Command::QueryCommands => Ok(Json::Array(
-                schema()
-                    .commands()
-                    .iter()
-                    .map(|c| Json::object([("name", Json::str(c.clone()))]))
-                    .collect(),
-            )),
-            Command::QueryQmpSchema => Ok(schema().introspection().clone()),
-            Command::QueryChardev => {
-                let rows = self.ask(QueryChardev).await?;
-                Ok(Json::Array(
-                    rows.into_iter()
-                        .map(|r| {
-                            Json::object([
-                                ("label", Json::Str(r.label)),
-                                ("filename", Json::Str(r.filename)),
-                                ("frontend-open", Json::Bool(r.frontend_open)),
-                            ])
-                        })
-                        .collect(),
-                ))
-            }
-            Command::QueryChardevBackends => Ok(Json::Array(
-                crate::backends::SUPPORTED
-                    .iter()
-                    .map(|b| Json::object([("name", Json::str(*b))]))
-                    .collect(),
-            )),
-            Command::RingbufWrite { device, data, format } => {
-                let bytes = match format {
-                    DataFormat::Utf8 => data.into_bytes(),
-                    DataFormat::Base64 => match qemu_base64_decode(&data) {
-                        Ok(b) => b,
-                        Err(e) => {
-                            // QEMU looks the device up before decoding.
-                            self.ask(RingbufWrite {
-                                device,
-                                data: Vec::new(),
-                            })
-                            .await??;
-                            return Err(e.into());
-                        }
-                    },
-                };
-                self.ask(RingbufWrite { device, data: bytes }).await??;
-                Ok(empty())
-            }
-            Command::RingbufRead { device, size, format } => {
-                if size <= 0 {
-                    // QEMU checks the device first, then the size.
-                    self.ask(RingbufRead {
-                        device,
-                        size: 0,
-                        format,
-                    })
-                    .await??;
-                    return Err(ChardevError::SizeNotPositive.into());
-                }
-                let size = usize::try_from(size).unwrap_or(usize::MAX);
-                Ok(Json::Str(self.ask(RingbufRead { device, size, format }).await??))
-            }
-            Command::ChardevAdd { id, backend } => chardev_return(self.ask(AddChardev { id, backend }).await??),
-            Command::ChardevChange { id, backend } => chardev_return(self.ask(ChangeChardev { id, backend }).await??),
-            Command::ChardevRemove { id } => {
-                self.ask(RemoveChardev { id }).await??;
-                Ok(empty())
-            }
-            Command::ChardevSendBreak { id } => {
-                self.ask(SendBreak { id }).await??;
-                Ok(empty())
-            }
-            Command::DeviceAdd { driver, id, props } => {
-                self.ask(DeviceAdd { driver, id, props }).await??;
-                Ok(empty())
-            }
-            Command::DeviceDel { id } => {
-                self.ask(DeviceDel { id }).await??;
-                Ok(empty())
-            }
-            Command::PortSetOpen { id, open } => {
-                self.ask(PortSetOpen { id, open }).await??;
-                Ok(empty())
-            }
-            Command::Quit => {
-                self.quit = true;
-                Ok(empty())
-            }
-        }
-    }
-}
-
-fn chardev_return(r: ChardevReturn) -> Result<Json, QmpError> {
-    Ok(match r.pty {
-        Some(p) => Json::object([("pty", Json::Str(p))]),
-        None => Json::empty_object(),
-    })
 }

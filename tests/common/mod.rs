@@ -167,16 +167,16 @@ impl Client {
 }
 
 // ---- chardev helpers shared by the backend tests ----
-use chardevd::actors::frontend::FrontendHandle;
-use chardevd::backends::spec::*;
-use chardevd::backends::FrontendEvent;
+use chardevd::backends::{pipe::Pipe, ChardevBackend, ChardevCommon};
 use chardevd::runtime;
+use chardevd::Frontend;
+use chardevd::FrontendEvent;
 
 pub fn no_options() -> ChardevCommon {
     ChardevCommon::default()
 }
 
-pub async fn next(fe: &mut FrontendHandle) -> FrontendEvent {
+pub async fn next(fe: &mut Frontend) -> FrontendEvent {
     tokio::time::timeout(Duration::from_secs(10), fe.recv())
         .await
         .expect("an event in time")
@@ -184,7 +184,7 @@ pub async fn next(fe: &mut FrontendHandle) -> FrontendEvent {
 }
 
 /// Read frontend events until `want` bytes of data arrived.
-pub async fn read_data(fe: &mut FrontendHandle, want: usize) -> Vec<u8> {
+pub async fn read_data(fe: &mut Frontend, want: usize) -> Vec<u8> {
     let mut got = Vec::new();
     while got.len() < want {
         match next(fe).await {
@@ -196,15 +196,14 @@ pub async fn read_data(fe: &mut FrontendHandle, want: usize) -> Vec<u8> {
 }
 
 /// A pipe chardev `p` on fresh fifos `DIR/p.in` and `DIR/p.out`, with a frontend.
-pub async fn attached_fifo_pipe(h: &runtime::Handle, dir: &std::path::Path) -> (std::path::PathBuf, FrontendHandle) {
+pub async fn attached_fifo_pipe(h: &runtime::Handle, dir: &std::path::Path) -> (std::path::PathBuf, Frontend) {
     let base = dir.join("p");
     mkfifo(&base.with_extension("in"));
     mkfifo(&base.with_extension("out"));
-    let dev = ChardevHostdev {
-        common: no_options(),
+    let dev = Pipe {
         device: base.to_str().unwrap().into(),
     };
-    h.chardev_add("p", ChardevBackend::Pipe(dev)).await.unwrap();
+    h.chardev_add("p", ChardevBackend::new(dev)).await.unwrap();
     let mut fe = h.attach("p").await.unwrap();
     assert_eq!(next(&mut fe).await, FrontendEvent::Opened);
     (base, fe)

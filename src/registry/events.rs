@@ -1,13 +1,12 @@
 //! The event bus: fan-out of QMP events to every negotiated session and every
 //! embedder subscription, with QEMU's per-key rate limit for guest-triggerable
-//! events. Owned by the supervisor (no global broker).
+//! events. Owned by the supervisor (no global broker). Pure: subscribers are
+//! [`EventSink`]s, and the caller arms the throttle timers.
 use crate::json::Json;
-use actix::prelude::*;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::mpsc;
 
 /// QEMU's rate limit window for throttled events (`monitor_qapi_event_conf`).
 pub const THROTTLE_WINDOW: Duration = Duration::from_millis(1000);
@@ -64,26 +63,23 @@ impl QmpEvent {
     }
 }
 
-/// Told to a QMP session whose event queue overflowed: it must disconnect.
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub struct Kick;
+/// What a subscriber did with an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Queued.
+    Queued,
+    /// The subscriber's queue is full: it is dropped from the bus (a QMP
+    /// session disconnects its client).
+    Full,
+    /// The subscriber is gone: it is dropped from the bus.
+    Closed,
+}
 
-/// A subscriber.
-#[derive(Debug)]
-pub enum EventSink {
-    /// A QMP session: serialized events into its bounded event queue; on
-    /// overflow the session is kicked.
-    Wire {
-        /// The session's event queue (items stamped with the session's sequence).
-        tx: mpsc::Sender<(u64, Bytes)>,
-        /// Where to send the kick.
-        kick: Recipient<Kick>,
-        /// The session's output sequence, shared with its replies.
-        seq: Arc<std::sync::atomic::AtomicU64>,
-    },
-    /// An embedder: typed events; dropped from the bus on overflow.
-    Typed(mpsc::Sender<Arc<QmpEvent>>),
+/// A subscriber: a QMP session's output queue, an embedder's channel.
+pub trait EventSink: Send + std::fmt::Debug {
+    /// Take one event: its typed form, and its wire form (serialized once for
+    /// every subscriber). Must not block.
+    fn deliver(&self, event: &Arc<QmpEvent>, wire: &Bytes) -> Delivery;
 }
 
 #[derive(Debug, Default)]
@@ -95,13 +91,13 @@ struct Throttle {
 #[derive(Debug, Default)]
 pub struct EventBus {
     next_id: u64,
-    subscribers: Vec<(u64, EventSink)>,
+    subscribers: Vec<(u64, Box<dyn EventSink>)>,
     throttle: HashMap<(String, String), Throttle>,
 }
 
 impl EventBus {
     /// Add a subscriber; returns its id.
-    pub fn subscribe(&mut self, sink: EventSink) -> u64 {
+    pub fn subscribe(&mut self, sink: Box<dyn EventSink>) -> u64 {
         self.next_id += 1;
         self.subscribers.push((self.next_id, sink));
         self.next_id
@@ -112,12 +108,8 @@ impl EventBus {
         self.subscribers.retain(|(i, _)| *i != id);
     }
 
-    /// Number of subscribers.
-    pub fn len(&self) -> usize {
-        self.subscribers.len()
-    }
-
     /// True with no subscribers.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.subscribers.is_empty()
     }
@@ -173,33 +165,20 @@ impl EventBus {
         }
     }
 
-    /// Send to every subscriber; prune closed ones, kick overflowing sessions.
+    /// Send to every subscriber; drop the closed and the overflowing ones.
     pub fn broadcast(&mut self, ev: &QmpEvent) {
         if self.subscribers.is_empty() {
             return;
         }
         let wire = ev.wire();
         let typed = Arc::new(ev.clone());
-        self.subscribers.retain(|(id, sink)| match sink {
-            EventSink::Wire { tx, kick, seq } => {
-                match tx.try_send((seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed), wire.clone())) {
-                    Ok(()) => true,
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        tracing::warn!(subscriber = id, "QMP session event queue overflowed; disconnecting it");
-                        kick.do_send(Kick);
-                        false
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => false,
-                }
+        self.subscribers.retain(|(id, sink)| match sink.deliver(&typed, &wire) {
+            Delivery::Queued => true,
+            Delivery::Full => {
+                tracing::warn!(subscriber = id, event = %typed.name, "event subscriber overflowed; dropping it");
+                false
             }
-            EventSink::Typed(tx) => match tx.try_send(typed.clone()) {
-                Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    tracing::warn!(subscriber = id, "event subscriber overflowed; dropping it");
-                    false
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
-            },
+            Delivery::Closed => false,
         });
     }
 }
@@ -225,11 +204,44 @@ mod tests {
         assert!(wire.contains(r#""event": "VSERPORT_CHANGE""#));
     }
 
+    /// A subscriber that keeps what it gets, up to a bound.
+    #[derive(Debug, Default)]
+    struct Keep(std::sync::Mutex<std::collections::VecDeque<Arc<QmpEvent>>>, usize);
+
+    impl EventSink for Arc<Keep> {
+        fn deliver(&self, event: &Arc<QmpEvent>, _wire: &Bytes) -> Delivery {
+            let mut q = self.0.lock().unwrap();
+            if q.len() >= self.1 {
+                return Delivery::Full;
+            }
+            q.push_back(event.clone());
+            Delivery::Queued
+        }
+    }
+
+    impl Keep {
+        fn try_recv(&self) -> Result<Arc<QmpEvent>, ()> {
+            self.0.lock().unwrap().pop_front().ok_or(())
+        }
+    }
+
+    #[test]
+    fn a_subscriber_that_overflows_is_dropped() {
+        let mut bus = EventBus::default();
+        let keep = Arc::new(Keep(Default::default(), 2));
+        bus.subscribe(Box::new(keep.clone()));
+        for _ in 0..3 {
+            bus.emit(QmpEvent::now("DEVICE_DELETED", None));
+        }
+        assert!(bus.is_empty(), "the third event overflowed it");
+        assert_eq!(keep.0.lock().unwrap().len(), 2);
+    }
+
     #[test]
     fn throttled_events_coalesce_to_the_latest_per_key() {
         let mut bus = EventBus::default();
-        let (tx, mut rx) = mpsc::channel(16);
-        bus.subscribe(EventSink::Typed(tx));
+        let rx = Arc::new(Keep(Default::default(), 16));
+        bus.subscribe(Box::new(rx.clone()));
         let ev = |id: &str, open: bool| {
             QmpEvent::now(
                 "VSERPORT_CHANGE",

@@ -1,0 +1,649 @@
+//! The chardev actor: one per chardev, on one arbiter of the pool.
+//!
+//! It owns its kind's [`Backend`], its ports (one per frontend), its log file
+//! and its open state, and drives them all from one [`Driver`] future that
+//! runs in the actor's own context (so every piece of state is the actor's,
+//! handled with `&mut self`):
+//! - input: read only as much as every stalling port has room for (QEMU's
+//!   `can_read`), then hand it to every port;
+//! - output: take the ports' queued bytes in turn and give them to the
+//!   backend, which may take part of them (the rest waits); what it took is
+//!   logged;
+//! - events: OPENED/CLOSED/BREAK reach every port as state.
+//!
+//! Control (attach, detach, open state, ioctls, breaks, moving the ports for
+//! `chardev-change`, stopping) arrives as [`Control`] messages from the
+//! supervisor, in order, with replies over oneshot channels. Ring operations
+//! arrive as [`RingOp`] from the executor; only ring kinds have the ring.
+use crate::backends::{ChardevBackend, OpenContext};
+use crate::chardev::logfile::LogFile;
+use crate::chardev::port::Completion;
+use crate::chardev::{Backend, CharIoctl, Input, Output, Port, PortEnd, PortId, Status, READ_CHUNK};
+use crate::error::{BackendError, Error};
+use actix::prelude::*;
+use bytes::Bytes;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{self, Poll, Waker};
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// How long a removed chardev may take to flush what it already took.
+pub const CLOSE_FLUSH: Duration = Duration::from_secs(5);
+
+/// Rounds of input and output one poll of the driver may do before it lets
+/// other actors on the arbiter run.
+const DRIVE_BUDGET: usize = 64;
+
+/// Control messages from the supervisor (queued in order: send them with
+/// `do_send`, which never reorders).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub enum Control {
+    /// A frontend attaches: it is told OPENED at once if the chardev is open.
+    Attach {
+        /// The port.
+        port: Attached,
+        /// Answered once the port is attached.
+        done: oneshot::Sender<()>,
+    },
+    /// A frontend detaches.
+    Detach(PortId),
+    /// `frontend-open` of a port changes.
+    SetOpen {
+        /// The port.
+        port: PortId,
+        /// Open or closed.
+        open: bool,
+        /// Answered once `frontend-open` reflects it (false: no such port).
+        done: oneshot::Sender<bool>,
+    },
+    /// A frontend ioctl.
+    Ioctl {
+        /// The request.
+        req: CharIoctl,
+        /// The answer.
+        done: oneshot::Sender<Result<u32, Error>>,
+    },
+    /// `chardev-send-break`: a BREAK to the frontends.
+    Break,
+    /// Whether the backend is open now (QEMU's `be_open`).
+    IsOpen(oneshot::Sender<bool>),
+    /// `chardev-change`: hand over every port.
+    TakePorts(oneshot::Sender<Vec<Attached>>),
+    /// `chardev-change`: take these ports over.
+    GivePorts(Vec<Attached>),
+    /// `chardev-change`: lend what the replacement needs (answered once done).
+    Release(oneshot::Sender<()>),
+    /// The change failed: take it back.
+    Reacquire,
+    /// Flush what was taken (for at most [`CLOSE_FLUSH`]) and stop.
+    Stop,
+}
+
+/// A frontend's port as the chardev holds it.
+#[derive(Debug)]
+pub struct Attached {
+    /// The chardev's end.
+    pub end: PortEnd,
+    /// `frontend-open`.
+    pub fe_open: bool,
+}
+
+/// Ring operations (ring kinds only; the executor checks the kind first).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<RingData, Error>")]
+pub enum RingOp {
+    /// `ringbuf-write`.
+    Write(Bytes),
+    /// `ringbuf-read`.
+    Read {
+        /// Most bytes.
+        size: usize,
+        /// As text (whole characters) rather than bytes.
+        utf8: bool,
+    },
+}
+
+/// A ring operation's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RingData {
+    /// Written.
+    Done,
+    /// Bytes read.
+    Bytes(Vec<u8>),
+    /// Text read.
+    Text(String),
+}
+
+/// Told to the supervisor when a chardev's actor stops by itself.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct ChardevGone {
+    /// The id.
+    pub id: String,
+    /// Its generation.
+    pub generation: u64,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Lending {
+    No,
+    Releasing,
+    Released,
+}
+
+/// What waits for the output the frontends queued before it to be written
+/// (QEMU's writes are done when they return: what a frontend wrote before a
+/// `chardev-change` goes to the old backend).
+#[derive(Debug)]
+enum AfterDrain {
+    /// Lend the backend's resources.
+    Release,
+    /// Hand the ports over.
+    Take(oneshot::Sender<Vec<Attached>>),
+}
+
+#[derive(Debug)]
+struct Drain {
+    /// Each port's mark: drained once the chardev finished with it.
+    marks: Vec<(PortId, u64)>,
+    then: AfterDrain,
+    seq: u64,
+    expired: bool,
+}
+
+/// The chardev actor.
+pub struct ChardevActor {
+    id: String,
+    generation: u64,
+    backend: Box<dyn Backend>,
+    ports: Vec<Attached>,
+    status: Arc<Status>,
+    log: Option<LogFile>,
+    be_open: bool,
+    /// Output taken from a port that the backend has not taken all of yet.
+    inflight: Option<(Bytes, Completion)>,
+    drain: Option<Drain>,
+    drain_seq: u64,
+    /// Detached ports whose queued output is still being written: (port,
+    /// mark, given up on).
+    leaving: Vec<(PortId, u64, bool)>,
+    /// The port to take output from next (round robin).
+    cursor: usize,
+    waker: Option<Waker>,
+    last_write_error: Option<std::io::ErrorKind>,
+    lending: Lending,
+    lend_replies: Vec<oneshot::Sender<()>>,
+    stopping: bool,
+    gone: Option<Recipient<ChardevGone>>,
+}
+
+impl std::fmt::Debug for ChardevActor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChardevActor")
+            .field("id", &self.id)
+            .field("ports", &self.ports.len())
+            .field("be_open", &self.be_open)
+            .finish()
+    }
+}
+
+/// A started chardev, as the supervisor keeps it.
+#[derive(Debug, Clone)]
+pub struct Started {
+    /// The actor.
+    pub addr: Addr<ChardevActor>,
+    /// Its query-chardev status.
+    pub status: Arc<Status>,
+    /// The pty path, for chardev-add's return value.
+    pub pty: Option<String>,
+}
+
+/// Open a chardev on the current arbiter: its log file first (as QEMU), then
+/// its backend, then its actor.
+pub async fn open(
+    id: String,
+    generation: u64,
+    backend: ChardevBackend,
+    ports: Vec<Port>,
+    gone: Recipient<ChardevGone>,
+) -> Result<Started, BackendError> {
+    let (common, config) = backend.into_parts();
+    let log = match &common.logfile {
+        Some(path) => Some(LogFile::open(path, common.logappend.unwrap_or(false)).await?),
+        None => None,
+    };
+    let opened = config.open(OpenContext { id: id.clone(), ports }).await?;
+    let status = Status::new(opened.backend.filename());
+    let actor = ChardevActor {
+        id,
+        generation,
+        backend: opened.backend,
+        ports: Vec::new(),
+        status: status.clone(),
+        log,
+        be_open: opened.be_open,
+        inflight: None,
+        drain: None,
+        drain_seq: 0,
+        leaving: Vec::new(),
+        cursor: 0,
+        waker: None,
+        last_write_error: None,
+        lending: Lending::No,
+        lend_replies: Vec::new(),
+        stopping: false,
+        gone: Some(gone),
+    };
+    Ok(Started {
+        addr: actor.start(),
+        status,
+        pty: opened.pty,
+    })
+}
+
+impl ChardevActor {
+    fn wake(&self) {
+        if let Some(w) = &self.waker {
+            w.wake_by_ref();
+        }
+    }
+
+    fn is_leaving(&self, id: PortId) -> bool {
+        self.leaving.iter().any(|(p, _, _)| *p == id)
+    }
+
+    /// The ports that take input and events (not those on their way out).
+    fn active(&self) -> impl Iterator<Item = &Attached> {
+        self.ports.iter().filter(|p| !self.is_leaving(p.end.id()))
+    }
+
+    fn update_status(&self) {
+        self.status.set_frontend_open(self.active().any(|p| p.fe_open));
+    }
+
+    /// Forget ports whose frontend is gone, and detached ports whose output
+    /// is written.
+    fn prune(&mut self) {
+        let before = self.ports.len();
+        let leaving = std::mem::take(&mut self.leaving);
+        let (done, left): (Vec<_>, Vec<_>) = leaving.into_iter().partition(|(id, mark, given_up)| {
+            *given_up
+                || self
+                    .ports
+                    .iter()
+                    .find(|p| p.end.id() == *id)
+                    .is_none_or(|p| p.end.completed_to(*mark))
+        });
+        self.leaving = left;
+        for (id, _, _) in done {
+            if let Some(i) = self.ports.iter().position(|p| p.end.id() == id) {
+                self.ports.remove(i).end.detach();
+            }
+        }
+        // A frontend that dropped its end goes once what it queued is written.
+        self.ports.retain(|p| !p.end.is_dropped() || p.end.has_output());
+        if self.ports.len() != before {
+            self.update_status();
+        }
+    }
+
+    /// How many input bytes every stalling port can take now.
+    fn room(&self, waker: &Waker) -> usize {
+        self.active()
+            .filter(|p| !p.end.is_dropped())
+            .map(|p| p.end.room(waker))
+            .min()
+            .unwrap_or(0)
+            .min(READ_CHUNK)
+    }
+
+    fn on_input(&mut self, input: Input) {
+        match input {
+            Input::Data(b) => {
+                for p in self.active() {
+                    p.end.push_data(b.clone());
+                }
+            }
+            Input::Opened | Input::Closed => {
+                self.be_open = input == Input::Opened;
+                self.status.set_filename(self.backend.filename());
+                tracing::debug!(chardev = %self.id, open = self.be_open, "backend state");
+                for p in self.active() {
+                    p.end.push_open(self.be_open);
+                }
+            }
+            Input::Break => {
+                for p in self.active() {
+                    p.end.push_break();
+                }
+            }
+        }
+    }
+
+    fn next_output(&mut self, waker: &Waker) -> Option<(Bytes, Completion)> {
+        let n = self.ports.len();
+        for i in 0..n {
+            let idx = (self.cursor + i) % n;
+            if let Some(b) = self.ports[idx].end.pop_output(READ_CHUNK, waker) {
+                self.cursor = idx + 1;
+                return Some(b);
+            }
+        }
+        None
+    }
+
+    fn on_output(&mut self, chunk: Bytes, mut done: Completion, out: Output) {
+        match out {
+            Output::Written(n) if n > 0 || chunk.is_empty() => {
+                let n = n.min(chunk.len());
+                if let Some(log) = &mut self.log {
+                    log.log(&chunk[..n]);
+                }
+                self.last_write_error = None;
+                done.complete(n);
+                if n < chunk.len() {
+                    self.inflight = Some((chunk.slice(n..), done));
+                }
+            }
+            Output::Discarded(_) => {}
+            Output::Written(_) => self.write_failed(std::io::ErrorKind::WriteZero.into(), chunk.len()),
+            Output::Failed(e) => self.write_failed(e, chunk.len()),
+        }
+    }
+
+    /// Start draining what the frontends queued so far, then do `then`.
+    fn start_drain(&mut self, then: AfterDrain, ctx: &mut Context<Self>) {
+        self.drain_seq += 1;
+        let seq = self.drain_seq;
+        self.drain = Some(Drain {
+            marks: self.ports.iter().map(|p| (p.end.id(), p.end.written())).collect(),
+            then,
+            seq,
+            expired: false,
+        });
+        ctx.run_later(CLOSE_FLUSH, move |act, _ctx| {
+            if let Some(d) = act.drain.as_mut().filter(|d| d.seq == seq) {
+                tracing::warn!(chardev = %act.id, "output still blocked; going on without it");
+                d.expired = true;
+                act.wake();
+            }
+        });
+    }
+
+    fn drained(&self) -> bool {
+        let Some(d) = &self.drain else { return false };
+        d.expired
+            || d.marks.iter().all(|(id, mark)| {
+                self.ports
+                    .iter()
+                    .find(|p| p.end.id() == *id)
+                    .is_none_or(|p| p.end.completed_to(*mark))
+            })
+    }
+
+    fn after_drain(&mut self) {
+        let Some(d) = self.drain.take() else { return };
+        match d.then {
+            AfterDrain::Release => self.lending = Lending::Releasing,
+            AfterDrain::Take(done) => {
+                let _ = done.send(self.hand_over());
+            }
+        }
+    }
+
+    /// Give up every port for a replacement (those on their way out go now).
+    fn hand_over(&mut self) -> Vec<Attached> {
+        let leaving = std::mem::take(&mut self.leaving);
+        let mut ports = std::mem::take(&mut self.ports);
+        ports.retain(|p| {
+            let stays = !leaving.iter().any(|(id, _, _)| *id == p.end.id());
+            if !stays {
+                p.end.detach();
+            }
+            stays
+        });
+        self.update_status();
+        ports
+    }
+
+    fn write_failed(&mut self, e: std::io::Error, bytes: usize) {
+        // Logged once per kind of error in a row; the data is dropped, as
+        // QEMU drops what a failing backend cannot take.
+        if self.last_write_error != Some(e.kind()) {
+            tracing::warn!(chardev = %self.id, cause = %e, bytes, "write failed; data dropped");
+            self.last_write_error = Some(e.kind());
+        }
+    }
+
+    /// One poll of the data path.
+    fn drive(&mut self, ctx: &mut Context<Self>, cx: &mut task::Context<'_>) -> Poll<()> {
+        if !self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            self.waker = Some(cx.waker().clone());
+        }
+        for _ in 0..DRIVE_BUDGET {
+            self.prune();
+            let mut progress = false;
+            if !self.stopping {
+                let room = self.room(cx.waker());
+                if let Poll::Ready(input) = self.backend.poll_input(cx, room) {
+                    self.on_input(input);
+                    progress = true;
+                }
+            }
+            if self.lending != Lending::Released {
+                if self.inflight.is_none() && self.lending == Lending::No {
+                    self.inflight = self.next_output(cx.waker());
+                }
+                if let Some((chunk, done)) = self.inflight.take() {
+                    match self.backend.poll_output(cx, &chunk) {
+                        Poll::Ready(out) => {
+                            self.on_output(chunk, done, out);
+                            progress = true;
+                        }
+                        Poll::Pending => self.inflight = Some((chunk, done)),
+                    }
+                }
+            }
+            if self.drain.is_some() && self.drained() {
+                self.after_drain();
+                progress = true;
+            }
+            if self.lending == Lending::Releasing
+                && self.inflight.is_none()
+                && self.backend.poll_flush(cx).is_ready()
+                && self.backend.poll_release(cx).is_ready()
+            {
+                self.lending = Lending::Released;
+                for r in self.lend_replies.drain(..) {
+                    let _ = r.send(());
+                }
+                progress = true;
+            }
+            if self.stopping
+                && self.inflight.is_none()
+                && (self.ports.is_empty() || self.lending == Lending::Released)
+                && self.backend.poll_flush(cx).is_ready()
+            {
+                ctx.stop();
+                return Poll::Ready(());
+            }
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+        // Let the others on this arbiter run; carry on at the next poll.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// The data path, polled in the actor's context.
+struct Driver;
+
+impl ActorFuture<ChardevActor> for Driver {
+    type Output = ();
+
+    fn poll(
+        self: Pin<&mut Self>,
+        act: &mut ChardevActor,
+        ctx: &mut Context<ChardevActor>,
+        task: &mut task::Context<'_>,
+    ) -> Poll<()> {
+        act.drive(ctx, task)
+    }
+}
+
+/// Control messages are few; a roomy mailbox means `send` never parks.
+const CONTROL_MAILBOX: usize = 4096;
+
+impl Actor for ChardevActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(CONTROL_MAILBOX);
+        ctx.spawn(Driver);
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        for p in self.ports.drain(..) {
+            p.end.detach();
+        }
+        if let Some(gone) = self.gone.take() {
+            if !self.stopping {
+                tracing::warn!(chardev = %self.id, "chardev stopped by itself");
+                gone.do_send(ChardevGone {
+                    id: self.id.clone(),
+                    generation: self.generation,
+                });
+            }
+        }
+        tracing::debug!(chardev = %self.id, "chardev actor stopped");
+    }
+}
+
+impl Handler<Control> for ChardevActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Control, ctx: &mut Context<Self>) {
+        match msg {
+            Control::Attach { port, done } => {
+                // QEMU's set_handlers: OPENED at once if the backend is open.
+                port.end.push_open(self.be_open);
+                self.ports.push(port);
+                self.update_status();
+                let _ = done.send(());
+            }
+            Control::Detach(port) => {
+                // What the frontend wrote before it detached is still written
+                // (for at most CLOSE_FLUSH); it gets nothing more.
+                if let Some(p) = self.ports.iter().find(|p| p.end.id() == port) {
+                    self.leaving.push((port, p.end.written(), false));
+                    self.update_status();
+                    ctx.run_later(CLOSE_FLUSH, move |act, _ctx| {
+                        for l in act.leaving.iter_mut().filter(|l| l.0 == port) {
+                            l.2 = true;
+                        }
+                        act.wake();
+                    });
+                }
+            }
+            Control::SetOpen { port, open, done } => {
+                let found = match self.ports.iter_mut().find(|p| p.end.id() == port) {
+                    Some(p) => {
+                        p.fe_open = open;
+                        true
+                    }
+                    None => false,
+                };
+                self.update_status();
+                let _ = done.send(found);
+            }
+            Control::Ioctl { req, done } => {
+                let _ = done.send(self.backend.ioctl(req));
+            }
+            Control::Break => {
+                for p in self.active() {
+                    p.end.push_break();
+                }
+            }
+            Control::IsOpen(done) => {
+                let _ = done.send(self.be_open);
+            }
+            Control::TakePorts(done) => {
+                if self.lending == Lending::Released {
+                    // Nothing more is written once lent: hand over now.
+                    let _ = done.send(self.hand_over());
+                } else {
+                    self.start_drain(AfterDrain::Take(done), ctx);
+                }
+            }
+            Control::GivePorts(ports) => {
+                for p in ports {
+                    // QEMU's hotswap: CLOSED if the new backend is not open,
+                    // OPENED (on re-attach) if it is.
+                    p.end.push_open(self.be_open);
+                    self.ports.push(p);
+                }
+                self.update_status();
+            }
+            Control::Release(done) => {
+                self.lend_replies.push(done);
+                if self.lending == Lending::Released {
+                    for r in self.lend_replies.drain(..) {
+                        let _ = r.send(());
+                    }
+                } else if self.lending == Lending::No && self.drain.is_none() {
+                    self.start_drain(AfterDrain::Release, ctx);
+                }
+            }
+            Control::Reacquire => {
+                if self.lending == Lending::Released {
+                    self.backend.reacquire();
+                }
+                self.lending = Lending::No;
+                for r in self.lend_replies.drain(..) {
+                    let _ = r.send(());
+                }
+            }
+            Control::Stop => {
+                // Write what the frontends queued (for at most CLOSE_FLUSH),
+                // take nothing more, then stop.
+                self.stopping = true;
+                for p in &self.ports {
+                    let id = p.end.id();
+                    if !self.leaving.iter().any(|(l, _, _)| *l == id) {
+                        self.leaving.push((id, p.end.written(), false));
+                    }
+                }
+                self.update_status();
+                ctx.run_later(CLOSE_FLUSH, |act, ctx| {
+                    if act.inflight.is_some() {
+                        tracing::warn!(chardev = %act.id, "output still blocked after the chardev went; the rest is dropped");
+                    }
+                    ctx.stop();
+                });
+            }
+        }
+        self.wake();
+    }
+}
+
+impl Handler<RingOp> for ChardevActor {
+    type Result = Result<RingData, Error>;
+
+    fn handle(&mut self, msg: RingOp, _ctx: &mut Context<Self>) -> Self::Result {
+        let Some(ring) = self.backend.ring() else {
+            return Err(Error::NotRingbuf(self.id.clone()));
+        };
+        Ok(match msg {
+            RingOp::Write(data) => {
+                ring.write(&data);
+                RingData::Done
+            }
+            RingOp::Read { size, utf8: true } => RingData::Text(ring.read_utf8(size)),
+            RingOp::Read { size, utf8: false } => RingData::Bytes(ring.read(size)),
+        })
+    }
+}

@@ -1,0 +1,134 @@
+//! The one executor: every [`Command`], whoever sends it, runs here, so a QMP
+//! session, a monitor and the embedding handle see the same checks in the
+//! same order (QEMU's) and the same typed errors.
+use super::command::{Command, DataFormat, Payload, Reply};
+use crate::actors::chardev::{ChardevActor, RingData, RingOp};
+use crate::actors::msgs::*;
+use crate::actors::Supervisor;
+use crate::backends::ringbuf::qemu_base64_decode;
+use crate::error::Error;
+use actix::prelude::*;
+use base64::Engine as _;
+use bytes::Bytes;
+
+/// Work on payloads at least this large (base64 of a big ring read, decoding
+/// a big write, serialising a big reply) runs on the blocking pool, so it
+/// never holds up other sessions on the same arbiter.
+pub const OFFLOAD_BYTES: usize = 256 << 10;
+
+/// Run `f` on the blocking pool when `size` is large and a tokio runtime is
+/// at hand, else here.
+pub async fn offload<T: Send + 'static>(size: usize, f: impl FnOnce() -> T + Send + 'static) -> T {
+    if size >= OFFLOAD_BYTES && tokio::runtime::Handle::try_current().is_ok() {
+        match tokio::task::spawn_blocking(f).await {
+            Ok(t) => t,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    } else {
+        f()
+    }
+}
+
+/// Runs commands against one supervisor. Cheap to clone, `Send`.
+#[derive(Debug, Clone)]
+pub struct Executor {
+    supervisor: Addr<Supervisor>,
+}
+
+impl Executor {
+    /// An executor for `supervisor`'s system.
+    pub fn new(supervisor: Addr<Supervisor>) -> Executor {
+        Executor { supervisor }
+    }
+
+    /// The supervisor.
+    pub fn supervisor(&self) -> &Addr<Supervisor> {
+        &self.supervisor
+    }
+
+    /// Ask the supervisor.
+    pub async fn ask<M>(&self, msg: M) -> Result<M::Result, Error>
+    where
+        M: actix::Message + Send + 'static,
+        M::Result: Send,
+        Supervisor: Handler<M>,
+    {
+        self.supervisor.send(msg).await.map_err(|_| Error::ShuttingDown)
+    }
+
+    /// A ring chardev, checked as QEMU checks it: it exists, then it is a ring.
+    async fn ring(&self, device: &str) -> Result<Addr<ChardevActor>, Error> {
+        match self.ask(Lookup { id: device.to_owned() }).await? {
+            None => Err(Error::RingNotFound(device.to_owned())),
+            Some(f) if !f.ring => Err(Error::NotRingbuf(device.to_owned())),
+            Some(f) => Ok(f.addr),
+        }
+    }
+
+    /// Run one command.
+    pub async fn run(&self, cmd: Command) -> Result<Reply, Error> {
+        match cmd {
+            Command::QueryChardev => Ok(Reply::Chardevs(self.ask(QueryChardev).await?)),
+            Command::QueryChardevBackends => {
+                Ok(Reply::Backends(crate::backends::KINDS.iter().map(|k| k.name).collect()))
+            }
+            Command::ChardevAdd { id, backend } => Ok(Reply::Chardev(self.ask(AddChardev { id, backend }).await??)),
+            Command::ChardevChange { id, backend } => {
+                Ok(Reply::Chardev(self.ask(ChangeChardev { id, backend }).await??))
+            }
+            Command::ChardevRemove { id } => {
+                self.ask(RemoveChardev { id }).await??;
+                Ok(Reply::Empty)
+            }
+            Command::ChardevSendBreak { id } => {
+                self.ask(SendBreak { id }).await??;
+                Ok(Reply::Empty)
+            }
+            Command::RingbufWrite { device, data } => {
+                let ring = self.ring(&device).await?;
+                let bytes = offload(data.len(), move || match data {
+                    Payload::Utf8(s) => Ok(Bytes::from(s.into_bytes())),
+                    Payload::Base64(s) => qemu_base64_decode(&s).map(Bytes::from),
+                    Payload::Bytes(b) => Ok(b),
+                })
+                .await?;
+                ring.send(RingOp::Write(bytes))
+                    .await
+                    .map_err(|_| Error::RingNotFound(device))??;
+                Ok(Reply::Empty)
+            }
+            Command::RingbufRead { device, size, format } => {
+                let ring = self.ring(&device).await?;
+                if size <= 0 {
+                    return Err(Error::SizeNotPositive);
+                }
+                let size = usize::try_from(size).unwrap_or(usize::MAX);
+                let utf8 = format == DataFormat::Utf8;
+                let data = ring
+                    .send(RingOp::Read { size, utf8 })
+                    .await
+                    .map_err(|_| Error::RingNotFound(device))??;
+                Ok(Reply::Text(match data {
+                    RingData::Text(t) => t,
+                    RingData::Bytes(b) => {
+                        offload(b.len(), move || base64::engine::general_purpose::STANDARD.encode(b)).await
+                    }
+                    RingData::Done => String::new(),
+                }))
+            }
+            Command::DeviceAdd { driver, id, props } => {
+                self.ask(DeviceAdd { driver, id, props }).await??;
+                Ok(Reply::Empty)
+            }
+            Command::DeviceDel { id } => {
+                self.ask(DeviceDel { id }).await??;
+                Ok(Reply::Empty)
+            }
+            Command::PortSetOpen { id, open } => {
+                self.ask(PortSetOpen { id, open }).await??;
+                Ok(Reply::Empty)
+            }
+            Command::Quit => Ok(Reply::Quit),
+        }
+    }
+}

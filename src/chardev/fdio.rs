@@ -1,0 +1,232 @@
+//! Non-blocking I/O on file descriptors, for the host-file kinds (file,
+//! pipe, serial, parallel, stdio, pty, udp).
+//!
+//! Pollable descriptors (fifos, ttys, ptys, sockets) are driven through
+//! tokio's `AsyncFd`; regular files and devices that cannot be polled
+//! (`/dev/null`, `/dev/full`) go through the blocking pool (`tokio::fs::File`).
+//! Opens never block the thread: a fifo opened for writing with no reader yet
+//! is retried until one comes, and only the command that asked waits.
+use super::transport::Link;
+use crate::error::BackendError;
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fs::{FileType, Mode, OFlags};
+use std::io;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+use tokio::io::unix::AsyncFd;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// How often an open of a fifo for writing retries while it has no reader.
+pub const FIFO_WAIT_POLL: Duration = Duration::from_millis(50);
+
+/// Open without ever blocking the thread: `O_NONBLOCK | O_CLOEXEC | O_NOCTTY`
+/// are added, and a fifo opened for writing with no reader yet (`ENXIO`) is
+/// retried every [`FIFO_WAIT_POLL`] until one comes. QEMU blocks there (and
+/// freezes); here only the command that asked waits, and it stays cancellable.
+pub async fn open_nonblocking(path: &str, flags: OFlags, mode: u32) -> Result<OwnedFd, rustix::io::Errno> {
+    let flags = flags | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+    loop {
+        match rustix::fs::open(path, flags, Mode::from_raw_mode(mode)) {
+            Err(rustix::io::Errno::NXIO)
+                if rustix::fs::stat(path).is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Fifo) =>
+            {
+                tokio::time::sleep(FIFO_WAIT_POLL).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Open a path as QEMU's `qmp_chardev_open_file_source` does (mode 0666),
+/// with QEMU's error. See [`open_nonblocking`].
+pub async fn open_path(path: &str, flags: OFlags) -> Result<OwnedFd, BackendError> {
+    open_nonblocking(path, flags, 0o666)
+        .await
+        .map_err(|e| BackendError::Open {
+            path: path.to_owned(),
+            source: e.into(),
+        })
+}
+
+/// One descriptor, pollable or served by the blocking pool.
+#[derive(Debug)]
+pub enum FdIo {
+    /// Pollable (fifo, tty, pty, socket), non-blocking; shared when one
+    /// descriptor serves both directions.
+    Poll(Rc<AsyncFd<OwnedFd>>),
+    /// A regular file or an unpollable device.
+    File(tokio::fs::File),
+}
+
+impl FdIo {
+    /// Wrap `fd`: pollable descriptors are set non-blocking and registered
+    /// with this thread's reactor; regular files and devices the reactor
+    /// refuses (`/dev/null`, `/dev/full`) use the blocking pool.
+    pub fn new(fd: OwnedFd) -> io::Result<FdIo> {
+        let stat = rustix::fs::fstat(&fd)?;
+        let kind = FileType::from_raw_mode(stat.st_mode);
+        if matches!(kind, FileType::RegularFile | FileType::BlockDevice) {
+            return Ok(FdIo::File(tokio::fs::File::from_std(std::fs::File::from(fd))));
+        }
+        let flags = rustix::fs::fcntl_getfl(&fd)?;
+        rustix::fs::fcntl_setfl(&fd, flags | OFlags::NONBLOCK)?;
+        // SAFETY: `fd` is an OwnedFd moved into the AsyncFd: it stays open and
+        // refers to the same file description until the AsyncFd is dropped.
+        match unsafe { AsyncFd::register(fd) } {
+            Ok(afd) => Ok(FdIo::Poll(Rc::new(afd))),
+            Err(e) => {
+                let (fd, err) = e.into_parts();
+                if err.raw_os_error() != Some(rustix::io::Errno::PERM.raw_os_error()) {
+                    return Err(err);
+                }
+                rustix::fs::fcntl_setfl(&fd, flags)?;
+                Ok(FdIo::File(tokio::fs::File::from_std(std::fs::File::from(fd))))
+            }
+        }
+    }
+
+    /// A second handle on the same pollable descriptor (serial: one fd both
+    /// ways).
+    pub fn share(&self) -> Option<FdIo> {
+        match self {
+            FdIo::Poll(a) => Some(FdIo::Poll(a.clone())),
+            FdIo::File(_) => None,
+        }
+    }
+
+    /// True when served by the reactor (not the blocking pool).
+    pub fn is_pollable(&self) -> bool {
+        matches!(self, FdIo::Poll(_))
+    }
+
+    /// The descriptor (for ioctls).
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            FdIo::Poll(a) => a.get_ref().as_fd(),
+            FdIo::File(f) => f.as_fd(),
+        }
+    }
+
+    /// Read some bytes (none filled = end of file).
+    pub fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self {
+            FdIo::Poll(afd) => loop {
+                let mut guard = ready!(afd.poll_read_ready(cx))?;
+                let unfilled = buf.initialize_unfilled();
+                match guard.try_io(|fd| rustix::io::read(fd.get_ref(), &mut *unfilled).map_err(io::Error::from)) {
+                    Ok(Ok(n)) => {
+                        buf.advance(n);
+                        return Poll::Ready(Ok(()));
+                    }
+                    Ok(Err(e)) => return Poll::Ready(Err(e)),
+                    Err(_would_block) => continue,
+                }
+            },
+            FdIo::File(f) => Pin::new(f).poll_read(cx, buf),
+        }
+    }
+
+    /// Write some of `data`.
+    pub fn poll_write(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        match self {
+            FdIo::Poll(afd) => loop {
+                let mut guard = ready!(afd.poll_write_ready(cx))?;
+                match guard.try_io(|fd| rustix::io::write(fd.get_ref(), data).map_err(io::Error::from)) {
+                    Ok(r) => return Poll::Ready(r),
+                    Err(_would_block) => continue,
+                }
+            },
+            FdIo::File(f) => Pin::new(f).poll_write(cx, data),
+        }
+    }
+
+    /// Finish writes still in the blocking pool.
+    pub fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            FdIo::Poll(_) => Poll::Ready(Ok(())),
+            FdIo::File(f) => Pin::new(f).poll_flush(cx),
+        }
+    }
+}
+
+/// A link over descriptors: an input to read (if any) and an output to write
+/// (if any). Output with no descriptor is taken and dropped (a parallel port
+/// has no data stream).
+#[derive(Debug)]
+pub struct FdLink {
+    /// Read side.
+    pub input: Option<FdIo>,
+    /// Write side.
+    pub output: Option<FdIo>,
+    /// The output is this file, which a same-path replacement may truncate:
+    /// on release it is flushed and closed, on reacquire opened again for
+    /// appending.
+    pub lends: Option<String>,
+}
+
+impl FdLink {
+    /// A link reading `input` and writing `output`.
+    pub fn new(input: Option<FdIo>, output: Option<FdIo>) -> FdLink {
+        FdLink {
+            input,
+            output,
+            lends: None,
+        }
+    }
+}
+
+impl Link for FdLink {
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match &mut self.input {
+            Some(i) => i.poll_read(cx, buf),
+            None => Poll::Pending,
+        }
+    }
+
+    fn poll_write(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        match &mut self.output {
+            Some(o) => o.poll_write(cx, data),
+            None => Poll::Ready(Ok(data.len())),
+        }
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.output {
+            Some(o) => o.poll_flush(cx),
+            None => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn has_input(&self) -> bool {
+        self.input.is_some()
+    }
+
+    fn poll_release(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.lends.is_none() {
+            return Poll::Ready(());
+        }
+        if let Some(o) = &mut self.output {
+            if o.poll_flush(cx).is_pending() {
+                return Poll::Pending;
+            }
+        }
+        self.output = None;
+        Poll::Ready(())
+    }
+
+    fn reacquire(&mut self) {
+        let (Some(path), None) = (&self.lends, &self.output) else {
+            return;
+        };
+        let flags = OFlags::WRONLY | OFlags::APPEND | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        match rustix::fs::open(path.as_str(), flags, Mode::empty())
+            .map_err(io::Error::from)
+            .and_then(FdIo::new)
+        {
+            Ok(o) => self.output = Some(o),
+            Err(e) => tracing::warn!(path = %path, cause = %e, "cannot reopen the output file"),
+        }
+    }
+}

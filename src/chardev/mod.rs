@@ -1,0 +1,216 @@
+//! The chardev core: what every backend kind plugs into.
+//!
+//! - [`port`]: the attachment between a chardev and each of its frontends.
+//! - [`Backend`]: what a kind does at run time (poll for input, take output,
+//!   ioctls, capabilities such as the ring). The chardev actor
+//!   (`actors::chardev`) owns one and drives it together with the ports, the
+//!   log file and the open state.
+//! - [`transport`]: a [`Backend`] built from a [`transport::Transport`] that
+//!   yields connections ([`transport::Link`]s) over time: once (file, pipe,
+//!   serial, udp) or again and again (pty now, socket accept and reconnect).
+//! - [`fdio`]: non-blocking I/O on file descriptors, for the links of the
+//!   host-file kinds.
+//! - [`logfile`]: the `logfile` and `logappend` options.
+use bytes::Bytes;
+use serde::Serialize;
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+pub mod fdio;
+pub mod logfile;
+pub mod port;
+pub mod transport;
+
+pub use port::{FrontendEvent, Overflow, Port, PortConfig, PortEnd, PortHandle, PortId};
+
+/// Bytes read from the outside world at a time (QEMU reads 4 KiB; larger
+/// chunks cost nothing here and cut per-message overhead).
+pub const READ_CHUNK: usize = 64 * 1024;
+
+/// What a backend reports to the core.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// Bytes for the frontends.
+    Data(Bytes),
+    /// The backend opened (a client connected, a pty slave was opened).
+    Opened,
+    /// The backend closed (the client went, the input ended).
+    Closed,
+    /// A break arrived (a telnet `IAC BREAK`).
+    Break,
+}
+
+/// What became of frontend output handed to a backend.
+#[derive(Debug)]
+pub enum Output {
+    /// The backend took this many bytes (they are logged).
+    Written(usize),
+    /// The bytes were dropped without being written or logged (QEMU's write
+    /// returned an error: a socket with no client).
+    Discarded(usize),
+    /// The write failed; the bytes are dropped.
+    Failed(io::Error),
+}
+
+/// A kind's run-time side, owned by its chardev actor and polled on its
+/// arbiter (it need not be `Send`).
+pub trait Backend: 'static {
+    /// Poll for input or a change of state. `room` is how many bytes the
+    /// frontends can take now; with 0, read nothing, but still report state
+    /// changes (a hang-up, a new connection).
+    fn poll_input(&mut self, cx: &mut Context<'_>, room: usize) -> Poll<Input>;
+
+    /// Take some of `data` (partial accept).
+    fn poll_output(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<Output>;
+
+    /// Finish writing what was taken (before the backend goes or is lent).
+    fn poll_flush(&mut self, _cx: &mut Context<'_>) -> Poll<()> {
+        Poll::Ready(())
+    }
+
+    /// QEMU's `filename` for query-chardev, now.
+    fn filename(&self) -> String;
+
+    /// A frontend ioctl (QEMU's `qemu_chr_fe_ioctl`); returns the value read.
+    fn ioctl(&mut self, _req: CharIoctl) -> Result<u32, crate::error::Error> {
+        Err(crate::error::Error::NotSupported)
+    }
+
+    /// The ring, for the kinds that have one (`ringbuf`, `memory`).
+    fn ring(&mut self) -> Option<&mut dyn RingOps> {
+        None
+    }
+
+    /// `chardev-change` to a backend that needs what this one holds: give
+    /// it up (flush and close an output file, remove a link, leave the
+    /// terminal) while staying alive. Polled until ready.
+    fn poll_release(&mut self, _cx: &mut Context<'_>) -> Poll<()> {
+        Poll::Ready(())
+    }
+
+    /// The change failed: take back what [`Backend::poll_release`] gave up.
+    fn reacquire(&mut self) {}
+}
+
+/// The operations of a ring kind (`ringbuf-write`, `ringbuf-read`).
+pub trait RingOps {
+    /// Append bytes (the oldest are overwritten when full).
+    fn write(&mut self, data: &[u8]);
+    /// Take up to `n` bytes.
+    fn read(&mut self, n: usize) -> Vec<u8>;
+    /// Take up to `n` bytes as text, whole characters only.
+    fn read_utf8(&mut self, n: usize) -> String;
+}
+
+/// What query-chardev shows of a live chardev; shared by its actor (which
+/// updates it) and the supervisor (which reads it without a message).
+#[derive(Debug, Default)]
+pub struct Status {
+    filename: Mutex<String>,
+    frontend_open: AtomicBool,
+}
+
+impl Status {
+    /// A status with this filename.
+    pub fn new(filename: String) -> Arc<Status> {
+        Arc::new(Status {
+            filename: Mutex::new(filename),
+            frontend_open: AtomicBool::new(false),
+        })
+    }
+
+    /// QEMU's `filename` now.
+    pub fn filename(&self) -> String {
+        match self.filename.lock() {
+            Ok(f) => f.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Set the filename.
+    pub fn set_filename(&self, f: String) {
+        match self.filename.lock() {
+            Ok(mut g) => *g = f,
+            Err(p) => *p.into_inner() = f,
+        }
+    }
+
+    /// `frontend-open`.
+    pub fn frontend_open(&self) -> bool {
+        self.frontend_open.load(Ordering::Acquire)
+    }
+
+    /// Set `frontend-open`.
+    pub fn set_frontend_open(&self, open: bool) {
+        self.frontend_open.store(open, Ordering::Release);
+    }
+}
+
+/// One row of `query-chardev`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChardevInfo {
+    /// The id.
+    pub label: String,
+    /// Backend description (QEMU's `filename`).
+    pub filename: String,
+    /// A frontend is attached and open.
+    #[serde(rename = "frontend-open")]
+    pub frontend_open: bool,
+}
+
+/// `ChardevReturn` of chardev-add and chardev-change.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct ChardevReturn {
+    /// The pty path, for pty backends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pty: Option<String>,
+}
+
+/// Parity of a serial line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parity {
+    /// None.
+    None,
+    /// Even.
+    Even,
+    /// Odd.
+    Odd,
+}
+
+/// Serial line parameters (QEMU's `QEMUSerialSetParams`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SerialParams {
+    /// Bits per second.
+    pub speed: u32,
+    /// Parity.
+    pub parity: Parity,
+    /// Data bits (5..=8).
+    pub data_bits: u8,
+    /// Stop bits (1 or 2).
+    pub stop_bits: u8,
+}
+
+/// Frontend ioctls (QEMU's `CHR_IOCTL_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CharIoctl {
+    /// Set speed, parity, data and stop bits.
+    SerialSetParams(SerialParams),
+    /// Send a break (true); false does nothing, as in QEMU.
+    SerialSetBreak(bool),
+    /// Read the modem lines (`TIOCM_*` bits).
+    SerialGetTiocm,
+    /// Set the modem lines (`TIOCM_*` bits).
+    SerialSetTiocm(u32),
+    /// Parallel port: read the data register.
+    PpReadData,
+    /// Parallel port: write the data register.
+    PpWriteData(u8),
+    /// Parallel port: read the control register.
+    PpReadControl,
+    /// Parallel port: write the control register.
+    PpWriteControl(u8),
+    /// Parallel port: read the status register.
+    PpReadStatus,
+}

@@ -1,0 +1,912 @@
+//! Ports: the one attachment between a chardev and whoever uses it (a
+//! built-in device, a mux frontend, a QMP monitor, an embedder's device model).
+//!
+//! A port is a pair of bounded queues shared by its two ends:
+//! - **output** (frontend → chardev): [`PortHandle::try_write`] accepts as much as
+//!   fits and says how much (partial accept is the backpressure contract,
+//!   vm-superio style); [`PortHandle::write`] waits for room. The chardev's driver
+//!   takes the queued [`Bytes`] with [`PortEnd::pop_output`].
+//! - **input** (chardev → frontend): data and events. The driver reads from
+//!   the outside world only as much as [`PortEnd::room`] allows (QEMU's
+//!   `can_read`), so a frontend that stops reading stops its backend reading.
+//!
+//! Events are state, not a queue of tasks: between two data items the events
+//! form one *run* that holds the open state (with a flag for a close and
+//! reopen nobody has seen yet), the focus state and a count of pending breaks.
+//! However often a backend flaps or a client sends breaks, a frontend that
+//! does not read costs a bounded amount of memory, and it still learns every
+//! session boundary and every break.
+//!
+//! Pure: no actix, no tokio (wakers only), so the data path can cross threads.
+//!
+//! ```
+//! use chardevd::chardev::port::{pair, FrontendEvent, PortConfig};
+//! let (front, back) = pair(1, PortConfig::default());
+//! back.push_open(true);
+//! back.push_data(bytes::Bytes::from_static(b"hi"));
+//! assert_eq!(front.try_recv(), Some(FrontendEvent::Opened));
+//! assert_eq!(front.try_recv(), Some(FrontendEvent::Data(bytes::Bytes::from_static(b"hi"))));
+//! assert_eq!(front.try_write(b"typed").unwrap(), 5);
+//! let (chunk, mut done) = back.pop_output(1024, std::task::Waker::noop()).unwrap();
+//! assert_eq!(chunk, &b"typed"[..]);
+//! done.complete(chunk.len()); // the backend took it: a flush() returns now
+//! ```
+use bytes::Bytes;
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+/// Bytes from the chardev a frontend may leave unread before the chardev stops
+/// reading (a few reads of [`crate::chardev::READ_CHUNK`]).
+pub const INPUT_BYTES: usize = 256 << 10;
+
+/// Bytes a frontend may queue for the chardev before its writes wait.
+pub const OUTPUT_BYTES: usize = 256 << 10;
+
+/// What an input item costs beyond its payload, so that a flood of 1-byte
+/// items is bounded too.
+const ITEM_COST: usize = 64;
+
+/// Identifies a port among the ports of one actor system.
+pub type PortId = u64;
+
+/// What a frontend receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrontendEvent {
+    /// Bytes from the outside world (QEMU's `chr_read`).
+    Data(Bytes),
+    /// The backend is open (QEMU's `CHR_EVENT_OPENED`).
+    Opened,
+    /// The backend closed (QEMU's `CHR_EVENT_CLOSED`).
+    Closed,
+    /// A break condition (QEMU's `CHR_EVENT_BREAK`).
+    Break,
+    /// This frontend took the focus of its mux (`CHR_EVENT_MUX_IN`).
+    MuxIn,
+    /// This frontend lost the focus of its mux (`CHR_EVENT_MUX_OUT`).
+    MuxOut,
+}
+
+/// What happens to input when a frontend's queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Overflow {
+    /// The chardev stops reading until the frontend catches up (QEMU's rule:
+    /// nothing is lost).
+    #[default]
+    Stall,
+    /// The data that does not fit is dropped and counted ([`PortHandle::lost`]), so
+    /// a stopped frontend stalls nobody (for fan-out clients).
+    Drop,
+}
+
+/// The bounds of one port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortConfig {
+    /// See [`INPUT_BYTES`].
+    pub input_bytes: usize,
+    /// See [`OUTPUT_BYTES`].
+    pub output_bytes: usize,
+    /// See [`Overflow`].
+    pub overflow: Overflow,
+}
+
+impl Default for PortConfig {
+    fn default() -> Self {
+        PortConfig {
+            input_bytes: INPUT_BYTES,
+            output_bytes: OUTPUT_BYTES,
+            overflow: Overflow::Stall,
+        }
+    }
+}
+
+/// The port is detached: its chardev let it go, or the frontend dropped it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Detached;
+
+/// A state that a run of events carries from its start to its end.
+#[derive(Debug, Clone, Copy)]
+struct Flip {
+    start: bool,
+    end: bool,
+    /// It changed at least once within the run.
+    moved: bool,
+}
+
+impl Flip {
+    fn new(state: bool) -> Flip {
+        Flip {
+            start: state,
+            end: state,
+            moved: false,
+        }
+    }
+
+    fn set(&mut self, state: bool) {
+        if state != self.end {
+            self.end = state;
+            self.moved = true;
+        }
+    }
+}
+
+/// The events between two data items.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    open: Flip,
+    focus: Flip,
+    breaks: u32,
+}
+
+impl Run {
+    /// The events a frontend sees for this run, in order.
+    fn expand(&self, out: &mut VecDeque<FrontendEvent>) {
+        let o = self.open;
+        if o.start != o.end {
+            out.push_back(if o.end {
+                FrontendEvent::Opened
+            } else {
+                FrontendEvent::Closed
+            });
+        } else if o.moved && o.start {
+            // Closed and opened again while nobody looked: a new session.
+            out.push_back(FrontendEvent::Closed);
+            out.push_back(FrontendEvent::Opened);
+        }
+        // (Opened and closed again while nobody looked: a session with no
+        // data that nobody saw; nothing to tell.)
+        if self.focus.start != self.focus.end {
+            out.push_back(if self.focus.end {
+                FrontendEvent::MuxIn
+            } else {
+                FrontendEvent::MuxOut
+            });
+        }
+        for _ in 0..self.breaks {
+            out.push_back(FrontendEvent::Break);
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Item {
+    Data(Bytes),
+    Run(Run),
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: PortConfig,
+    // chardev -> frontend
+    input: VecDeque<Item>,
+    input_cost: usize,
+    expanded: VecDeque<FrontendEvent>,
+    /// The open and focus states as of the last pushed item.
+    open: bool,
+    focus: bool,
+    lost: u64,
+    reader: Option<Waker>,
+    /// The driver found too little room and waits for the frontend to read.
+    driver_wants_room: bool,
+    // frontend -> chardev
+    output: VecDeque<Bytes>,
+    output_len: usize,
+    /// Bytes ever queued by the frontend, and bytes the chardev finished with.
+    written: u64,
+    completed: u64,
+    writer: Option<Waker>,
+    flusher: Option<Waker>,
+    /// The driver found no output and waits for the frontend to write.
+    driver_wants_output: bool,
+    driver: Option<Waker>,
+    // lifecycle
+    detached: bool,
+    dropped: bool,
+}
+
+impl Inner {
+    fn low_water(&self) -> usize {
+        (self.config.input_bytes / 4).max(1)
+    }
+
+    fn room(&self) -> usize {
+        self.config.input_bytes.saturating_sub(self.input_cost)
+    }
+
+    fn wake_reader(&mut self) {
+        if let Some(w) = self.reader.take() {
+            w.wake();
+        }
+    }
+
+    fn wake_writer(&mut self) {
+        if let Some(w) = self.writer.take() {
+            w.wake();
+        }
+    }
+
+    fn wake_driver(&mut self) {
+        if let Some(w) = &self.driver {
+            w.wake_by_ref();
+        }
+    }
+
+    fn tail_run(&mut self) -> &mut Run {
+        if !matches!(self.input.back(), Some(Item::Run(_))) {
+            self.input.push_back(Item::Run(Run {
+                open: Flip::new(self.open),
+                focus: Flip::new(self.focus),
+                breaks: 0,
+            }));
+            self.input_cost += ITEM_COST;
+        }
+        match self.input.back_mut() {
+            Some(Item::Run(r)) => r,
+            _ => unreachable!("a run was just pushed"),
+        }
+    }
+
+    fn pop_event(&mut self) -> Option<FrontendEvent> {
+        loop {
+            if let Some(ev) = self.expanded.pop_front() {
+                return Some(ev);
+            }
+            let item = self.input.pop_front()?;
+            let was_low = self.room() < self.low_water();
+            match item {
+                Item::Data(b) => {
+                    self.input_cost = self.input_cost.saturating_sub(b.len() + ITEM_COST);
+                    self.after_pop(was_low);
+                    return Some(FrontendEvent::Data(b));
+                }
+                Item::Run(r) => {
+                    self.input_cost = self.input_cost.saturating_sub(ITEM_COST);
+                    r.expand(&mut self.expanded);
+                    self.after_pop(was_low);
+                }
+            }
+        }
+    }
+
+    fn after_pop(&mut self, was_low: bool) {
+        if self.driver_wants_room && (was_low || self.input.is_empty()) && self.room() >= self.low_water() {
+            self.driver_wants_room = false;
+            self.wake_driver();
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    id: PortId,
+    inner: Mutex<Inner>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding this lock leaves plain data behind: go on.
+        match self.inner.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+}
+
+/// Make a port: the frontend's end and the chardev's end.
+pub fn pair(id: PortId, config: PortConfig) -> (Port, PortEnd) {
+    let shared = Arc::new(Shared {
+        id,
+        inner: Mutex::new(Inner {
+            config,
+            input: VecDeque::new(),
+            input_cost: 0,
+            expanded: VecDeque::new(),
+            open: false,
+            focus: false,
+            lost: 0,
+            reader: None,
+            driver_wants_room: false,
+            output: VecDeque::new(),
+            output_len: 0,
+            written: 0,
+            completed: 0,
+            writer: None,
+            flusher: None,
+            driver_wants_output: false,
+            driver: None,
+            detached: false,
+            dropped: false,
+        }),
+    });
+    (
+        Port {
+            handle: PortHandle { shared: shared.clone() },
+        },
+        PortEnd { shared },
+    )
+}
+
+/// The frontend's end of a port. Dropping it detaches the frontend's side:
+/// the chardev sees it gone and forgets the port. It dereferences to a
+/// [`PortHandle`], which has the operations.
+#[derive(Debug)]
+pub struct Port {
+    handle: PortHandle,
+}
+
+impl Port {
+    /// Another handle on this end, for a second task of the same frontend
+    /// (one reads while another writes). Handles do not own the attachment.
+    pub fn handle(&self) -> PortHandle {
+        self.handle.clone()
+    }
+}
+
+impl std::ops::Deref for Port {
+    type Target = PortHandle;
+
+    fn deref(&self) -> &PortHandle {
+        &self.handle
+    }
+}
+
+/// The operations of a port's frontend end.
+#[derive(Debug, Clone)]
+pub struct PortHandle {
+    shared: Arc<Shared>,
+}
+
+impl PortHandle {
+    /// The port's id.
+    pub fn id(&self) -> PortId {
+        self.shared.id
+    }
+
+    /// The next event if one is queued.
+    pub fn try_recv(&self) -> Option<FrontendEvent> {
+        self.shared.lock().pop_event()
+    }
+
+    /// Poll for the next event; `Ready(None)` once the chardev let the port
+    /// go and everything queued was read.
+    pub fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<FrontendEvent>> {
+        let mut g = self.shared.lock();
+        if let Some(ev) = g.pop_event() {
+            return Poll::Ready(Some(ev));
+        }
+        if g.detached {
+            return Poll::Ready(None);
+        }
+        if !g.reader.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            g.reader = Some(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+
+    /// The next event; `None` once the chardev let the port go.
+    pub async fn recv(&self) -> Option<FrontendEvent> {
+        poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Queue as much of `data` as fits; returns how many bytes were taken
+    /// (0 when the queue is full).
+    pub fn try_write(&self, data: &[u8]) -> Result<usize, Detached> {
+        let mut g = self.shared.lock();
+        if g.detached {
+            return Err(Detached);
+        }
+        let n = g.config.output_bytes.saturating_sub(g.output_len).min(data.len());
+        if n > 0 {
+            g.output.push_back(Bytes::copy_from_slice(&data[..n]));
+            g.output_len += n;
+            g.written += n as u64;
+            Self::output_ready(&mut g);
+        }
+        Ok(n)
+    }
+
+    fn output_ready(g: &mut Inner) {
+        if g.driver_wants_output {
+            g.driver_wants_output = false;
+            g.wake_driver();
+        }
+    }
+
+    /// Queue a prefix of `data` (taken out of it, without copying) once there
+    /// is room; returns how many bytes were taken.
+    pub fn poll_write(&self, cx: &mut Context<'_>, data: &mut Bytes) -> Poll<Result<usize, Detached>> {
+        let mut g = self.shared.lock();
+        if g.detached {
+            return Poll::Ready(Err(Detached));
+        }
+        if data.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let room = g.config.output_bytes.saturating_sub(g.output_len);
+        if room == 0 {
+            if !g.writer.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                g.writer = Some(cx.waker().clone());
+            }
+            return Poll::Pending;
+        }
+        let chunk = if data.len() <= room {
+            std::mem::take(data)
+        } else {
+            data.split_to(room)
+        };
+        let n = chunk.len();
+        g.output.push_back(chunk);
+        g.output_len += n;
+        g.written += n as u64;
+        Self::output_ready(&mut g);
+        Poll::Ready(Ok(n))
+    }
+
+    /// Ready once the chardev has finished with every byte written so far
+    /// (handed it to its backend, or dropped it as its kind does while
+    /// disconnected). `Err` once the port is detached.
+    pub fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<Result<(), Detached>> {
+        let mut g = self.shared.lock();
+        if g.completed >= g.written {
+            return Poll::Ready(Ok(()));
+        }
+        if g.detached {
+            return Poll::Ready(Err(Detached));
+        }
+        if !g.flusher.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            g.flusher = Some(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+
+    /// Wait until the chardev has finished with every byte written so far.
+    pub async fn flush(&self) -> Result<(), Detached> {
+        poll_fn(|cx| self.poll_flush(cx)).await
+    }
+
+    /// Queue all of `data`, waiting for room as needed; returns its length.
+    pub async fn write(&self, mut data: Bytes) -> Result<usize, Detached> {
+        let len = data.len();
+        while !data.is_empty() {
+            poll_fn(|cx| self.poll_write(cx, &mut data)).await?;
+        }
+        Ok(len)
+    }
+
+    /// Bytes that can be queued now without waiting.
+    pub fn output_room(&self) -> usize {
+        let g = self.shared.lock();
+        g.config.output_bytes.saturating_sub(g.output_len)
+    }
+
+    /// Bytes of input dropped because this port's queue was full
+    /// ([`Overflow::Drop`] only).
+    pub fn lost(&self) -> u64 {
+        self.shared.lock().lost
+    }
+
+    /// True once the chardev let the port go.
+    pub fn is_detached(&self) -> bool {
+        self.shared.lock().detached
+    }
+}
+
+impl Drop for Port {
+    fn drop(&mut self) {
+        let mut g = self.handle.shared.lock();
+        g.dropped = true;
+        g.wake_driver();
+    }
+}
+
+/// The chardev's end of a port (held by the chardev actor's driver).
+#[derive(Debug)]
+pub struct PortEnd {
+    shared: Arc<Shared>,
+}
+
+impl PortEnd {
+    /// The port's id.
+    pub fn id(&self) -> PortId {
+        self.shared.id
+    }
+
+    /// How the port treats input that does not fit.
+    pub fn overflow(&self) -> Overflow {
+        self.shared.lock().config.overflow
+    }
+
+    /// How many input bytes the frontend can take now. A stalling port with
+    /// less than a quarter of its queue free reports 0 and asks to be woken
+    /// (`waker`) when the frontend has read enough; a dropping port never
+    /// holds the chardev back.
+    pub fn room(&self, waker: &Waker) -> usize {
+        let mut g = self.shared.lock();
+        if g.config.overflow == Overflow::Drop {
+            return usize::MAX;
+        }
+        let room = g.room();
+        if room < g.low_water() {
+            g.driver_wants_room = true;
+            Self::set_driver(&mut g, waker);
+            return 0;
+        }
+        room
+    }
+
+    fn set_driver(g: &mut Inner, waker: &Waker) {
+        if !g.driver.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            g.driver = Some(waker.clone());
+        }
+    }
+
+    /// Hand bytes to the frontend. A dropping port drops what does not fit
+    /// and counts it; returns false if the bytes were dropped.
+    pub fn push_data(&self, data: Bytes) -> bool {
+        let mut g = self.shared.lock();
+        if g.dropped || g.detached {
+            return false;
+        }
+        if g.config.overflow == Overflow::Drop && data.len() + ITEM_COST > g.room() {
+            g.lost += data.len() as u64;
+            return false;
+        }
+        g.input_cost += data.len() + ITEM_COST;
+        g.input.push_back(Item::Data(data));
+        g.wake_reader();
+        true
+    }
+
+    /// The backend opened (true) or closed (false). Telling the state the
+    /// frontend already has is a no-op.
+    pub fn push_open(&self, open: bool) {
+        let mut g = self.shared.lock();
+        if g.open == open || g.detached {
+            return;
+        }
+        g.tail_run().open.set(open);
+        g.open = open;
+        g.wake_reader();
+    }
+
+    /// The frontend gained (true) or lost (false) its mux's focus.
+    pub fn push_focus(&self, focused: bool) {
+        let mut g = self.shared.lock();
+        if g.focus == focused || g.detached {
+            return;
+        }
+        g.tail_run().focus.set(focused);
+        g.focus = focused;
+        g.wake_reader();
+    }
+
+    /// A break.
+    pub fn push_break(&self) {
+        let mut g = self.shared.lock();
+        if g.detached {
+            return;
+        }
+        let run = g.tail_run();
+        run.breaks = run.breaks.saturating_add(1);
+        g.wake_reader();
+    }
+
+    /// The open state the frontend has been told (or will be, once it reads).
+    pub fn told_open(&self) -> bool {
+        self.shared.lock().open
+    }
+
+    /// Take the next queued output chunk, at most `max` bytes, with the
+    /// [`Completion`] to report what became of it. `None` (and `waker`
+    /// registered) when there is none.
+    pub fn pop_output(&self, max: usize, waker: &Waker) -> Option<(Bytes, Completion)> {
+        let mut g = self.shared.lock();
+        let Some(front) = g.output.front_mut() else {
+            g.driver_wants_output = true;
+            Self::set_driver(&mut g, waker);
+            return None;
+        };
+        let chunk = if front.len() <= max {
+            g.output.pop_front().unwrap_or_default()
+        } else {
+            front.split_to(max)
+        };
+        g.output_len -= chunk.len();
+        if g.output_len <= g.config.output_bytes / 2 {
+            g.wake_writer();
+        }
+        let left = chunk.len();
+        Some((
+            chunk,
+            Completion {
+                shared: self.shared.clone(),
+                left,
+            },
+        ))
+    }
+
+    /// Bytes the frontend has queued so far, in all (a mark to drain up to).
+    pub fn written(&self) -> u64 {
+        self.shared.lock().written
+    }
+
+    /// Whether the chardev has finished with everything up to `mark`.
+    pub fn completed_to(&self, mark: u64) -> bool {
+        self.shared.lock().completed >= mark
+    }
+
+    /// True when output is queued.
+    pub fn has_output(&self) -> bool {
+        !self.shared.lock().output.is_empty()
+    }
+
+    /// Drop whatever output is queued (a chardev-change moves ports but QEMU
+    /// semantics keep queued bytes: this is for a port given up for good).
+    pub fn clear_output(&self) {
+        let mut g = self.shared.lock();
+        g.output.clear();
+        g.output_len = 0;
+        g.wake_writer();
+    }
+
+    /// True once the frontend dropped its end.
+    pub fn is_dropped(&self) -> bool {
+        self.shared.lock().dropped
+    }
+
+    /// Let the port go: the frontend reads what is queued, then `None`; its
+    /// writes fail.
+    pub fn detach(&self) {
+        let mut g = self.shared.lock();
+        g.detached = true;
+        g.wake_reader();
+        g.wake_writer();
+    }
+
+    /// Ask to be woken when the frontend drops its end or writes.
+    pub fn watch(&self, waker: &Waker) {
+        let mut g = self.shared.lock();
+        g.driver_wants_output = true;
+        Self::set_driver(&mut g, waker);
+    }
+}
+
+/// What the chardev owes a port for a chunk it took: it reports the bytes
+/// it finished with (written, or dropped); whatever is left when it is
+/// dropped counts as finished (the chunk is gone).
+#[derive(Debug)]
+pub struct Completion {
+    shared: Arc<Shared>,
+    left: usize,
+}
+
+impl Completion {
+    /// `n` more bytes of the chunk are done with.
+    pub fn complete(&mut self, n: usize) {
+        let n = n.min(self.left);
+        if n == 0 {
+            return;
+        }
+        self.left -= n;
+        let mut g = self.shared.lock();
+        g.completed += n as u64;
+        if g.completed >= g.written {
+            if let Some(w) = g.flusher.take() {
+                w.wake();
+            }
+        }
+        if g.driver_wants_output {
+            // A drain may be waiting on this.
+            g.wake_driver();
+        }
+    }
+}
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        let left = self.left;
+        self.complete(left);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    #[derive(Default)]
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn waker() -> (Arc<Count>, Waker) {
+        let c = Arc::new(Count::default());
+        (c.clone(), Waker::from(c))
+    }
+
+    fn drain(p: &Port) -> Vec<FrontendEvent> {
+        std::iter::from_fn(|| p.try_recv()).collect()
+    }
+
+    fn small() -> PortConfig {
+        PortConfig {
+            input_bytes: 1024,
+            output_bytes: 100,
+            overflow: Overflow::Stall,
+        }
+    }
+
+    #[test]
+    fn writes_are_accepted_partially_up_to_the_bound() {
+        let (front, back) = pair(1, small());
+        assert_eq!(front.try_write(&[1; 70]).unwrap(), 70);
+        assert_eq!(front.try_write(&[2; 70]).unwrap(), 30, "only what fits");
+        assert_eq!(front.try_write(&[3; 1]).unwrap(), 0, "full");
+        let (_, w) = waker();
+        assert_eq!(
+            back.pop_output(50, &w).unwrap().0.len(),
+            50,
+            "chunks are split to the reader's size"
+        );
+        assert_eq!(front.output_room(), 50);
+        assert_eq!(back.pop_output(1000, &w).unwrap().0.len(), 20);
+        assert_eq!(back.pop_output(1000, &w).unwrap().0.len(), 30);
+        assert!(back.pop_output(1000, &w).is_none());
+    }
+
+    #[test]
+    fn flush_waits_for_the_chardev_to_finish_with_every_byte() {
+        let (front, back) = pair(1, small());
+        let (_, w) = waker();
+        let mut cx = Context::from_waker(&w);
+        assert_eq!(front.poll_flush(&mut cx), Poll::Ready(Ok(())));
+        front.try_write(b"abcdef").unwrap();
+        assert_eq!(front.poll_flush(&mut cx), Poll::Pending);
+        let mark = back.written();
+        let (chunk, mut done) = back.pop_output(4, &w).unwrap();
+        done.complete(chunk.len());
+        assert!(!back.completed_to(mark));
+        let (_, done) = back.pop_output(4, &w).unwrap();
+        drop(done);
+        assert!(back.completed_to(mark), "a dropped chunk is finished with");
+        assert_eq!(front.poll_flush(&mut cx), Poll::Ready(Ok(())));
+    }
+
+    #[test]
+    fn a_frontend_that_does_not_read_stops_the_chardev_reading() {
+        let (front, back) = pair(1, small());
+        let (count, w) = waker();
+        assert_eq!(back.room(&w), 1024);
+        back.push_data(Bytes::from(vec![0; 800]));
+        assert_eq!(back.room(&w), 0, "below the low-water mark the chardev must stall");
+        assert_eq!(count.0.load(Ordering::SeqCst), 0);
+        assert!(matches!(front.try_recv(), Some(FrontendEvent::Data(b)) if b.len() == 800));
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            1,
+            "reading frees room and wakes the driver"
+        );
+        assert_eq!(back.room(&w), 1024);
+    }
+
+    #[test]
+    fn events_are_state_with_bounded_memory() {
+        let (front, back) = pair(1, small());
+        for _ in 0..10_000 {
+            back.push_open(true);
+            back.push_open(false);
+            back.push_break();
+        }
+        assert_eq!(back.shared.lock().input.len(), 1, "one run however many events");
+        let evs = drain(&front);
+        assert_eq!(evs.len(), 10_000, "every break is counted: {:?}", &evs[..2]);
+        assert!(
+            evs.iter().all(|e| *e == FrontendEvent::Break),
+            "an unseen open-close pair is nothing"
+        );
+    }
+
+    #[test]
+    fn a_reopen_nobody_saw_is_still_a_new_session() {
+        let (front, back) = pair(1, small());
+        back.push_open(true);
+        assert_eq!(drain(&front), vec![FrontendEvent::Opened]);
+        back.push_open(false);
+        back.push_open(true);
+        back.push_open(true);
+        assert_eq!(drain(&front), vec![FrontendEvent::Closed, FrontendEvent::Opened]);
+        back.push_open(true);
+        assert_eq!(drain(&front), vec![], "the same state again is no event");
+    }
+
+    #[test]
+    fn data_and_events_keep_their_order() {
+        let (front, back) = pair(1, small());
+        back.push_open(true);
+        back.push_data(Bytes::from_static(b"x"));
+        back.push_open(false);
+        assert_eq!(
+            drain(&front),
+            vec![
+                FrontendEvent::Opened,
+                FrontendEvent::Data(Bytes::from_static(b"x")),
+                FrontendEvent::Closed
+            ]
+        );
+    }
+
+    #[test]
+    fn a_dropping_port_never_stalls_and_counts_its_losses() {
+        let (front, back) = pair(
+            1,
+            PortConfig {
+                overflow: Overflow::Drop,
+                ..small()
+            },
+        );
+        let (_, w) = waker();
+        for _ in 0..10 {
+            assert_eq!(back.room(&w), usize::MAX);
+            back.push_data(Bytes::from(vec![0; 300]));
+        }
+        assert_eq!(front.lost(), 8 * 300, "what did not fit was dropped");
+        assert_eq!(drain(&front).len(), 2, "what fit is kept");
+    }
+
+    #[test]
+    fn detaching_ends_the_stream_after_what_is_queued() {
+        let (front, back) = pair(1, small());
+        back.push_data(Bytes::from_static(b"last"));
+        back.detach();
+        assert!(front.try_write(b"x").is_err());
+        let (_, w) = waker();
+        let mut cx = Context::from_waker(&w);
+        assert!(matches!(
+            front.poll_recv(&mut cx),
+            Poll::Ready(Some(FrontendEvent::Data(_)))
+        ));
+        assert_eq!(front.poll_recv(&mut cx), Poll::Ready(None));
+    }
+
+    #[test]
+    fn writing_wakes_a_driver_waiting_for_output_and_dropping_wakes_it_too() {
+        let (front, back) = pair(1, small());
+        let (count, w) = waker();
+        assert!(back.pop_output(10, &w).is_none());
+        front.try_write(b"a").unwrap();
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        drop(front);
+        assert!(back.is_dropped());
+        assert_eq!(count.0.load(Ordering::SeqCst), 2);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn input_bytes_arrive_whole_and_in_order(chunks in proptest::collection::vec(proptest::collection::vec(0u8..=255, 1..300), 0..30)) {
+            let (front, back) = pair(1, PortConfig { input_bytes: 4096, ..small() });
+            let (_, w) = waker();
+            let mut sent = Vec::new();
+            let mut got = Vec::new();
+            for c in &chunks {
+                while back.room(&w) < c.len() + ITEM_COST {
+                    match front.try_recv() {
+                        Some(FrontendEvent::Data(b)) => got.extend_from_slice(&b),
+                        Some(_) => {}
+                        None => break,
+                    }
+                }
+                back.push_data(Bytes::from(c.clone()));
+                sent.extend_from_slice(c);
+            }
+            while let Some(ev) = front.try_recv() {
+                if let FrontendEvent::Data(b) = ev { got.extend_from_slice(&b); }
+            }
+            proptest::prop_assert_eq!(got, sent);
+        }
+    }
+}

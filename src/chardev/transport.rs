@@ -1,0 +1,371 @@
+//! Transports and links: how the kinds that talk to the outside world get
+//! their connections.
+//!
+//! A [`Link`] is one connection, bytes both ways: a file and its input, a
+//! serial line, a pty's master while a program has the slave open, a socket
+//! client (later with TLS, websocket or telnet layered on it; any
+//! `AsyncRead + AsyncWrite` is a link through [`StreamLink`]).
+//!
+//! A [`Transport`] yields links over time: once (file, pipe, serial, udp) or
+//! again and again (a pty whose slave is opened and closed; a socket server
+//! accepting one client at a time; a client reconnecting). [`LinkBackend`]
+//! turns any transport into a [`Backend`]: it asks for the next link only
+//! while none is up (so a server's next client waits in the backlog, as in
+//! QEMU), reports OPENED and CLOSED, reads only what the frontends have room
+//! for, and decides what becomes of output while no link is up.
+use super::{Backend, CharIoctl, Input, Output, READ_CHUNK};
+use crate::error::Error;
+use bytes::Bytes;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// One connection.
+pub trait Link: 'static {
+    /// Read some bytes (none filled = end of input).
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>>;
+
+    /// Write some of `data`.
+    fn poll_write(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>>;
+
+    /// Finish writing.
+    fn poll_flush(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    /// Ready once the peer is gone, found without reading (nothing is read
+    /// while no frontend has room, yet a hang-up must still be seen).
+    fn poll_hangup(&mut self, _cx: &mut Context<'_>) -> Poll<()> {
+        Poll::Pending
+    }
+
+    /// An event found in the byte stream by the last read (a telnet BREAK).
+    fn take_event(&mut self) -> Option<Input> {
+        None
+    }
+
+    /// Whether the link has an input side at all.
+    fn has_input(&self) -> bool {
+        true
+    }
+
+    /// See [`Backend::poll_release`] (an output file is flushed and closed).
+    fn poll_release(&mut self, _cx: &mut Context<'_>) -> Poll<()> {
+        Poll::Ready(())
+    }
+
+    /// See [`Backend::reacquire`].
+    fn reacquire(&mut self) {}
+}
+
+/// Any byte stream as a link.
+#[derive(Debug)]
+pub struct StreamLink<T>(pub T);
+
+impl<T: AsyncRead + AsyncWrite + Unpin + 'static> Link for StreamLink<T> {
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+
+    fn poll_write(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, data)
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+}
+
+/// A link, and the filename QEMU shows while it is up.
+pub struct Connection {
+    /// The link.
+    pub link: Box<dyn Link>,
+    /// `filename` while connected (None: the transport's idle filename).
+    pub filename: Option<String>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection").field("filename", &self.filename).finish()
+    }
+}
+
+/// How a transport's links behave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Behaviour {
+    /// Links coming and going are told to frontends as OPENED and CLOSED
+    /// (false for udp, which QEMU never opens).
+    pub announce: bool,
+    /// The end of input ends the link (pty, socket); otherwise only the
+    /// input ends and output goes on (file, pipe, serial, stdio).
+    pub eof_disconnects: bool,
+    /// Each read is one datagram: an empty one or a read error (an ICMP
+    /// "port unreachable" from an earlier send) is skipped.
+    pub datagrams: bool,
+    /// Output while no link is up is taken and logged (a pty, as QEMU's
+    /// write returns its length); otherwise it is discarded unlogged (a
+    /// socket, whose write fails).
+    pub idle_output_logged: bool,
+}
+
+impl Behaviour {
+    /// A descriptor opened once (file, pipe, serial, stdio).
+    pub const ONCE: Behaviour = Behaviour {
+        announce: true,
+        eof_disconnects: false,
+        datagrams: false,
+        idle_output_logged: true,
+    };
+}
+
+/// A source of links.
+pub trait Transport: 'static {
+    /// The next link. `Ready(None)` when no more will ever come. Failures
+    /// along the way are the transport's to report and retry.
+    fn poll_connect(&mut self, cx: &mut Context<'_>) -> Poll<Option<Connection>>;
+
+    /// `filename` while no link is up.
+    fn idle_filename(&self) -> String;
+
+    /// How the links behave.
+    fn behaviour(&self) -> Behaviour;
+
+    /// A frontend ioctl.
+    fn ioctl(&mut self, _req: CharIoctl) -> Result<u32, Error> {
+        Err(Error::NotSupported)
+    }
+
+    /// Work of its own, polled whenever the backend is (a signal to watch).
+    fn poll_aux(&mut self, _cx: &mut Context<'_>) {}
+
+    /// See [`Backend::poll_release`] (the current link's part is the link's).
+    fn poll_release(&mut self, _cx: &mut Context<'_>) -> Poll<()> {
+        Poll::Ready(())
+    }
+
+    /// See [`Backend::reacquire`].
+    fn reacquire(&mut self) {}
+
+    /// The current link was dropped (hang-up, end of input, release).
+    fn disconnected(&mut self) {}
+}
+
+#[derive(Debug)]
+struct Up {
+    conn: Connection,
+    reading: bool,
+}
+
+/// A [`Backend`] over a [`Transport`].
+#[derive(Debug)]
+pub struct LinkBackend<T> {
+    transport: T,
+    behaviour: Behaviour,
+    up: Option<Up>,
+    done: bool,
+    buf: Vec<u8>,
+}
+
+impl<T: Transport> LinkBackend<T> {
+    /// A backend whose first link is up from the start (QEMU's kinds that
+    /// are open at creation).
+    pub fn connected(transport: T, conn: Connection) -> Self {
+        let mut b = Self::idle(transport);
+        b.up = Some(Up {
+            reading: conn.link.has_input(),
+            conn,
+        });
+        b
+    }
+
+    /// A backend that waits for its first link.
+    pub fn idle(transport: T) -> Self {
+        let behaviour = transport.behaviour();
+        LinkBackend {
+            transport,
+            behaviour,
+            up: None,
+            done: false,
+            buf: Vec::new(),
+        }
+    }
+
+    /// The transport.
+    pub fn transport(&mut self) -> &mut T {
+        &mut self.transport
+    }
+
+    /// Whether a link is up.
+    pub fn is_connected(&self) -> bool {
+        self.up.is_some()
+    }
+
+    /// Drop the current link.
+    pub fn disconnect(&mut self) {
+        if self.up.take().is_some() {
+            self.transport.disconnected();
+        }
+    }
+
+    fn ended(&mut self) -> Option<Input> {
+        if self.behaviour.eof_disconnects {
+            self.disconnect();
+        } else if let Some(up) = &mut self.up {
+            up.reading = false;
+        }
+        self.behaviour.announce.then_some(Input::Closed)
+    }
+}
+
+impl<T: Transport> Backend for LinkBackend<T> {
+    fn poll_input(&mut self, cx: &mut Context<'_>, room: usize) -> Poll<Input> {
+        self.transport.poll_aux(cx);
+        loop {
+            let Some(up) = &mut self.up else {
+                if self.done {
+                    return Poll::Pending;
+                }
+                match self.transport.poll_connect(cx) {
+                    Poll::Ready(Some(conn)) => {
+                        self.up = Some(Up {
+                            reading: conn.link.has_input(),
+                            conn,
+                        });
+                        if self.behaviour.announce {
+                            return Poll::Ready(Input::Opened);
+                        }
+                        continue;
+                    }
+                    Poll::Ready(None) => {
+                        self.done = true;
+                        return Poll::Pending;
+                    }
+                    Poll::Pending => return Poll::Pending,
+                }
+            };
+            if up.conn.link.poll_hangup(cx).is_ready() {
+                self.disconnect();
+                if self.behaviour.announce {
+                    return Poll::Ready(Input::Closed);
+                }
+                continue;
+            }
+            if let Some(ev) = up.conn.link.take_event() {
+                return Poll::Ready(ev);
+            }
+            if !up.reading || room == 0 {
+                return Poll::Pending;
+            }
+            let want = room.min(READ_CHUNK);
+            if self.buf.len() < want {
+                self.buf.resize(want, 0);
+            }
+            let mut rb = ReadBuf::new(&mut self.buf[..want]);
+            match up.conn.link.poll_read(cx, &mut rb) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(())) if !rb.filled().is_empty() => {
+                    return Poll::Ready(Input::Data(Bytes::copy_from_slice(rb.filled())));
+                }
+                Poll::Ready(Ok(())) if self.behaviour.datagrams => continue,
+                Poll::Ready(Ok(())) => {
+                    tracing::debug!("input reached its end");
+                    if let Some(ev) = self.ended() {
+                        return Poll::Ready(ev);
+                    }
+                }
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Poll::Ready(Err(e)) if self.behaviour.datagrams => {
+                    tracing::debug!(cause = %e, "datagram receive error skipped");
+                    continue;
+                }
+                Poll::Ready(Err(e)) => {
+                    tracing::debug!(cause = %e, "read failed; input closed");
+                    if let Some(ev) = self.ended() {
+                        return Poll::Ready(ev);
+                    }
+                }
+            }
+        }
+    }
+
+    fn poll_output(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<Output> {
+        match &mut self.up {
+            Some(up) => match up.conn.link.poll_write(cx, data) {
+                Poll::Ready(Ok(n)) => Poll::Ready(Output::Written(n)),
+                Poll::Ready(Err(e)) => Poll::Ready(Output::Failed(e)),
+                Poll::Pending => Poll::Pending,
+            },
+            None if self.behaviour.idle_output_logged => Poll::Ready(Output::Written(data.len())),
+            None => Poll::Ready(Output::Discarded(data.len())),
+        }
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        match &mut self.up {
+            Some(up) => up.conn.link.poll_flush(cx).map(|_| ()),
+            None => Poll::Ready(()),
+        }
+    }
+
+    fn filename(&self) -> String {
+        match self.up.as_ref().and_then(|u| u.conn.filename.clone()) {
+            Some(f) => f,
+            None => self.transport.idle_filename(),
+        }
+    }
+
+    fn ioctl(&mut self, req: CharIoctl) -> Result<u32, Error> {
+        self.transport.ioctl(req)
+    }
+
+    fn poll_release(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.transport.poll_release(cx).is_pending() {
+            return Poll::Pending;
+        }
+        match &mut self.up {
+            Some(up) => up.conn.link.poll_release(cx),
+            None => Poll::Ready(()),
+        }
+    }
+
+    fn reacquire(&mut self) {
+        self.transport.reacquire();
+        if let Some(up) = &mut self.up {
+            up.conn.link.reacquire();
+        }
+    }
+}
+
+/// A transport whose one link was there from the start (file, pipe, udp).
+#[derive(Debug, Clone, Copy)]
+pub struct Once {
+    /// `filename`.
+    pub filename: &'static str,
+    /// How the link behaves.
+    pub behaviour: Behaviour,
+}
+
+impl Transport for Once {
+    fn poll_connect(&mut self, _cx: &mut Context<'_>) -> Poll<Option<Connection>> {
+        Poll::Ready(None)
+    }
+
+    fn idle_filename(&self) -> String {
+        self.filename.into()
+    }
+
+    fn behaviour(&self) -> Behaviour {
+        self.behaviour
+    }
+}
+
+impl Connection {
+    /// A connection over `link` that keeps the transport's filename.
+    pub fn new(link: impl Link) -> Connection {
+        Connection {
+            link: Box::new(link),
+            filename: None,
+        }
+    }
+}

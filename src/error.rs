@@ -1,0 +1,342 @@
+//! Every way a command can fail, in one module.
+//!
+//! Each error's `Display` is QEMU 10.0.2's exact `desc` text, and
+//! [`Error::class`] gives its QMP error class. The QMP layer maps an [`Error`]
+//! onto the wire in one place (`From<Error> for qmp::error::QmpError`); the
+//! embedding [`crate::Handle`] returns the typed error itself.
+//!
+//! Causes are kept as `#[source]`s. Because QEMU's desc quotes the cause
+//! (`Could not open '/p': No such file or directory`), a `Display` includes its
+//! source's text: print the top-level error, not the whole chain.
+use std::fmt;
+use std::io;
+
+/// QMP error classes (QEMU's `QapiErrorClass`, the ones chardevd uses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Almost every error.
+    GenericError,
+    /// Unknown command, or a command the session may not run now.
+    CommandNotFound,
+    /// `device_del` and friends of an unknown device.
+    DeviceNotFound,
+}
+
+impl ErrorClass {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::GenericError => "GenericError",
+            ErrorClass::CommandNotFound => "CommandNotFound",
+            ErrorClass::DeviceNotFound => "DeviceNotFound",
+        }
+    }
+}
+
+/// An operating-system error, displayed as C's `strerror` words it (without
+/// Rust's `(os error N)` suffix), which is how QEMU quotes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OsError {
+    /// The errno, when the error came from the OS.
+    pub errno: Option<i32>,
+    text: String,
+}
+
+impl OsError {
+    /// The error for an errno value.
+    pub fn from_errno(errno: i32) -> OsError {
+        OsError::from(io::Error::from_raw_os_error(errno))
+    }
+}
+
+impl From<io::Error> for OsError {
+    fn from(e: io::Error) -> Self {
+        let s = e.to_string();
+        let text = match s.find(" (os error") {
+            Some(i) => s[..i].to_owned(),
+            None => s,
+        };
+        OsError {
+            errno: e.raw_os_error(),
+            text,
+        }
+    }
+}
+
+impl From<rustix::io::Errno> for OsError {
+    fn from(e: rustix::io::Errno) -> Self {
+        OsError::from(io::Error::from(e))
+    }
+}
+
+impl fmt::Display for OsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::error::Error for OsError {}
+
+/// Why a backend could not be created: the text after QEMU's
+/// `Failed to add chardev 'ID': ` prefix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BackendError {
+    /// A kind this build does not have (QEMU built without it says the same).
+    #[error("'{0}' is not a valid char driver name")]
+    InvalidDriver(String),
+    /// A file or device could not be opened.
+    #[error("Could not open '{path}': {source}")]
+    Open {
+        /// The path.
+        path: String,
+        /// The OS error.
+        #[source]
+        source: OsError,
+    },
+    /// The `logfile` could not be created.
+    #[error("Could not create '{path}': {source}")]
+    LogCreate {
+        /// The path.
+        path: String,
+        /// The OS error.
+        #[source]
+        source: OsError,
+    },
+    /// A ring size that is not a positive power of two.
+    #[error("size of ringbuf chardev must be power of two")]
+    RingSize,
+    /// A ring size above the limit.
+    #[error("size of ringbuf chardev must be at most {0}")]
+    RingTooBig(i64),
+    /// `openpty` failed.
+    #[error("Failed to create PTY: {0}")]
+    PtyCreate(#[source] OsError),
+    /// The pty's `path` link could not be made.
+    #[error("Failed to create PTY symlink: {0}")]
+    PtySymlink(#[source] OsError),
+    /// A second stdio chardev.
+    #[error("cannot use stdio by multiple character devices")]
+    StdioBusy,
+    /// A descriptor could not be set up for polling.
+    #[error("Failed to set FD nonblocking: {0}")]
+    Nonblocking(#[source] OsError),
+    /// A parallel device that refused `PPCLAIM`.
+    #[error("not a parallel port: {0}")]
+    NotParallel(#[source] OsError),
+    /// A datagram socket for a non-inet address.
+    #[error("socket type unsupported for datagram")]
+    DatagramType,
+    /// Name resolution failed.
+    #[error("address resolution failed for {host}:{port}: {why}")]
+    Resolve {
+        /// Host.
+        host: String,
+        /// Port.
+        port: String,
+        /// The resolver's words.
+        why: String,
+    },
+    /// `ipv4=off,ipv6=off`.
+    #[error("Cannot disable IPv4 and IPv6 at same time")]
+    NoAddressFamily,
+    /// A udp chardev without a remote port.
+    #[error("remote port not specified")]
+    RemotePortMissing,
+    /// `socket()` failed.
+    #[error("Failed to create socket family {family}: {source}")]
+    SocketCreate {
+        /// The address family number.
+        family: i32,
+        /// The OS error.
+        #[source]
+        source: OsError,
+    },
+    /// Setting up a socket failed.
+    #[error("Failed to create socket: {0}")]
+    SocketSetup(#[source] OsError),
+    /// `bind()` of a datagram socket failed.
+    #[error("Failed to bind socket: {0}")]
+    Bind(#[source] OsError),
+    /// `connect()` failed.
+    #[error("Failed to connect to '{host}:{port}': {source}")]
+    Connect {
+        /// Host.
+        host: String,
+        /// Port.
+        port: String,
+        /// The OS error.
+        #[source]
+        source: OsError,
+    },
+    /// The arguments could not be read into the kind's options (a bug: the
+    /// schema checks them first).
+    #[error("Invalid backend: {0}")]
+    Invalid(String),
+}
+
+/// Why a built-in device (`device_add`) could not be created or used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeviceError {
+    /// Unknown driver.
+    #[error("'{0}' is not a valid device model name")]
+    NoDriver(String),
+    /// A property of the wrong JSON type.
+    #[error("Invalid parameter type for '{0}', expected: string")]
+    PropertyType(String),
+    /// A property the driver does not have.
+    #[error("Property '{driver}.{prop}' not found")]
+    NoProperty {
+        /// Driver.
+        driver: String,
+        /// Property.
+        prop: String,
+    },
+    /// A required property is missing.
+    #[error("Property '{driver}.{prop}' is required")]
+    PropertyRequired {
+        /// Driver.
+        driver: String,
+        /// Property.
+        prop: String,
+    },
+    /// A device id that is not an identifier.
+    #[error("Parameter 'id' expects an identifier")]
+    BadId,
+    /// A device id in use.
+    #[error("Duplicate device ID '{0}'")]
+    DuplicateId(String),
+    /// A chardev property naming no chardev.
+    #[error("Property '{driver}.{prop}' can't find value '{value}'")]
+    NoChardev {
+        /// Driver.
+        driver: String,
+        /// Property.
+        prop: String,
+        /// The chardev id.
+        value: String,
+    },
+    /// A chardev property naming a chardev in use.
+    #[error("Property '{driver}.{prop}' can't take value '{value}', it's in use")]
+    ChardevInUse {
+        /// Driver.
+        driver: String,
+        /// Property.
+        prop: String,
+        /// The chardev id.
+        value: String,
+    },
+    /// An unknown device id (class `DeviceNotFound`).
+    #[error("Device '{0}' not found")]
+    NotFound(String),
+    /// `__org.chardevd_port-set-open` on a device that is not a port.
+    #[error("Device '{0}' is not a port")]
+    NotAPort(String),
+}
+
+/// Every way a chardev command can fail; `Display` is QEMU's exact `desc`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// chardev-add of an id in use.
+    #[error("Chardev with id '{0}' already exists")]
+    AlreadyExists(String),
+    /// chardev-remove / chardev-send-break / attach of an unknown id.
+    #[error("Chardev '{0}' not found")]
+    NotFound(String),
+    /// chardev-change of an unknown id.
+    #[error("Chardev '{0}' does not exist")]
+    DoesNotExist(String),
+    /// ringbuf-* of an unknown id (QEMU says "Device" here).
+    #[error("Device '{0}' not found")]
+    RingNotFound(String),
+    /// ringbuf-* of a chardev that is not a ring.
+    #[error("{0} is not a ringbuf device")]
+    NotRingbuf(String),
+    /// chardev-remove of a chardev in use (or being created or changed).
+    #[error("Chardev '{0}' is busy")]
+    Busy(String),
+    /// chardev-add failed to create the backend.
+    #[error("Failed to add chardev '{id}': {source}")]
+    AddFailed {
+        /// The id.
+        id: String,
+        /// The cause.
+        #[source]
+        source: BackendError,
+    },
+    /// chardev-change with a frontend attached failed to create the new
+    /// backend: QEMU reports the bare cause.
+    #[error("{0}")]
+    ChangeFailed(#[source] BackendError),
+    /// chardev-change of a mux or hub.
+    #[error("For mux or hub device hotswap is not supported yet")]
+    MuxHotswap,
+    /// chardev-change under a user that cannot follow a swap.
+    #[error("Chardev user does not support chardev hotswap")]
+    HotswapUnsupported,
+    /// ringbuf-read with size <= 0.
+    #[error("size must be greater than zero")]
+    SizeNotPositive,
+    /// ringbuf-write with bad base64.
+    #[error("Base64 data contains invalid characters")]
+    Base64Invalid,
+    /// A frontend attach to a chardev that takes no more frontends.
+    #[error("chardev '{0}' is already in use")]
+    InUse(String),
+    /// A built-in device error.
+    #[error(transparent)]
+    Device(#[from] DeviceError),
+    /// A frontend ioctl the backend does not support (QEMU's `-ENOTSUP`).
+    #[error("Operation not supported")]
+    NotSupported,
+    /// A frontend ioctl the OS refused.
+    #[error("{0}")]
+    Ioctl(#[source] OsError),
+    /// The frontend was detached, or its chardev is gone.
+    #[error("the frontend is detached from chardev '{0}'")]
+    Detached(String),
+    /// The actor system is not running (any more).
+    #[error("chardevd is shutting down")]
+    ShuttingDown,
+}
+
+impl Error {
+    /// The QMP error class QEMU uses for this error.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Error::Device(DeviceError::NotFound(_)) => ErrorClass::DeviceNotFound,
+            _ => ErrorClass::GenericError,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn os_errors_read_like_strerror() {
+        let e = OsError::from_errno(2);
+        assert_eq!(e.to_string(), "No such file or directory");
+        let add = Error::AddFailed {
+            id: "f".into(),
+            source: BackendError::Open {
+                path: "/x".into(),
+                source: e,
+            },
+        };
+        assert_eq!(
+            add.to_string(),
+            "Failed to add chardev 'f': Could not open '/x': No such file or directory"
+        );
+        assert!(std::error::Error::source(&add).is_some(), "the cause is kept");
+    }
+
+    #[test]
+    fn classes_follow_qemu() {
+        assert_eq!(Error::NotFound("x".into()).class(), ErrorClass::GenericError);
+        assert_eq!(
+            Error::Device(DeviceError::NotFound("d".into())).class(),
+            ErrorClass::DeviceNotFound
+        );
+    }
+}
