@@ -59,7 +59,13 @@ impl Ring {
     /// Take up to `n` bytes.
     pub fn read(&mut self, n: usize) -> Vec<u8> {
         let n = n.min(self.buf.len());
-        self.buf.drain(..n).collect()
+        let (a, b) = self.buf.as_slices();
+        let from_a = n.min(a.len());
+        let mut out = Vec::with_capacity(n);
+        out.extend_from_slice(&a[..from_a]);
+        out.extend_from_slice(&b[..n - from_a]);
+        self.buf.drain(..n);
+        out
     }
 
     /// Take up to `n` bytes as text, whole characters only.
