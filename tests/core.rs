@@ -67,15 +67,7 @@ fn a_client_that_pipelines_5000_add_remove_pairs_gets_every_reply_over_unix_and_
     .unwrap();
     let mut u = Client::negotiated(&sock);
     pipeline_pairs(&mut u.stream, 5000);
-    let port = h
-        .listeners()
-        .iter()
-        .find_map(|a| match a {
-            QmpAddr::Tcp { port, .. } => Some(*port),
-            _ => None,
-        })
-        .unwrap();
-    let mut t = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut t = TcpStream::connect(("127.0.0.1", tcp_port(&h))).unwrap();
     t.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut greeting = vec![0u8; 4096];
     let _ = t.read(&mut greeting).unwrap();

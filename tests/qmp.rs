@@ -11,14 +11,7 @@ use std::time::{Duration, Instant};
 
 fn in_process() -> (runtime::Handle, tempfile::TempDir, std::path::PathBuf, u16) {
     let (h, dir, sock) = in_process_with(Default::default());
-    let port = h
-        .listeners()
-        .iter()
-        .find_map(|a| match a {
-            QmpAddr::Tcp { port, .. } => Some(*port),
-            _ => None,
-        })
-        .unwrap();
+    let port = tcp_port(&h);
     (h, dir, sock, port)
 }
 

@@ -17,14 +17,10 @@ use serde::{Deserialize, Serialize};
 pub const KIND: Kind = Kind {
     name: "file",
     aliases: &[],
-    from_qmp,
+    from_qmp: from_data::<File>,
     from_cli,
     syntax: "-chardev file,id=ID,path=OUT[,input-path=IN][,append=on|off]",
 };
-
-fn from_qmp(data: &serde_json::Value) -> Result<Box<dyn BackendConfig>, BackendError> {
-    from_data::<File>(data)
-}
 
 fn from_cli(opts: &mut Opts) -> Result<Box<dyn BackendConfig>, String> {
     let out = opts.take("path").ok_or("chardev: file: no filename given")?;
@@ -100,9 +96,5 @@ impl BackendConfig for File {
             };
             Ok(Opened::open(LinkBackend::connected(transport, Connection::new(link))))
         })
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
     }
 }

@@ -152,8 +152,20 @@ impl Opened {
     }
 }
 
+/// Any value as `dyn Any` (for [`ChardevBackend::config`]).
+pub trait AsAny {
+    /// `self` as `dyn Any`.
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl<T: Any> AsAny for T {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
 /// One kind's options: what the registry must know of them, and how to open.
-pub trait BackendConfig: fmt::Debug + Send + Any {
+pub trait BackendConfig: fmt::Debug + Send + AsAny + 'static {
     /// QEMU's kind name.
     fn kind(&self) -> &'static str;
 
@@ -171,9 +183,6 @@ pub trait BackendConfig: fmt::Debug + Send + Any {
 
     /// Open the backend, on the arbiter that will run it.
     fn open(self: Box<Self>, cx: OpenContext) -> LocalBoxFuture<'static, Result<Opened, BackendError>>;
-
-    /// For [`ChardevBackend::config`].
-    fn as_any(&self) -> &dyn Any;
 }
 
 /// A kind this build does not have: refused when opened, as a QEMU built
@@ -189,10 +198,6 @@ impl BackendConfig for Unbuilt {
     fn open(self: Box<Self>, _cx: OpenContext) -> LocalBoxFuture<'static, Result<Opened, BackendError>> {
         let kind = self.0;
         Box::pin(async move { Err(BackendError::InvalidDriver(kind.to_owned())) })
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 
@@ -246,7 +251,7 @@ impl ChardevBackend {
 
     /// The options, if they are of kind `T`.
     pub fn config<T: BackendConfig>(&self) -> Option<&T> {
-        self.config.as_any().downcast_ref::<T>()
+        (*self.config).as_any().downcast_ref::<T>()
     }
 
     /// What the registry needs to know.

@@ -11,14 +11,10 @@ use std::task::{Context, Poll};
 pub const KIND: Kind = Kind {
     name: "null",
     aliases: &[],
-    from_qmp,
+    from_qmp: from_data::<Null>,
     from_cli,
     syntax: "-chardev null,id=ID",
 };
-
-fn from_qmp(data: &serde_json::Value) -> Result<Box<dyn BackendConfig>, BackendError> {
-    from_data::<Null>(data)
-}
 
 fn from_cli(_opts: &mut Opts) -> Result<Box<dyn BackendConfig>, String> {
     Ok(Box::new(Null {}))
@@ -35,10 +31,6 @@ impl BackendConfig for Null {
 
     fn open(self: Box<Self>, _cx: OpenContext) -> LocalBoxFuture<'static, Result<Opened, BackendError>> {
         Box::pin(async { Ok(Opened::closed(NullBackend)) })
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
     }
 }
 

@@ -22,14 +22,10 @@ use std::task::{Context, Poll};
 pub const KIND: Kind = Kind {
     name: "parallel",
     aliases: &["parport"],
-    from_qmp,
+    from_qmp: from_data::<Parallel>,
     from_cli,
     syntax: "-chardev parallel,id=ID,path=DEVICE        (alias parport; Linux ppdev)",
 };
-
-fn from_qmp(data: &serde_json::Value) -> Result<Box<dyn BackendConfig>, BackendError> {
-    from_data::<Parallel>(data)
-}
 
 fn from_cli(opts: &mut Opts) -> Result<Box<dyn BackendConfig>, String> {
     let device = opts.take("path").ok_or("chardev: parallel: no device path given")?;
@@ -61,10 +57,6 @@ impl BackendConfig for Parallel {
                 Connection::new(FdLink::new(None, None)),
             )))
         })
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
     }
 }
 

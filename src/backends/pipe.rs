@@ -14,14 +14,10 @@ use serde::{Deserialize, Serialize};
 pub const KIND: Kind = Kind {
     name: "pipe",
     aliases: &[],
-    from_qmp,
+    from_qmp: from_data::<Pipe>,
     from_cli,
     syntax: "-chardev pipe,id=ID,path=PATH             (PATH.in/PATH.out, else PATH both ways)",
 };
-
-fn from_qmp(data: &serde_json::Value) -> Result<Box<dyn BackendConfig>, BackendError> {
-    from_data::<Pipe>(data)
-}
 
 fn from_cli(opts: &mut Opts) -> Result<Box<dyn BackendConfig>, String> {
     let device = opts.take("path").ok_or("chardev: pipe: no device path given")?;
@@ -69,9 +65,5 @@ impl BackendConfig for Pipe {
             };
             Ok(Opened::open(LinkBackend::connected(transport, Connection::new(link))))
         })
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
     }
 }

@@ -43,14 +43,10 @@ pub const PTY_POLL: Duration = Duration::from_millis(200);
 pub const KIND: Kind = Kind {
     name: "pty",
     aliases: &[],
-    from_qmp,
+    from_qmp: from_data::<Pty>,
     from_cli,
     syntax: "-chardev pty,id=ID[,path=SYMLINK]",
 };
-
-fn from_qmp(data: &serde_json::Value) -> Result<Box<dyn BackendConfig>, BackendError> {
-    from_data::<Pty>(data)
-}
 
 fn from_cli(opts: &mut Opts) -> Result<Box<dyn BackendConfig>, String> {
     Ok(Box::new(Pty {
@@ -115,10 +111,6 @@ impl BackendConfig for Pty {
                 pty: Some(name),
             })
         })
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
     }
 }
 

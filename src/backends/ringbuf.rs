@@ -10,13 +10,14 @@ use crate::options::Opts;
 use crate::registry::KindInfo;
 use futures_util::future::LocalBoxFuture;
 use serde::{Deserialize, Serialize};
+use std::fmt;
 use std::task::{Context, Poll};
 
 /// The `ringbuf` kind.
 pub const RINGBUF: Kind = Kind {
     name: "ringbuf",
     aliases: &[],
-    from_qmp: from_qmp::<Ringbuf>,
+    from_qmp: from_data::<Ringbuf>,
     from_cli: from_cli::<Ringbuf>,
     syntax: "-chardev ringbuf,id=ID[,size=SIZE]        (SIZE a power of two, default 64K)",
 };
@@ -25,14 +26,10 @@ pub const RINGBUF: Kind = Kind {
 pub const MEMORY: Kind = Kind {
     name: "memory",
     aliases: &[],
-    from_qmp: from_qmp::<Memory>,
+    from_qmp: from_data::<Memory>,
     from_cli: from_cli::<Memory>,
     syntax: "-chardev memory,id=ID[,size=SIZE]         (deprecated alias of ringbuf)",
 };
-
-fn from_qmp<T: Sized + RingKind>(data: &serde_json::Value) -> Result<Box<dyn BackendConfig>, BackendError> {
-    from_data::<T>(data)
-}
 
 fn from_cli<T: RingKind>(opts: &mut Opts) -> Result<Box<dyn BackendConfig>, String> {
     // As in QEMU, size=0 on the command line means the default.
@@ -72,7 +69,7 @@ pub struct Memory {
 }
 
 /// The two ring kinds.
-pub trait RingKind: BackendConfig + serde::de::DeserializeOwned {
+pub trait RingKind: serde::de::DeserializeOwned + fmt::Debug + Send + 'static {
     /// QEMU's name.
     const NAME: &'static str;
     /// The options with this size.
@@ -101,50 +98,27 @@ impl RingKind for Memory {
     }
 }
 
-fn open_ring(kind: &'static str, size: Option<i64>) -> LocalBoxFuture<'static, Result<Opened, BackendError>> {
-    Box::pin(async move {
-        let size = ring_size(size)?;
-        Ok(Opened::open(RingBackend {
-            ring: Ring::new(size),
-            kind,
-        }))
-    })
-}
-
-fn ring_info(kind: &'static str) -> KindInfo {
-    KindInfo {
-        ring: true,
-        ..KindInfo::plain(kind)
-    }
-}
-
-impl BackendConfig for Ringbuf {
+impl<T: RingKind> BackendConfig for T {
     fn kind(&self) -> &'static str {
-        Self::NAME
+        T::NAME
     }
-    fn info(&self) -> KindInfo {
-        ring_info(Self::NAME)
-    }
-    fn open(self: Box<Self>, _cx: OpenContext) -> LocalBoxFuture<'static, Result<Opened, BackendError>> {
-        open_ring(Self::NAME, self.size)
-    }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-}
 
-impl BackendConfig for Memory {
-    fn kind(&self) -> &'static str {
-        Self::NAME
-    }
     fn info(&self) -> KindInfo {
-        ring_info(Self::NAME)
+        KindInfo {
+            ring: true,
+            ..KindInfo::plain(T::NAME)
+        }
     }
+
     fn open(self: Box<Self>, _cx: OpenContext) -> LocalBoxFuture<'static, Result<Opened, BackendError>> {
-        open_ring(Self::NAME, self.size)
-    }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
+        let size = self.size();
+        Box::pin(async move {
+            let size = ring_size(size)?;
+            Ok(Opened::open(RingBackend {
+                ring: Ring::new(size),
+                kind: T::NAME,
+            }))
+        })
     }
 }
 

@@ -24,14 +24,10 @@ use std::task::{Context, Poll};
 pub const KIND: Kind = Kind {
     name: "serial",
     aliases: &["tty"],
-    from_qmp,
+    from_qmp: from_data::<Serial>,
     from_cli,
     syntax: "-chardev serial,id=ID,path=DEVICE          (alias tty)",
 };
-
-fn from_qmp(data: &serde_json::Value) -> Result<Box<dyn BackendConfig>, BackendError> {
-    from_data::<Serial>(data)
-}
 
 fn from_cli(opts: &mut Opts) -> Result<Box<dyn BackendConfig>, String> {
     let device = opts.take("path").ok_or("chardev: serial/tty: no device path given")?;
@@ -69,10 +65,6 @@ impl BackendConfig for Serial {
             Ok(opened(link, TtyLine { fd }))
         })
     }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
 }
 
 impl<L: SerialLine + Clone> BackendConfig for SerialWithLine<L> {
@@ -85,10 +77,6 @@ impl<L: SerialLine + Clone> BackendConfig for SerialWithLine<L> {
             let (link, _fd) = open_device(&self.device).await?;
             Ok(opened(link, self.line))
         })
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
     }
 }
 

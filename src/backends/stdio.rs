@@ -28,14 +28,10 @@ use std::task::{Context, Poll};
 pub const KIND: Kind = Kind {
     name: "stdio",
     aliases: &[],
-    from_qmp,
+    from_qmp: from_data::<Stdio>,
     from_cli,
     syntax: "-chardev stdio,id=ID[,signal=on|off]",
 };
-
-fn from_qmp(data: &serde_json::Value) -> Result<Box<dyn BackendConfig>, BackendError> {
-    from_data::<Stdio>(data)
-}
 
 fn from_cli(opts: &mut Opts) -> Result<Box<dyn BackendConfig>, String> {
     let signal = Some(opts.take_bool("signal")?.unwrap_or(true));
@@ -71,10 +67,6 @@ impl BackendConfig for Stdio {
 
     fn open(self: Box<Self>, _cx: OpenContext) -> LocalBoxFuture<'static, Result<Opened, BackendError>> {
         Box::pin(async move { start(&self) })
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
     }
 }
 

@@ -16,14 +16,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 pub const KIND: Kind = Kind {
     name: "udp",
     aliases: &[],
-    from_qmp,
+    from_qmp: from_data::<Udp>,
     from_cli,
     syntax: "-chardev udp,id=ID,[host=HOST],port=PORT[,localaddr=ADDR][,localport=PORT][,ipv4=on][,ipv6=on]",
 };
-
-fn from_qmp(data: &serde_json::Value) -> Result<Box<dyn BackendConfig>, BackendError> {
-    from_data::<Udp>(data)
-}
 
 fn from_cli(opts: &mut Opts) -> Result<Box<dyn BackendConfig>, String> {
     let host = opts.take("host").unwrap_or_else(|| "localhost".into());
@@ -70,10 +66,6 @@ impl BackendConfig for Udp {
 
     fn open(self: Box<Self>, _cx: OpenContext) -> LocalBoxFuture<'static, Result<Opened, BackendError>> {
         Box::pin(async move { start(&self).await })
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
     }
 }
 

@@ -245,3 +245,14 @@ pub fn read_slave(slave: &std::fs::File) -> Vec<u8> {
 pub fn mkfifo(path: &std::path::Path) {
     rustix::fs::mkfifoat(rustix::fs::CWD, path, rustix::fs::Mode::from_raw_mode(0o600)).unwrap();
 }
+
+/// The port of a handle's TCP QMP listener.
+pub fn tcp_port(h: &runtime::Handle) -> u16 {
+    h.listeners()
+        .iter()
+        .find_map(|a| match a {
+            chardevd::QmpAddr::Tcp { port, .. } => Some(*port),
+            _ => None,
+        })
+        .expect("a TCP listener")
+}
