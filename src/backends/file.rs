@@ -5,7 +5,7 @@
 //! old output first, and takes it back (appending) if the change fails.
 use super::{from_data, BackendConfig, Kind, OpenContext, Opened};
 use crate::chardev::fdio::{open_path, FdIo, FdLink};
-use crate::chardev::transport::{Behaviour, Connection, LinkBackend, Once};
+use crate::chardev::transport::{Connection, LinkBackend, Once};
 use crate::error::BackendError;
 use crate::options::Opts;
 use crate::registry::{KindInfo, Resource};
@@ -90,10 +90,7 @@ impl BackendConfig for File {
             };
             let mut link = FdLink::new(input.map(io).transpose()?, Some(io(out)?));
             link.lends = Some(self.out.clone());
-            let transport = Once {
-                filename: "file",
-                behaviour: Behaviour::ONCE,
-            };
+            let transport = Once::file("file");
             Ok(Opened::open(LinkBackend::connected(transport, Connection::new(link))))
         })
     }

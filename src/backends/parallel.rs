@@ -5,7 +5,7 @@
 //! [`RecordingPort`] records them for tests (no parallel port here).
 use super::{from_data, BackendConfig, Kind, OpenContext, Opened};
 use crate::chardev::fdio::{open_path, FdLink};
-use crate::chardev::transport::{Behaviour, Connection, LinkBackend, Transport};
+use crate::chardev::transport::{Behaviour, Connection, Ioctls, LinkBackend, Once};
 use crate::chardev::CharIoctl;
 use crate::error::{BackendError, Error, OsError};
 use crate::options::Opts;
@@ -16,7 +16,6 @@ use rustix::ioctl::{ioctl, Getter, NoArg, Opcode, Setter};
 use serde::{Deserialize, Serialize};
 use std::io;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 
 /// The `parallel` kind.
 pub const KIND: Kind = Kind {
@@ -51,7 +50,11 @@ impl BackendConfig for Parallel {
             if let Err(e) = unsafe { ioctl(&fd, NoArg::<PPCLAIM>::new()) } {
                 return Err(BackendError::NotParallel(e.into()));
             }
-            let transport = ParallelTransport { port: PpDev { fd } };
+            let transport = Once {
+                filename: "parallel",
+                behaviour: Behaviour::ONCE,
+                ioctls: Registers(PpDev { fd }),
+            };
             Ok(Opened::open(LinkBackend::connected(
                 transport,
                 Connection::new(FdLink::new(None, None)),
@@ -178,9 +181,7 @@ impl ParallelPort for RecordingPort {
 
 /// The parallel side: the port behind the register ioctls.
 #[derive(Debug)]
-struct ParallelTransport<P> {
-    port: P,
-}
+struct Registers<P>(P);
 
 /// Map a frontend ioctl onto a port.
 pub fn parallel_ioctl(port: &mut dyn ParallelPort, req: CharIoctl) -> Result<u32, Error> {
@@ -197,21 +198,9 @@ pub fn parallel_ioctl(port: &mut dyn ParallelPort, req: CharIoctl) -> Result<u32
     }
 }
 
-impl<P: ParallelPort> Transport for ParallelTransport<P> {
-    fn poll_connect(&mut self, _cx: &mut Context<'_>) -> Poll<Option<Connection>> {
-        Poll::Ready(None)
-    }
-
-    fn idle_filename(&self) -> String {
-        "parallel".into()
-    }
-
-    fn behaviour(&self) -> Behaviour {
-        Behaviour::ONCE
-    }
-
+impl<P: ParallelPort> Ioctls for Registers<P> {
     fn ioctl(&mut self, req: CharIoctl) -> Result<u32, Error> {
-        parallel_ioctl(&mut self.port, req)
+        parallel_ioctl(&mut self.0, req)
     }
 }
 

@@ -3,7 +3,7 @@
 //! either is missing, `<path>` itself is used both ways, as in QEMU.
 use super::{from_data, BackendConfig, Kind, OpenContext, Opened};
 use crate::chardev::fdio::{open_path, FdIo, FdLink};
-use crate::chardev::transport::{Behaviour, Connection, LinkBackend, Once};
+use crate::chardev::transport::{Connection, LinkBackend, Once};
 use crate::error::BackendError;
 use crate::options::Opts;
 use futures_util::future::LocalBoxFuture;
@@ -59,10 +59,7 @@ impl BackendConfig for Pipe {
                 Some(FdIo::new(input).map_err(failed)?),
                 Some(FdIo::new(output).map_err(failed)?),
             );
-            let transport = Once {
-                filename: "pipe",
-                behaviour: Behaviour::ONCE,
-            };
+            let transport = Once::file("pipe");
             Ok(Opened::open(LinkBackend::connected(transport, Connection::new(link))))
         })
     }

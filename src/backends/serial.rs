@@ -7,7 +7,7 @@
 //! modem lines).
 use super::{from_data, BackendConfig, Kind, OpenContext, Opened};
 use crate::chardev::fdio::{open_path, FdIo, FdLink};
-use crate::chardev::transport::{Behaviour, Connection, LinkBackend, Transport};
+use crate::chardev::transport::{Behaviour, Connection, Ioctls, LinkBackend, Once};
 use crate::chardev::{CharIoctl, Parity, SerialParams};
 use crate::error::{BackendError, Error, OsError};
 use crate::options::Opts;
@@ -18,7 +18,6 @@ use rustix::termios::{self, ControlModes, InputModes, LocalModes, OptionalAction
 use serde::{Deserialize, Serialize};
 use std::io;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 
 /// The `serial` kind.
 pub const KIND: Kind = Kind {
@@ -99,7 +98,11 @@ async fn open_device(device: &str) -> Result<(FdLink, OwnedFd), BackendError> {
 }
 
 fn opened<L: SerialLine>(link: FdLink, line: L) -> Opened {
-    let transport = SerialTransport { line };
+    let transport = Once {
+        filename: "serial",
+        behaviour: Behaviour::ONCE,
+        ioctls: Lines(line),
+    };
     Opened::open(LinkBackend::connected(transport, Connection::new(link)))
 }
 
@@ -273,9 +276,7 @@ impl SerialLine for RecordingLine {
 
 /// The serial side: the line settings behind the ioctls.
 #[derive(Debug)]
-struct SerialTransport<L> {
-    line: L,
-}
+struct Lines<L>(L);
 
 fn ioctl_err(e: io::Error) -> Error {
     Error::Ioctl(OsError::from(e))
@@ -293,21 +294,9 @@ pub fn serial_ioctl(line: &mut dyn SerialLine, req: CharIoctl) -> Result<u32, Er
     }
 }
 
-impl<L: SerialLine> Transport for SerialTransport<L> {
-    fn poll_connect(&mut self, _cx: &mut Context<'_>) -> Poll<Option<Connection>> {
-        Poll::Ready(None)
-    }
-
-    fn idle_filename(&self) -> String {
-        "serial".into()
-    }
-
-    fn behaviour(&self) -> Behaviour {
-        Behaviour::ONCE
-    }
-
+impl<L: SerialLine> Ioctls for Lines<L> {
     fn ioctl(&mut self, req: CharIoctl) -> Result<u32, Error> {
-        serial_ioctl(&mut self.line, req)
+        serial_ioctl(&mut self.0, req)
     }
 }
 

@@ -165,6 +165,7 @@ async fn start(u: &Udp) -> Result<Opened, BackendError> {
             datagrams: true,
             idle_output_logged: true,
         },
+        ioctls: (),
     };
     let link = FdLink::new(Some(io), output);
     Ok(Opened::closed(LinkBackend::connected(transport, Connection::new(link))))

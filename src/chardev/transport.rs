@@ -337,16 +337,43 @@ impl<T: Transport> Backend for LinkBackend<T> {
     }
 }
 
-/// A transport whose one link was there from the start (file, pipe, udp).
+/// What answers a transport's ioctls.
+pub trait Ioctls: 'static {
+    /// A frontend ioctl.
+    fn ioctl(&mut self, req: CharIoctl) -> Result<u32, Error>;
+}
+
+/// No ioctls.
+impl Ioctls for () {
+    fn ioctl(&mut self, _req: CharIoctl) -> Result<u32, Error> {
+        Err(Error::NotSupported)
+    }
+}
+
+/// A transport whose one link was there from the start (file, pipe, udp,
+/// serial, parallel), with what answers its ioctls.
 #[derive(Debug, Clone, Copy)]
-pub struct Once {
+pub struct Once<X = ()> {
     /// `filename`.
     pub filename: &'static str,
     /// How the link behaves.
     pub behaviour: Behaviour,
+    /// The ioctls (a serial line, a parallel port's registers).
+    pub ioctls: X,
 }
 
-impl Transport for Once {
+impl Once {
+    /// A descriptor opened once, with no ioctls.
+    pub fn file(filename: &'static str) -> Once {
+        Once {
+            filename,
+            behaviour: Behaviour::ONCE,
+            ioctls: (),
+        }
+    }
+}
+
+impl<X: Ioctls> Transport for Once<X> {
     fn poll_connect(&mut self, _cx: &mut Context<'_>) -> Poll<Option<Connection>> {
         Poll::Ready(None)
     }
@@ -357,6 +384,10 @@ impl Transport for Once {
 
     fn behaviour(&self) -> Behaviour {
         self.behaviour
+    }
+
+    fn ioctl(&mut self, req: CharIoctl) -> Result<u32, Error> {
+        self.ioctls.ioctl(req)
     }
 }
 
