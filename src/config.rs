@@ -15,6 +15,8 @@ pub fn syntax() -> String {
         backends::syntax(),
         "-qmp unix:PATH,server=on[,wait=off]\n\
          -qmp tcp:[HOST]:PORT,server=on[,wait=off]     (an empty HOST listens on every interface: keep QMP off networks)\n\
+         -object tls-creds-x509,id=ID,dir=DIR,endpoint=server|client[,verify-peer=on|off]\n\
+         -object authz-simple,id=ID,identity=DN    (and authz-list, authz-listfile; JSON form for rules)\n\
          -device echo,id=ID,chardev=ID                  (writes back what it receives)\n\
          -device port,id=ID,chardev=ID                  (virtio-serial-like port: VSERPORT_CHANGE)\n\
          A literal comma in a value is written ',,'."
@@ -112,6 +114,61 @@ pub fn parse_qmp(s: &str) -> Result<QmpOpt, String> {
         ));
     };
     Ok(QmpOpt { addr, wait })
+}
+
+/// A parsed `-object`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectOpt {
+    /// `qom-type`.
+    pub qom_type: String,
+    /// `id`.
+    pub id: String,
+    /// The other properties.
+    pub props: serde_json::Value,
+}
+
+/// Properties `-object` reads as booleans.
+const BOOL_PROPS: &[&str] = &["verify-peer", "sanity-check", "refresh"];
+
+/// Parse an `-object` argument: `TYPE,id=ID,key=value,...`, or QEMU's JSON
+/// form `{"qom-type": ..., "id": ..., ...}` (needed for authz-list rules).
+pub fn parse_object(s: &str) -> Result<ObjectOpt, String> {
+    let mut map = if s.trim_start().starts_with('{') {
+        match serde_json::from_str::<serde_json::Value>(s) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => return Err(format!("Invalid JSON object given to -object: {s}")),
+        }
+    } else {
+        let mut opts = Opts::parse(s);
+        let mut m = serde_json::Map::new();
+        if let Some(t) = opts.take_positional() {
+            m.insert("qom-type".into(), t.into());
+        }
+        for (k, v) in opts.rest().to_vec() {
+            if k.is_empty() {
+                return Err(format!("Invalid parameter '{v}'"));
+            }
+            let value = if BOOL_PROPS.contains(&k.as_str()) {
+                serde_json::Value::Bool(parse_bool(&k, &v)?)
+            } else {
+                serde_json::Value::String(v)
+            };
+            m.insert(k, value);
+        }
+        m
+    };
+    let take = |m: &mut serde_json::Map<String, serde_json::Value>, k: &str| match m.remove(k) {
+        Some(serde_json::Value::String(s)) => Ok(s),
+        Some(_) => Err(format!("Invalid parameter type for '{k}', expected: string")),
+        None => Err(format!("Parameter '{k}' is missing")),
+    };
+    let qom_type = take(&mut map, "qom-type")?;
+    let id = take(&mut map, "id")?;
+    Ok(ObjectOpt {
+        qom_type,
+        id,
+        props: serde_json::Value::Object(map),
+    })
 }
 
 /// A parsed `-device`.

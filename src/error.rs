@@ -157,16 +157,79 @@ pub enum BackendError {
     /// `bind()` of a datagram socket failed.
     #[error("Failed to bind socket: {0}")]
     Bind(#[source] OsError),
-    /// `connect()` failed.
-    #[error("Failed to connect to '{host}:{port}': {source}")]
+    /// `connect()` failed (`target` is `host:port`, a path, or `cid:port`).
+    #[error("Failed to connect to '{target}': {source}")]
     Connect {
-        /// Host.
-        host: String,
-        /// Port.
-        port: String,
+        /// Where, as given.
+        target: String,
         /// The OS error.
         #[source]
         source: OsError,
+    },
+    /// A socket option combination QEMU refuses (the text is QEMU's).
+    #[error("{0}")]
+    Refused(&'static str),
+    /// `tls-creds` names no object.
+    #[error("No TLS credentials with id '{0}'")]
+    NoTlsCreds(String),
+    /// `tls-creds` names an object that is not TLS credentials.
+    #[error("Object with id '{0}' is not TLS credentials")]
+    NotTlsCreds(String),
+    /// TLS credentials for the wrong end.
+    #[error("Expected TLS credentials for a {0} endpoint")]
+    TlsEndpoint(&'static str),
+    /// A unix socket path longer than `sun_path`.
+    #[error("UNIX socket path '{0}' is too long")]
+    UnixPathTooLong(String),
+    /// `bind()` of a unix socket failed.
+    #[error("Failed to bind socket to {path}: {source}")]
+    BindUnix {
+        /// The path.
+        path: String,
+        /// The OS error.
+        #[source]
+        source: OsError,
+    },
+    /// A unix socket path where a live server answers (QEMU would take it over).
+    #[error("Failed to bind socket to {0}: a server is listening there")]
+    UnixInUse(String),
+    /// A unix socket path that exists and is not a socket (QEMU would unlink it).
+    #[error("Failed to bind socket to {0}: it exists and is not a socket")]
+    UnixNotSocket(String),
+    /// An existing path that could not be removed for a new socket.
+    #[error("Failed to unlink socket {path}: {source}")]
+    UnlinkSocket {
+        /// The path.
+        path: String,
+        /// The OS error.
+        #[source]
+        source: OsError,
+    },
+    /// No port of the range could be bound.
+    #[error("Failed to find an available port: {0}")]
+    NoPort(#[source] OsError),
+    /// No socket could be made for a port range that is empty.
+    #[error("Failed to create a socket: {0}")]
+    CreateSocket(#[source] OsError),
+    /// A named descriptor that was never passed with `getfd`.
+    #[error("File descriptor named '{0}' has not been found")]
+    FdNotFound(String),
+    /// A descriptor that is not a socket.
+    #[error("File descriptor '{0}' is not a socket")]
+    FdNotSocket(String),
+    /// `listen()` on a passed descriptor failed.
+    #[error("Failed to listen on fd socket: {0}")]
+    FdListen(#[source] OsError),
+    /// A descriptor number that is not a number (command line).
+    #[error("Unable to parse FD number{0}")]
+    FdNumber(String),
+    /// A vsock cid or port that is not a number.
+    #[error("Failed to parse {what} '{value}'")]
+    VsockParse {
+        /// `cid` or `port`.
+        what: &'static str,
+        /// The text.
+        value: String,
     },
     /// The arguments could not be read into the kind's options (a bug: the
     /// schema checks them first).
@@ -297,13 +360,28 @@ pub enum Error {
     /// The actor system is not running (any more).
     #[error("chardevd is shutting down")]
     ShuttingDown,
+    /// `object-add` / `object-del`.
+    #[error(transparent)]
+    Object(#[from] crate::objects::ObjectError),
+    /// `yank` of something that cannot be yanked (class `DeviceNotFound`).
+    #[error("Instance not found")]
+    YankNotFound,
+    /// `getfd` with no descriptor attached to the message.
+    #[error("No file descriptor supplied via SCM_RIGHTS")]
+    NoFdSupplied,
+    /// `getfd` with a name that starts with a digit.
+    #[error("Parameter 'fdname' expects a name not starting with a digit")]
+    FdNameDigit,
+    /// `closefd` of an unknown name.
+    #[error("File descriptor named '{0}' not found")]
+    FdNameNotFound(String),
 }
 
 impl Error {
     /// The QMP error class QEMU uses for this error.
     pub fn class(&self) -> ErrorClass {
         match self {
-            Error::Device(DeviceError::NotFound(_)) => ErrorClass::DeviceNotFound,
+            Error::Device(DeviceError::NotFound(_)) | Error::YankNotFound => ErrorClass::DeviceNotFound,
             _ => ErrorClass::GenericError,
         }
     }

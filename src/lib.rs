@@ -62,6 +62,7 @@ pub mod error;
 pub(crate) mod frontends;
 pub mod json;
 pub mod net;
+pub mod objects;
 pub mod options;
 pub mod qmp;
 pub(crate) mod registry;

@@ -112,6 +112,11 @@ fn parse_args(args: Vec<String>) -> Result<Option<Config>, String> {
                     .filter(|n| *n > 0)
                     .ok_or(format!("--threads {v}: a positive number expected"))?;
             }
+            "object" => {
+                let v = value("-object")?;
+                cfg.objects
+                    .push(config::parse_object(&v).map_err(|e| format!("-object {v}: {e}"))?);
+            }
             "device" => {
                 let v = value("-device")?;
                 cfg.devices

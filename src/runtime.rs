@@ -41,6 +41,8 @@ use tokio::sync::{mpsc, oneshot};
 /// What to start with.
 #[derive(Debug, Default)]
 pub struct Config {
+    /// Objects (TLS credentials, authorization lists) to create first.
+    pub objects: Vec<crate::config::ObjectOpt>,
     /// Chardevs to create at start, in order.
     pub chardevs: Vec<(String, ChardevBackend)>,
     /// Built-in devices to create after the chardevs.
@@ -81,9 +83,10 @@ pub fn spawn(cfg: Config) -> io::Result<Handle> {
                 cfg.arbiters
             };
             let pool = Pool::new(n);
-            let supervisor = Supervisor::new(pool.clone()).start();
+            let objects = crate::objects::Objects::new();
+            let supervisor = Supervisor::new(pool.clone(), objects.clone()).start();
             let serve = Serve {
-                exec: Executor::new(supervisor),
+                exec: Executor::new(supervisor, objects),
                 pool,
                 limits: cfg.limits,
                 global: Budget::new(cfg.limits.global_output_bytes),
@@ -126,6 +129,17 @@ pub fn spawn(cfg: Config) -> io::Result<Handle> {
 }
 
 async fn setup(serve: &Serve, cfg: Config) -> io::Result<Vec<Listener>> {
+    for o in cfg.objects {
+        serve
+            .exec
+            .run(Command::ObjectAdd {
+                qom_type: o.qom_type,
+                id: o.id,
+                props: o.props,
+            })
+            .await
+            .map_err(|e| io::Error::other(e.to_string()))?;
+    }
     for (id, backend) in cfg.chardevs {
         serve
             .exec

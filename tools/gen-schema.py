@@ -17,7 +17,14 @@ COMMANDS = [
     'query-chardev', 'query-chardev-backends', 'ringbuf-write', 'ringbuf-read',
     'chardev-add', 'chardev-change', 'chardev-remove', 'chardev-send-break',
     'device_add', 'device_del', 'quit',
+    'getfd', 'closefd', 'object-add', 'object-del', 'yank', 'query-yank',
 ]
+
+# object-add takes QEMU's ObjectOptions union: keep the object types chardevd
+# knows (TLS credentials and authorization; anon, psk and pam are refused at
+# run time, as a QEMU built without them refuses them).
+OBJECT_TYPES = ['authz-list', 'authz-listfile', 'authz-pam', 'authz-simple',
+                'tls-creds-anon', 'tls-creds-psk', 'tls-creds-x509']
 EVENTS = ['VSERPORT_CHANGE', 'DEVICE_DELETED']
 
 # Downstream extensions (QAPI naming rule for vendor extensions).
@@ -32,6 +39,13 @@ def main():
     src = json.load(open(SRC))
     schema = src['query-qmp-schema']
     by_name = {e['name']: e for e in schema}
+    # Cut object-add's union and its tag enum to OBJECT_TYPES.
+    oa = by_name[by_name['object-add']['arg-type']]
+    oa['variants'] = [v for v in oa['variants'] if v['case'] in OBJECT_TYPES]
+    tag = [m for m in oa['members'] if m['name'] == 'qom-type'][0]['type']
+    by_name[tag]['values'] = [v for v in by_name[tag]['values'] if v in OBJECT_TYPES]
+    if 'members' in by_name[tag]:
+        by_name[tag]['members'] = [m for m in by_name[tag]['members'] if m['name'] in OBJECT_TYPES]
     want = set()
 
     def visit(name):

@@ -79,6 +79,8 @@ pub enum Control {
     Reacquire,
     /// Flush what was taken (for at most [`CLOSE_FLUSH`]) and stop.
     Stop,
+    /// QMP's `yank`: drop the current connection.
+    Yank,
 }
 
 /// A frontend's port as the chardev holds it.
@@ -207,6 +209,7 @@ pub async fn open(
     generation: u64,
     backend: ChardevBackend,
     ports: Vec<Port>,
+    objects: std::sync::Arc<crate::objects::Objects>,
     gone: Recipient<ChardevGone>,
 ) -> Result<Started, BackendError> {
     let (common, config) = backend.into_parts();
@@ -214,7 +217,13 @@ pub async fn open(
         Some(path) => Some(LogFile::open(path, common.logappend.unwrap_or(false)).await?),
         None => None,
     };
-    let opened = config.open(OpenContext { id: id.clone(), ports }).await?;
+    let opened = config
+        .open(OpenContext {
+            id: id.clone(),
+            ports,
+            objects,
+        })
+        .await?;
     let status = Status::new(opened.backend.filename());
     let actor = ChardevActor {
         id,
@@ -512,7 +521,7 @@ impl Actor for ChardevActor {
         }
         if let Some(gone) = self.gone.take() {
             if !self.stopping {
-                tracing::warn!(chardev = %self.id, "chardev stopped by itself");
+                tracing::debug!(chardev = %self.id, "chardev stopped without being told to");
                 gone.do_send(ChardevGone {
                     id: self.id.clone(),
                     generation: self.generation,
@@ -605,6 +614,11 @@ impl Handler<Control> for ChardevActor {
                 self.lending = Lending::No;
                 for r in self.lend_replies.drain(..) {
                     let _ = r.send(());
+                }
+            }
+            Control::Yank => {
+                if self.backend.yank() {
+                    tracing::info!(chardev = %self.id, "connection yanked");
                 }
             }
             Control::Stop => {

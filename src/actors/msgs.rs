@@ -169,3 +169,17 @@ pub struct PortSetOpen {
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct Quit;
+
+/// `yank`: drop the connections of these chardevs (all must be yankable, or
+/// nothing is done).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), Error>")]
+pub struct Yank {
+    /// Chardev ids (`None` for an instance of another type).
+    pub ids: Vec<Option<String>>,
+}
+
+/// `query-yank`: the yankable chardevs, in creation order.
+#[derive(Debug, Message)]
+#[rtype(result = "Vec<String>")]
+pub struct QueryYank;

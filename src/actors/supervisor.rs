@@ -18,6 +18,7 @@ use crate::chardev::{port, ChardevInfo, ChardevReturn, Port, PortConfig, PortId,
 use crate::error::{DeviceError, Error};
 use crate::frontends::{self, StopDevice};
 use crate::json::Json;
+use crate::objects::Objects;
 use crate::registry::{events, AttachReject, DeviceReject, EventBus, Holder, QmpEvent, Registry, Reject};
 use actix::prelude::*;
 use std::collections::HashMap;
@@ -44,11 +45,13 @@ pub struct Supervisor {
     next_port: PortId,
     next_holder: u64,
     deferred: HashMap<String, Vec<Control>>,
+    objects: Arc<Objects>,
 }
 
 impl Supervisor {
-    /// A supervisor with an empty registry, starting chardevs on `pool`.
-    pub fn new(pool: Pool) -> Self {
+    /// A supervisor with an empty registry, starting chardevs on `pool`
+    /// with `objects` at hand.
+    pub fn new(pool: Pool, objects: Arc<Objects>) -> Self {
         Supervisor {
             registry: Registry::new(),
             devices: HashMap::new(),
@@ -57,6 +60,7 @@ impl Supervisor {
             next_port: 0,
             next_holder: 0,
             deferred: HashMap::new(),
+            objects,
         }
     }
 
@@ -129,11 +133,12 @@ impl Supervisor {
         gone: Recipient<ChardevGone>,
     ) -> oneshot::Receiver<Result<Started, crate::error::BackendError>> {
         let (tx, rx) = oneshot::channel();
+        let objects = self.objects.clone();
         // The open runs on the arbiter (its descriptors register with that
         // thread's reactor); only the options and the answer cross threads.
         self.pool.get(arbiter).spawn_fn(move || {
             actix_rt::spawn(async move {
-                let r = chardev::open(id, generation, backend, ports, gone).await;
+                let r = chardev::open(id, generation, backend, ports, objects, gone).await;
                 if let Err(Ok(started)) = tx.send(r) {
                     // Nobody is waiting any more (the system is stopping).
                     started.addr.do_send(Control::Stop);
@@ -341,6 +346,7 @@ impl Supervisor {
     ) -> oneshot::Receiver<Result<Started, crate::error::BackendError>> {
         let (tx, rx) = oneshot::channel();
         let (id, gone) = (id.to_owned(), ctx.address().recipient());
+        let objects = self.objects.clone();
         self.pool.get(old.arbiter).spawn_fn(move || {
             actix_rt::spawn(async move {
                 if lends {
@@ -348,7 +354,7 @@ impl Supervisor {
                     old.addr.do_send(Control::Release(done));
                     let _ = released.await;
                 }
-                let r = chardev::open(id, generation, backend, Vec::new(), gone).await;
+                let r = chardev::open(id, generation, backend, Vec::new(), objects, gone).await;
                 if let Err(Ok(started)) = tx.send(r) {
                     started.addr.do_send(Control::Stop);
                 }
@@ -652,6 +658,40 @@ impl Supervisor {
             self.emit(QmpEvent::now("VSERPORT_CHANGE", Some(data)), ctx);
         }
         Ok(applied)
+    }
+}
+
+impl Handler<Yank> for Supervisor {
+    type Result = Result<(), Error>;
+
+    fn handle(&mut self, msg: Yank, _ctx: &mut Context<Self>) -> Self::Result {
+        // Every instance is checked first: one bad id and nothing is yanked.
+        let mut ids = Vec::new();
+        for id in msg.ids {
+            match id.filter(|id| self.registry.info(id).is_some_and(|i| i.yank)) {
+                Some(id) => ids.push(id),
+                None => return Err(Error::YankNotFound),
+            }
+        }
+        for id in ids {
+            self.port_op(&id, Control::Yank);
+        }
+        Ok(())
+    }
+}
+
+impl Handler<QueryYank> for Supervisor {
+    type Result = MessageResult<QueryYank>;
+
+    fn handle(&mut self, _msg: QueryYank, _ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(
+            self.registry
+                .live()
+                .into_iter()
+                .filter(|(id, _)| self.registry.info(id).is_some_and(|i| i.yank))
+                .map(|(id, _)| id.to_owned())
+                .collect(),
+        )
     }
 }
 

@@ -114,6 +114,28 @@ pub enum Command {
     },
     /// `quit`: stop the daemon.
     Quit,
+    /// `object-add`.
+    ObjectAdd {
+        /// `qom-type`.
+        qom_type: String,
+        /// `id`.
+        id: String,
+        /// The other members.
+        props: serde_json::Value,
+    },
+    /// `object-del`.
+    ObjectDel {
+        /// `id`.
+        id: String,
+    },
+    /// `yank` of chardevs (the ids of `{"type": "chardev", "id": ...}`
+    /// instances; any other instance type is `None`).
+    Yank {
+        /// The instances.
+        instances: Vec<Option<String>>,
+    },
+    /// `query-yank`.
+    QueryYank,
 }
 
 /// A command's result.
@@ -131,4 +153,6 @@ pub enum Reply {
     Text(String),
     /// `quit` was accepted: the caller stops the system once its reply is out.
     Quit,
+    /// The yank instances (chardev ids).
+    Yanks(Vec<String>),
 }

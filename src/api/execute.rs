@@ -7,9 +7,11 @@ use crate::actors::msgs::*;
 use crate::actors::Supervisor;
 use crate::backends::ringbuf::qemu_base64_decode;
 use crate::error::Error;
+use crate::objects::Objects;
 use actix::prelude::*;
 use base64::Engine as _;
 use bytes::Bytes;
+use std::sync::Arc;
 
 /// Work on payloads at least this large (base64 of a big ring read, decoding
 /// a big write, serialising a big reply) runs on the blocking pool, so it
@@ -33,12 +35,18 @@ pub async fn offload<T: Send + 'static>(size: usize, f: impl FnOnce() -> T + Sen
 #[derive(Debug, Clone)]
 pub struct Executor {
     supervisor: Addr<Supervisor>,
+    objects: Arc<Objects>,
 }
 
 impl Executor {
-    /// An executor for `supervisor`'s system.
-    pub fn new(supervisor: Addr<Supervisor>) -> Executor {
-        Executor { supervisor }
+    /// An executor for `supervisor`'s system, whose objects are `objects`.
+    pub fn new(supervisor: Addr<Supervisor>, objects: Arc<Objects>) -> Executor {
+        Executor { supervisor, objects }
+    }
+
+    /// The system's objects.
+    pub fn objects(&self) -> &Arc<Objects> {
+        &self.objects
     }
 
     /// The supervisor.
@@ -129,6 +137,21 @@ impl Executor {
                 Ok(Reply::Empty)
             }
             Command::Quit => Ok(Reply::Quit),
+            Command::ObjectAdd { qom_type, id, props } => {
+                let objects = self.objects.clone();
+                // Reading credentials is file I/O: off the arbiter.
+                offload(OFFLOAD_BYTES, move || objects.add(&qom_type, &id, &props)).await?;
+                Ok(Reply::Empty)
+            }
+            Command::ObjectDel { id } => {
+                self.objects.del(&id)?;
+                Ok(Reply::Empty)
+            }
+            Command::Yank { instances } => {
+                self.ask(Yank { ids: instances }).await??;
+                Ok(Reply::Empty)
+            }
+            Command::QueryYank => Ok(Reply::Yanks(self.ask(QueryYank).await?)),
         }
     }
 }

@@ -26,6 +26,7 @@ pub mod pty;
 pub mod ring;
 pub mod ringbuf;
 pub mod serial;
+pub mod socket;
 pub mod stdio;
 pub mod udp;
 
@@ -47,6 +48,7 @@ pub struct Kind {
 /// them (QEMU 10.0.2's order, filtered).
 pub static KINDS: &[Kind] = &[
     serial::KIND,
+    socket::KIND,
     file::KIND,
     udp::KIND,
     ringbuf::MEMORY,
@@ -103,14 +105,17 @@ pub struct ChardevCommon {
     pub logappend: Option<bool>,
 }
 
-/// What a kind needs to open: the chardev's id, and a port on each chardev
-/// it references (a mux's base, a hub's inputs), in order.
+/// What a kind needs to open: the chardev's id, a port on each chardev it
+/// references (a mux's base, a hub's inputs), in order, and the system's
+/// objects (TLS credentials, authorization lists).
 #[derive(Debug)]
 pub struct OpenContext {
     /// The chardev's id.
     pub id: String,
     /// Ports on the referenced chardevs.
     pub ports: Vec<Port>,
+    /// `-object` / `object-add` objects.
+    pub objects: std::sync::Arc<crate::objects::Objects>,
 }
 
 /// An opened backend.
@@ -174,6 +179,11 @@ pub trait BackendConfig: fmt::Debug + Send + AsAny + 'static {
     fn info(&self) -> KindInfo {
         KindInfo::plain(self.kind())
     }
+
+    /// Where `fd` socket addresses of these options come from (QMP's `getfd`
+    /// names of the session that sent the command; the command line's
+    /// numbers). Only kinds with such addresses keep it.
+    fn set_fds(&mut self, _fds: crate::net::Fds) {}
 
     /// The error when an exclusive resource it needs is lent out by a
     /// chardev being changed (worded as the OS conflict would be).
@@ -257,6 +267,12 @@ impl ChardevBackend {
     /// What the registry needs to know.
     pub fn info(&self) -> KindInfo {
         self.config.info()
+    }
+
+    /// The same, taking `fd` addresses from `fds` (see [`BackendConfig::set_fds`]).
+    pub fn with_fds(mut self, fds: crate::net::Fds) -> ChardevBackend {
+        self.config.set_fds(fds);
+        self
     }
 
     /// See [`BackendConfig::conflict`].

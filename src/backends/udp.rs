@@ -151,8 +151,7 @@ async fn start(u: &Udp) -> Result<Opened, BackendError> {
     let _ = rustix::net::sockopt::set_socket_reuseaddr(&sock, true);
     rustix::net::bind(&sock, &SocketAddrAny::from(local)).map_err(|e| BackendError::Bind(e.into()))?;
     rustix::net::connect(&sock, &SocketAddrAny::from(peer)).map_err(|e| BackendError::Connect {
-        host: remote.host.clone(),
-        port: remote.port.clone(),
+        target: format!("{}:{}", remote.host, remote.port),
         source: e.into(),
     })?;
     let io = FdIo::new(sock).map_err(|e| BackendError::SocketSetup(e.into()))?;

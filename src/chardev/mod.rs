@@ -92,6 +92,12 @@ pub trait Backend: 'static {
 
     /// The change failed: take back what [`Backend::poll_release`] gave up.
     fn reacquire(&mut self) {}
+
+    /// QMP's `yank`: drop the current connection. False if the kind has
+    /// nothing to yank.
+    fn yank(&mut self) -> bool {
+        false
+    }
 }
 
 /// The operations of a ring kind (`ringbuf-write`, `ringbuf-read`).

@@ -57,6 +57,9 @@ pub trait Link: 'static {
 
     /// See [`Backend::reacquire`].
     fn reacquire(&mut self) {}
+
+    /// Cut the connection off (QMP's `yank`); the backend then drops it.
+    fn shutdown(&mut self) {}
 }
 
 /// Any byte stream as a link.
@@ -149,6 +152,11 @@ pub trait Transport: 'static {
 
     /// The current link was dropped (hang-up, end of input, release).
     fn disconnected(&mut self) {}
+
+    /// Whether QMP's `yank` applies (socket chardevs).
+    fn yankable(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Debug)]
@@ -164,6 +172,7 @@ pub struct LinkBackend<T> {
     behaviour: Behaviour,
     up: Option<Up>,
     done: bool,
+    yanked: bool,
     buf: Vec<u8>,
 }
 
@@ -187,6 +196,7 @@ impl<T: Transport> LinkBackend<T> {
             behaviour,
             up: None,
             done: false,
+            yanked: false,
             buf: Vec::new(),
         }
     }
@@ -244,7 +254,10 @@ impl<T: Transport> Backend for LinkBackend<T> {
                     Poll::Pending => return Poll::Pending,
                 }
             };
-            if up.conn.link.poll_hangup(cx).is_ready() {
+            // Layers that buffer output (TLS records, websocket frames) send it.
+            let _ = up.conn.link.poll_flush(cx);
+            if self.yanked || up.conn.link.poll_hangup(cx).is_ready() {
+                self.yanked = false;
                 self.disconnect();
                 if self.behaviour.announce {
                     return Poll::Ready(Input::Closed);
@@ -334,6 +347,17 @@ impl<T: Transport> Backend for LinkBackend<T> {
         if let Some(up) = &mut self.up {
             up.conn.link.reacquire();
         }
+    }
+
+    fn yank(&mut self) -> bool {
+        if !self.transport.yankable() {
+            return false;
+        }
+        if let Some(up) = &mut self.up {
+            up.conn.link.shutdown();
+            self.yanked = true;
+        }
+        true
     }
 }
 

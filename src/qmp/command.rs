@@ -19,6 +19,16 @@ pub enum QmpCommand {
     QueryCommands,
     /// `query-qmp-schema`.
     QueryQmpSchema,
+    /// `getfd`: name the descriptor sent with the command.
+    GetFd {
+        /// The name.
+        fdname: String,
+    },
+    /// `closefd`.
+    CloseFd {
+        /// The name.
+        fdname: String,
+    },
     /// A chardev command, for the executor.
     Run(Command),
 }
@@ -95,6 +105,38 @@ impl QmpCommand {
             }),
             "device_del" => run(Command::DeviceDel { id: string(args, "id") }),
             "quit" => run(Command::Quit),
+            "getfd" => QmpCommand::GetFd {
+                fdname: string(args, "fdname"),
+            },
+            "closefd" => QmpCommand::CloseFd {
+                fdname: string(args, "fdname"),
+            },
+            "object-add" => run(Command::ObjectAdd {
+                qom_type: string(args, "qom-type"),
+                id: string(args, "id"),
+                props: {
+                    let mut v = args.to_serde();
+                    if let Some(o) = v.as_object_mut() {
+                        o.remove("qom-type");
+                        o.remove("id");
+                    }
+                    v
+                },
+            }),
+            "object-del" => run(Command::ObjectDel { id: string(args, "id") }),
+            "yank" => run(Command::Yank {
+                instances: match args.get("instances") {
+                    Some(Json::Array(v)) => v
+                        .iter()
+                        .map(|i| match i.get("type").and_then(Json::as_str) {
+                            Some("chardev") => Some(string(i, "id")),
+                            _ => None,
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                },
+            }),
+            "query-yank" => run(Command::QueryYank),
             "__org.chardevd_port-set-open" => run(Command::PortSetOpen {
                 id: string(args, "id"),
                 open: matches!(args.get("open"), Some(Json::Bool(true))),

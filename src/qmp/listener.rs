@@ -1,13 +1,15 @@
 //! QMP listeners on TCP and unix sockets. Each accepted connection becomes a
 //! [`QmpSession`] on the next arbiter of the pool; any number of sessions run
 //! at once (QEMU serves one per socket).
+use super::fds::{FdStream, FdTable};
 use super::output::Budget;
 use super::session::{QmpSession, SessionLimits};
 use crate::actors::pool::Pool;
 use crate::api::Executor;
+use crate::net::{self, InetSocketAddress, SocketAddressLegacy, UnixSocketAddress};
 use std::io;
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,23 +48,17 @@ pub struct Listener {
     /// The bound address (the real port for `:0`).
     pub addr: QmpAddr,
     task: actix_rt::task::JoinHandle<()>,
+    /// Removes the socket file when dropped.
+    _listening: net::Listening,
 }
 
 impl Drop for Listener {
     fn drop(&mut self) {
         self.task.abort();
-        if let QmpAddr::Unix { path, .. } = &self.addr {
-            remove_socket_file(path);
-        }
     }
 }
 
-/// Remove a unix socket file, but only if it is a socket.
-pub fn remove_socket_file(path: &Path) {
-    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
-        let _ = std::fs::remove_file(path);
-    }
-}
+pub use crate::net::remove_socket_file;
 
 /// Where a listener's sessions go.
 #[derive(Debug, Clone)]
@@ -88,7 +84,17 @@ impl Serve {
         self.pool.next().1.spawn(async move {
             match tokio::net::UnixStream::from_std(std) {
                 Ok(s) => {
-                    QmpSession::start(s, "unix".into(), serve.exec, serve.limits, serve.global, Some(live));
+                    let fds = FdTable::new();
+                    let s = FdStream::new(s, fds.clone());
+                    QmpSession::start(
+                        s,
+                        "unix".into(),
+                        serve.exec,
+                        serve.limits,
+                        serve.global,
+                        Some(fds),
+                        Some(live),
+                    );
                 }
                 Err(e) => {
                     live.fetch_sub(1, Ordering::Relaxed);
@@ -109,7 +115,7 @@ impl Serve {
         self.pool.next().1.spawn(async move {
             match tokio::net::TcpStream::from_std(std) {
                 Ok(s) => {
-                    QmpSession::start(s, peer, serve.exec, serve.limits, serve.global, Some(live));
+                    QmpSession::start(s, peer, serve.exec, serve.limits, serve.global, None, Some(live));
                 }
                 Err(e) => {
                     live.fetch_sub(1, Ordering::Relaxed);
@@ -120,29 +126,38 @@ impl Serve {
     }
 }
 
-/// Bind and start accepting on the current arbiter.
+/// Listen backlog for QMP sockets (any number of sessions are served).
+const QMP_BACKLOG: i32 = 128;
+
+/// Bind and start accepting on the current arbiter. The address is taken as
+/// a socket chardev takes it (`net::listen`): the same errors, and a unix
+/// path that is not a socket, or where a live server answers, is refused.
 pub async fn bind(addr: &QmpAddr, serve: Serve) -> io::Result<Listener> {
     let limits = serve.limits;
-    match addr {
+    let legacy = match addr {
+        QmpAddr::Unix { path, .. } => SocketAddressLegacy::Unix(UnixSocketAddress {
+            path: path.to_string_lossy().into_owned(),
+            is_abstract: None,
+            tight: None,
+        }),
+        QmpAddr::Tcp { host, port } => {
+            SocketAddressLegacy::Inet(InetSocketAddress::new(host.clone(), port.to_string()))
+        }
+    };
+    let mut listening = net::listen(&legacy, &net::NoFds, QMP_BACKLOG)
+        .await
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    let fd = listening
+        .fd
+        .take()
+        .ok_or_else(|| io::Error::other("no listening socket"))?;
+    let live = Arc::new(AtomicUsize::new(0));
+    let (task, bound) = match addr {
         QmpAddr::Unix { path, mode } => {
-            if let Ok(meta) = std::fs::symlink_metadata(path) {
-                if !meta.file_type().is_socket() {
-                    return Err(io::Error::new(
-                        io::ErrorKind::AlreadyExists,
-                        format!("{} exists and is not a socket; refusing to replace it", path.display()),
-                    ));
-                }
-                std::fs::remove_file(path)?;
-            }
-            let listener = tokio::net::UnixListener::bind(path).map_err(|e| {
-                let kind = e.kind();
-                let why = crate::error::OsError::from(e);
-                io::Error::new(kind, format!("Failed to bind socket to {}: {why}", path.display()))
-            })?;
             if let Some(mode) = mode {
                 std::fs::set_permissions(path, std::fs::Permissions::from_mode(*mode))?;
             }
-            let live = Arc::new(AtomicUsize::new(0));
+            let listener = tokio::net::UnixListener::from_std(std::os::unix::net::UnixListener::from(fd))?;
             let task = actix_rt::spawn(async move {
                 loop {
                     match listener.accept().await {
@@ -155,16 +170,11 @@ pub async fn bind(addr: &QmpAddr, serve: Serve) -> io::Result<Listener> {
                     }
                 }
             });
-            Ok(Listener {
-                addr: addr.clone(),
-                task,
-            })
+            (task, addr.clone())
         }
-        QmpAddr::Tcp { host, port } => {
-            let bind_host = if host.is_empty() { "0.0.0.0" } else { host.as_str() };
-            let listener = tokio::net::TcpListener::bind((bind_host, *port)).await?;
-            let local = listener.local_addr()?;
-            let live = Arc::new(AtomicUsize::new(0));
+        QmpAddr::Tcp { host, .. } => {
+            let listener = tokio::net::TcpListener::from_std(std::net::TcpListener::from(fd))?;
+            let port = listener.local_addr()?.port();
             let task = actix_rt::spawn(async move {
                 loop {
                     match listener.accept().await {
@@ -177,15 +187,20 @@ pub async fn bind(addr: &QmpAddr, serve: Serve) -> io::Result<Listener> {
                     }
                 }
             });
-            Ok(Listener {
-                addr: QmpAddr::Tcp {
-                    host: host.clone(),
-                    port: local.port(),
-                },
+            (
                 task,
-            })
+                QmpAddr::Tcp {
+                    host: host.clone(),
+                    port,
+                },
+            )
         }
-    }
+    };
+    Ok(Listener {
+        addr: bound,
+        task,
+        _listening: listening,
+    })
 }
 
 /// Count a new session in, or refuse it (the stream is dropped: closed).

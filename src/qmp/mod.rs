@@ -5,6 +5,7 @@
 pub mod codec;
 pub mod command;
 pub mod error;
+pub mod fds;
 pub mod listener;
 pub mod output;
 pub mod request;

@@ -12,14 +12,17 @@
 use super::codec::QmpCodec;
 use super::command::QmpCommand;
 use super::error::QmpError;
+use super::fds::FdTable;
 use super::output::{write_loop, Budget, Output, WireSink};
 use super::request::{parse_request, ShapeError};
 use super::schema::schema;
 use crate::actors::msgs::{Quit, Subscribe, Unsubscribe};
 use crate::api::execute::offload;
-use crate::api::{Executor, Reply};
+use crate::api::{Command, Executor, Reply};
+use crate::error::Error;
 use crate::json::framer::Message;
 use crate::json::Json;
+use crate::net::{Fds, NoFds};
 use actix::prelude::*;
 use bytes::Bytes;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -86,6 +89,8 @@ pub struct QmpSession {
     oob: bool,
     subscription: Option<u64>,
     quitting: bool,
+    /// Descriptors passed on this connection (unix sockets only).
+    fds: Option<Arc<FdTable>>,
     /// The listener's count of live sessions (decremented when this one ends).
     live: Option<Arc<AtomicUsize>>,
 }
@@ -104,6 +109,7 @@ impl QmpSession {
         exec: Executor,
         limits: SessionLimits,
         global: Arc<Budget>,
+        fds: Option<Arc<FdTable>>,
         live: Option<Arc<AtomicUsize>>,
     ) -> Addr<QmpSession>
     where
@@ -134,6 +140,7 @@ impl QmpSession {
                 oob: false,
                 subscription: None,
                 quitting: false,
+                fds,
                 live,
             }
         })
@@ -175,8 +182,41 @@ impl QmpSession {
                 ),
             )),
             Ok(QmpCommand::QueryQmpSchema) => Step::Reply(success(id, schema().introspection().clone())),
-            Ok(QmpCommand::Run(cmd)) => Step::Run(id, cmd),
+            Ok(QmpCommand::GetFd { fdname }) => Step::Reply(self.answer(id, |fds| fds.getfd(&fdname))),
+            Ok(QmpCommand::CloseFd { fdname }) => Step::Reply(self.answer(id, |fds| fds.closefd(&fdname))),
+            Ok(QmpCommand::Run(cmd)) => Step::Run(id, self.with_fds(cmd)),
             Err(e) => Step::Reply(failure(id, &e)),
+        }
+    }
+
+    /// Answer a command on this session's descriptors (a TCP session has none).
+    fn answer(&self, id: Option<Json>, f: impl FnOnce(&FdTable) -> Result<(), Error>) -> Json {
+        let r = match &self.fds {
+            Some(fds) => f(fds),
+            None => f(&FdTable::default()),
+        };
+        match r {
+            Ok(()) => success(id, Json::empty_object()),
+            Err(e) => failure(id, &e.into()),
+        }
+    }
+
+    /// A chardev-add or chardev-change takes `fd` addresses from this session.
+    fn with_fds(&self, cmd: Command) -> Command {
+        let fds: Fds = match &self.fds {
+            Some(f) => f.clone(),
+            None => Arc::new(NoFds),
+        };
+        match cmd {
+            Command::ChardevAdd { id, backend } => Command::ChardevAdd {
+                id,
+                backend: backend.with_fds(fds),
+            },
+            Command::ChardevChange { id, backend } => Command::ChardevChange {
+                id,
+                backend: backend.with_fds(fds),
+            },
+            other => other,
         }
     }
 
@@ -207,7 +247,7 @@ enum Step {
     /// Negotiation succeeded: subscribe to events, then answer.
     Subscribe(Option<Json>),
     /// Run through the executor.
-    Run(Option<Json>, crate::api::Command),
+    Run(Option<Json>, Command),
 }
 
 impl Actor for QmpSession {
@@ -351,6 +391,11 @@ pub fn reply_json(r: Reply) -> Json {
                 .collect(),
         ),
         Reply::Text(t) => Json::Str(t),
+        Reply::Yanks(ids) => Json::Array(
+            ids.into_iter()
+                .map(|id| Json::object([("type", Json::str("chardev")), ("id", Json::Str(id))]))
+                .collect(),
+        ),
     }
 }
 

@@ -5,4 +5,4 @@ pub mod events;
 pub mod registry;
 
 pub use events::{Delivery, EventBus, EventSink, QmpEvent};
-pub use registry::{AttachReject, DeviceReject, Holder, KindInfo, Registry, Reject, Resource};
+pub use registry::{id_wellformed, AttachReject, DeviceReject, Holder, KindInfo, Registry, Reject, Resource};

@@ -49,6 +49,8 @@ pub struct KindInfo {
     pub resources: Vec<Resource>,
     /// Chardevs it uses (a mux's base, a hub's inputs), in order.
     pub references: Vec<String>,
+    /// QMP's `yank` applies (socket chardevs).
+    pub yank: bool,
 }
 
 impl KindInfo {
@@ -61,6 +63,7 @@ impl KindInfo {
             max_ports: 1,
             resources: Vec::new(),
             references: Vec::new(),
+            yank: false,
         }
     }
 }
