@@ -524,9 +524,39 @@ async fn listen_inet(a: &InetSocketAddress, backlog: i32) -> Result<Listening, B
     Err(BackendError::NoPort(last_error))
 }
 
-/// Whether a server answers at a unix socket path.
+/// Whether a server listens at a unix socket path. The kernel's table of
+/// unix sockets answers without connecting (a probe connection would be
+/// accepted by that server, ours or another's, as a client that at once
+/// goes away); only a path it does not list as listening (a server in
+/// another network namespace) is probed by connecting.
 fn live_server(path: &str) -> bool {
+    if let Ok(table) = std::fs::read_to_string("/proc/net/unix") {
+        if listed_as_listening(&table, path) {
+            return true;
+        }
+    }
     std::os::unix::net::UnixStream::connect(path).is_ok()
+}
+
+/// Whether `/proc/net/unix` (`Num RefCount Protocol Flags Type St Inode
+/// Path`) has a listening socket (flag `__SO_ACCEPTCON`, 0x10000) bound to
+/// `path`.
+fn listed_as_listening(table: &str, path: &str) -> bool {
+    table.lines().skip(1).any(|line| {
+        // Seven space-separated fields, then the path (which may hold spaces).
+        let mut rest = line;
+        let mut flags = None;
+        for i in 0..7 {
+            rest = rest.trim_start_matches(' ');
+            let end = rest.find(' ').unwrap_or(rest.len());
+            if i == 3 {
+                flags = u32::from_str_radix(&rest[..end], 16).ok();
+            }
+            rest = &rest[end..];
+        }
+        let bound = rest.strip_prefix(' ').unwrap_or(rest);
+        flags.is_some_and(|f| f & 0x10000 != 0) && bound == path
+    })
 }
 
 async fn listen_unix(name: &UnixName, backlog: i32) -> Result<Listening, BackendError> {
@@ -573,6 +603,46 @@ async fn listen_unix(name: &UnixName, backlog: i32) -> Result<Listening, Backend
         local: Local::Unix(name),
         unlink,
     })
+}
+
+/// Listen again where a released listener was bound (a failed
+/// `chardev-change` takes its address back). `v6only` as the old one had it.
+pub fn relisten(local: &Local, v6only: bool, backlog: i32) -> io::Result<OwnedFd> {
+    let fd = match local {
+        Local::Inet(sa) => {
+            let family = if sa.is_ipv4() {
+                AddressFamily::INET
+            } else {
+                AddressFamily::INET6
+            };
+            let fd = stream_socket(family, None)?;
+            let _ = rustix::net::sockopt::set_socket_reuseaddr(&fd, true);
+            if sa.is_ipv6() {
+                let _ = rustix::net::sockopt::set_ipv6_v6only(&fd, v6only);
+            }
+            rustix::net::bind(&fd, sa)?;
+            fd
+        }
+        Local::Unix(name) => {
+            let sa = name
+                .sockaddr()
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+            if !name.is_abstract {
+                remove_socket_file(std::path::Path::new(&name.path));
+            }
+            let fd = stream_socket(AddressFamily::UNIX, None)?;
+            rustix::net::bind(&fd, &sa)?;
+            fd
+        }
+        Local::Vsock { cid, port } => {
+            let fd = vsock_socket()?;
+            rustix::net::bind(&fd, &VsockAddr::new(*cid, *port))?;
+            fd
+        }
+        Local::Fd(_) => return Err(io::Error::new(io::ErrorKind::Unsupported, "a passed descriptor")),
+    };
+    rustix::net::listen(&fd, backlog)?;
+    Ok(fd)
 }
 
 fn temp_socket_path() -> String {
@@ -757,3 +827,30 @@ pub fn poll_accept(io: &FdIo, cx: &mut std::task::Context<'_>) -> Poll<io::Resul
 
 /// Shared, immutable descriptor sources.
 pub type Fds = Arc<dyn FdSource>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kernels_unix_table_tells_listeners_by_path() {
+        let table = "Num       RefCount Protocol Flags    Type St Inode Path\n\
+                     000000005d5821fb: 00000003 00000000 00000000 0001 03   649\n\
+                     00000000a67eaed4: 00000002 00000000 00010000 0001 01 77312 /tmp/a b.sock\n\
+                     00000000a67eaed5: 00000003 00000000 00000000 0001 03 77313 /tmp/c.sock\n";
+        assert!(listed_as_listening(table, "/tmp/a b.sock"));
+        assert!(!listed_as_listening(table, "/tmp/c.sock"), "connected, not listening");
+        assert!(!listed_as_listening(table, "/tmp/a"));
+        assert!(!listed_as_listening(table, ""));
+    }
+
+    #[test]
+    fn a_live_server_is_seen_without_connecting_to_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.sock");
+        let l = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        l.set_nonblocking(true).unwrap();
+        assert!(live_server(path.to_str().unwrap()));
+        assert!(l.accept().is_err(), "no probe connection reached the server");
+    }
+}

@@ -136,6 +136,52 @@ async fn a_peer_that_goes_away_is_seen_even_with_no_frontend() {
     wait_filename(&h, "s", |f| f.starts_with("disconnected:")).await;
     let _b = TcpStream::connect(("127.0.0.1", port)).unwrap();
     wait_filename(&h, "s", |f| f.contains("<->")).await;
+
+    // Also after a handshake that read exactly its request (QEMU's
+    // websocket layer sees this one too).
+    let ws = ChardevBackend::new(Socket {
+        websocket: Some(true),
+        ..Socket::new(inet("127.0.0.1", 0))
+    });
+    h.chardev_add("w", ws).await.unwrap();
+    let port = port_of(&filename(&h, "w").await);
+    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.write_all(&ws_request("dGhlIHNhbXBsZSBub25jZQ==", "")).unwrap();
+    assert!(read_http_head(&mut c).starts_with("HTTP/1.1 101 "));
+    wait_filename(&h, "w", |f| f.contains("<->")).await;
+    drop(c);
+    wait_filename(&h, "w", |f| f.starts_with("disconnected:")).await;
+    h.shutdown();
+    h.join();
+}
+
+/// `echo cmd | socat - TCP:...`: the client half-closes right after its
+/// request; the answer, which comes from another actor a moment later,
+/// still reaches it, and only then is the link dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_to_a_half_closed_client_still_reaches_it() {
+    let h = runtime::spawn(Config::default()).unwrap();
+    h.chardev_add("s", server(inet("127.0.0.1", 0))).await.unwrap();
+    let port = port_of(&filename(&h, "s").await);
+    let mut fe = h.attach("s").await.unwrap();
+    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    assert_eq!(next(&mut fe).await, FrontendEvent::Opened);
+    c.write_all(b"info version\n").unwrap();
+    c.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(read_data(&mut fe, 13).await, b"info version\n");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    fe.write(Bytes::from_static(b"10.0.2\r\n")).await.unwrap();
+    let mut answer = Vec::new();
+    c.read_to_end(&mut answer).unwrap();
+    assert_eq!(answer, b"10.0.2\r\n", "the answer, then the end");
+    assert_eq!(next(&mut fe).await, FrontendEvent::Closed);
+
+    // A client that sends nothing and goes is dropped (without lingering).
+    let c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    assert_eq!(next(&mut fe).await, FrontendEvent::Opened);
+    drop(c);
+    assert_eq!(next(&mut fe).await, FrontendEvent::Closed);
     h.shutdown();
     h.join();
 }
@@ -195,6 +241,59 @@ async fn unix_servers_replace_only_stale_sockets_and_remove_theirs() {
             .to_string(),
         format!("Failed to add chardev 'l': UNIX socket path '{long}' is too long")
     );
+    h.shutdown();
+    h.join();
+}
+
+/// chardev-change to the same address: the old server lends its listener
+/// for the attempt (QEMU only manages this without a frontend, by deleting
+/// the old chardev first), takes it back when the attempt fails, and its
+/// client is not disturbed by a failed attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_to_the_same_address_lends_the_listener() {
+    use std::os::unix::net::UnixStream;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.sock");
+    let h = runtime::spawn(Config::default()).unwrap();
+    h.chardev_add("s", server(unix(&path))).await.unwrap();
+    let mut fe = h.attach("s").await.unwrap();
+    let mut a = UnixStream::connect(&path).unwrap();
+    a.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    assert_eq!(next(&mut fe).await, FrontendEvent::Opened);
+
+    // A failed change: the listener comes back, the client stays.
+    let bad = ChardevBackend::new(Socket {
+        tls_creds: Some("nosuch".into()),
+        ..Socket::new(unix(&path))
+    });
+    let err = h.chardev_change("s", bad).await.unwrap_err();
+    assert_eq!(err.to_string(), "No TLS credentials with id 'nosuch'");
+    a.write_all(b"still here").unwrap();
+    assert_eq!(read_data(&mut fe, 10).await, b"still here");
+    fe.write(Bytes::from_static(b"ok")).await.unwrap();
+    assert_eq!(read_exactly(&mut a, 2), b"ok");
+    drop(a);
+    assert_eq!(next(&mut fe).await, FrontendEvent::Closed);
+    let b = UnixStream::connect(&path).expect("the old server listens again");
+    assert_eq!(next(&mut fe).await, FrontendEvent::Opened);
+    drop(b);
+    assert_eq!(next(&mut fe).await, FrontendEvent::Closed);
+
+    // A good one: the same path now speaks telnet, to the same frontend.
+    let telnet = ChardevBackend::new(Socket {
+        telnet: Some(true),
+        ..Socket::new(unix(&path))
+    });
+    h.chardev_change("s", telnet).await.unwrap();
+    let mut c = UnixStream::connect(&path).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    assert_eq!(
+        read_exactly(&mut c, chardevd::backends::socket::telnet::TELNET_INIT.len()),
+        chardevd::backends::socket::telnet::TELNET_INIT
+    );
+    assert_eq!(next(&mut fe).await, FrontendEvent::Opened);
+    c.write_all(b"hi").unwrap();
+    assert_eq!(read_data(&mut fe, 2).await, b"hi");
     h.shutdown();
     h.join();
 }

@@ -209,6 +209,7 @@ impl Transport for PtyTransport {
             eof_disconnects: true,
             datagrams: false,
             idle_output_logged: true,
+            linger: false,
         }
     }
 

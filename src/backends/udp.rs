@@ -163,6 +163,7 @@ async fn start(u: &Udp) -> Result<Opened, BackendError> {
             eof_disconnects: false,
             datagrams: true,
             idle_output_logged: true,
+            linger: false,
         },
         ioctls: (),
     };

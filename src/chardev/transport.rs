@@ -16,6 +16,7 @@
 use super::{Backend, CharIoctl, Input, Output, READ_CHUNK};
 use crate::error::Error;
 use bytes::Bytes;
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -110,7 +111,21 @@ pub struct Behaviour {
     /// write returns its length); otherwise it is discarded unlogged (a
     /// socket, whose write fails).
     pub idle_output_logged: bool,
+    /// When the peer ends its input (a socket half-close, or a hang-up
+    /// seen without reading) less than [`LINGER_QUIET`] after it last sent
+    /// something, keep the link for output until it has been quiet for
+    /// [`LINGER_QUIET`] (at most [`LINGER_MAX`]), so the answer to what it
+    /// sent last still reaches it. QEMU's frontends answer inside
+    /// the read callback, before QEMU reads the end; chardevd's answer from
+    /// other actors, a moment later.
+    pub linger: bool,
 }
+
+/// How long output must pause before a lingering link is dropped.
+pub const LINGER_QUIET: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// The longest a link lingers after its peer's end of input.
+pub const LINGER_MAX: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Behaviour {
     /// A descriptor opened once (file, pipe, serial, stdio).
@@ -119,6 +134,7 @@ impl Behaviour {
         eof_disconnects: false,
         datagrams: false,
         idle_output_logged: true,
+        linger: false,
     };
 }
 
@@ -163,6 +179,16 @@ pub trait Transport: 'static {
 struct Up {
     conn: Connection,
     reading: bool,
+    linger: Option<Linger>,
+    /// When the link last delivered input.
+    last_input: Option<tokio::time::Instant>,
+}
+
+/// A link whose peer ended its input, kept for output a little longer.
+#[derive(Debug)]
+struct Linger {
+    quiet: Pin<Box<tokio::time::Sleep>>,
+    until: tokio::time::Instant,
 }
 
 /// A [`Backend`] over a [`Transport`].
@@ -172,7 +198,8 @@ pub struct LinkBackend<T> {
     behaviour: Behaviour,
     up: Option<Up>,
     done: bool,
-    yanked: bool,
+    /// Drop the link at the next poll (yanked, or a lingering link's write failed).
+    drop_link: bool,
     buf: Vec<u8>,
 }
 
@@ -184,6 +211,8 @@ impl<T: Transport> LinkBackend<T> {
         b.up = Some(Up {
             reading: conn.link.has_input(),
             conn,
+            linger: None,
+            last_input: None,
         });
         b
     }
@@ -196,7 +225,7 @@ impl<T: Transport> LinkBackend<T> {
             behaviour,
             up: None,
             done: false,
-            yanked: false,
+            drop_link: false,
             buf: Vec::new(),
         }
     }
@@ -218,13 +247,39 @@ impl<T: Transport> LinkBackend<T> {
         }
     }
 
-    fn ended(&mut self) -> Option<Input> {
+    /// The input ended: `clean` for an end of stream (not an error).
+    fn ended(&mut self, clean: bool) -> Option<Input> {
         if self.behaviour.eof_disconnects {
+            if clean && self.start_linger() {
+                return None;
+            }
             self.disconnect();
         } else if let Some(up) = &mut self.up {
             up.reading = false;
         }
         self.behaviour.announce.then_some(Input::Closed)
+    }
+
+    /// Linger if the transport does and the peer sent something lately (it
+    /// may wait for the answer); false if the link should go now.
+    fn start_linger(&mut self) -> bool {
+        let Some(up) = &mut self.up else {
+            return false;
+        };
+        let now = tokio::time::Instant::now();
+        let recent = up.last_input.is_some_and(|t| now.duration_since(t) < LINGER_QUIET);
+        if !self.behaviour.linger || !(recent || up.linger.is_some()) {
+            return false;
+        }
+        if up.linger.is_none() {
+            tracing::debug!("peer ended its input; the link lingers for output");
+            up.reading = false;
+            up.linger = Some(Linger {
+                quiet: Box::pin(tokio::time::sleep_until(now + LINGER_QUIET)),
+                until: now + LINGER_MAX,
+            });
+        }
+        true
     }
 }
 
@@ -241,6 +296,8 @@ impl<T: Transport> Backend for LinkBackend<T> {
                         self.up = Some(Up {
                             reading: conn.link.has_input(),
                             conn,
+                            linger: None,
+                            last_input: None,
                         });
                         if self.behaviour.announce {
                             return Poll::Ready(Input::Opened);
@@ -256,11 +313,24 @@ impl<T: Transport> Backend for LinkBackend<T> {
             };
             // Layers that buffer output (TLS records, websocket frames) send it.
             let _ = up.conn.link.poll_flush(cx);
-            if self.yanked || up.conn.link.poll_hangup(cx).is_ready() {
-                self.yanked = false;
+            let over = match &mut up.linger {
+                Some(l) => tokio::time::Instant::now() >= l.until || l.quiet.as_mut().poll(cx).is_ready(),
+                None => false,
+            };
+            if self.drop_link || over {
+                self.drop_link = false;
                 self.disconnect();
                 if self.behaviour.announce {
                     return Poll::Ready(Input::Closed);
+                }
+                continue;
+            }
+            if up.linger.is_some() {
+                return Poll::Pending;
+            }
+            if up.conn.link.poll_hangup(cx).is_ready() {
+                if !self.start_linger() {
+                    self.drop_link = true;
                 }
                 continue;
             }
@@ -278,12 +348,13 @@ impl<T: Transport> Backend for LinkBackend<T> {
             match up.conn.link.poll_read(cx, &mut rb) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Ok(())) if !rb.filled().is_empty() => {
+                    up.last_input = Some(tokio::time::Instant::now());
                     return Poll::Ready(Input::Data(Bytes::copy_from_slice(rb.filled())));
                 }
                 Poll::Ready(Ok(())) if self.behaviour.datagrams => continue,
                 Poll::Ready(Ok(())) => {
                     tracing::debug!("input reached its end");
-                    if let Some(ev) = self.ended() {
+                    if let Some(ev) = self.ended(true) {
                         return Poll::Ready(ev);
                     }
                 }
@@ -294,7 +365,7 @@ impl<T: Transport> Backend for LinkBackend<T> {
                 }
                 Poll::Ready(Err(e)) => {
                     tracing::debug!(cause = %e, "read failed; input closed");
-                    if let Some(ev) = self.ended() {
+                    if let Some(ev) = self.ended(false) {
                         return Poll::Ready(ev);
                     }
                 }
@@ -305,8 +376,20 @@ impl<T: Transport> Backend for LinkBackend<T> {
     fn poll_output(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<Output> {
         match &mut self.up {
             Some(up) => match up.conn.link.poll_write(cx, data) {
-                Poll::Ready(Ok(n)) => Poll::Ready(Output::Written(n)),
-                Poll::Ready(Err(e)) => Poll::Ready(Output::Failed(e)),
+                Poll::Ready(Ok(n)) => {
+                    if let Some(l) = &mut up.linger {
+                        l.quiet.as_mut().reset(tokio::time::Instant::now() + LINGER_QUIET);
+                    }
+                    Poll::Ready(Output::Written(n))
+                }
+                Poll::Ready(Err(e)) => {
+                    if up.linger.is_some() {
+                        // The peer is gone for good.
+                        self.drop_link = true;
+                        return Poll::Ready(Output::Discarded(data.len()));
+                    }
+                    Poll::Ready(Output::Failed(e))
+                }
                 Poll::Pending => Poll::Pending,
             },
             None if self.behaviour.idle_output_logged => Poll::Ready(Output::Written(data.len())),
@@ -355,7 +438,7 @@ impl<T: Transport> Backend for LinkBackend<T> {
         }
         if let Some(up) = &mut self.up {
             up.conn.link.shutdown();
-            self.yanked = true;
+            self.drop_link = true;
         }
         true
     }

@@ -48,10 +48,19 @@ impl FdTable {
 
     fn received(&self, fds: impl IntoIterator<Item = OwnedFd>) {
         let mut t = self.lock();
+        let mut dropped = 0usize;
         for fd in fds {
             if t.received.len() < MAX_PENDING_FDS {
                 t.received.push_back(fd);
+            } else {
+                dropped += 1;
             }
+        }
+        if dropped > 0 {
+            tracing::warn!(
+                dropped,
+                "a QMP client passed more than {MAX_PENDING_FDS} descriptors without getfd; closed the rest"
+            );
         }
     }
 

@@ -130,6 +130,7 @@ impl Transport for Client {
             eof_disconnects: true,
             datagrams: false,
             idle_output_logged: false,
+            linger: true,
         }
     }
 

@@ -90,29 +90,30 @@ impl AsyncWrite for SockIo {
     }
 }
 
-/// Whether the peer of a socket is gone, seen without reading: the socket
-/// shows a hang-up or an error and has no data waiting.
+/// Whether the peer of a socket is gone, seen without reading: a peek
+/// finds the end of the stream (or an error) and no data waiting. Stale
+/// readiness (left by a handshake that read exactly its request) is
+/// cleared so the next hang-up wakes the task.
 fn peer_gone(raw: &FdIo, cx: &mut Context<'_>) -> bool {
     let FdIo::Poll(afd) = raw else {
         return false;
     };
-    let Poll::Ready(Ok(guard)) = afd.poll_read_ready(cx) else {
-        return false;
-    };
-    let ready = guard.ready();
-    if !(ready.is_read_closed() || ready.is_error()) {
-        return false;
-    }
-    let mut byte = [0u8; 1];
-    match rustix::net::recv(
-        afd.get_ref(),
-        &mut byte,
-        rustix::net::RecvFlags::PEEK | rustix::net::RecvFlags::DONTWAIT,
-    ) {
-        Ok((0, _)) => true,
-        Ok(_) => false,
-        Err(rustix::io::Errno::AGAIN) => false,
-        Err(_) => true,
+    loop {
+        let Poll::Ready(Ok(mut guard)) = afd.poll_read_ready(cx) else {
+            return false;
+        };
+        let mut byte = [0u8; 1];
+        match rustix::net::recv(
+            afd.get_ref(),
+            &mut byte,
+            rustix::net::RecvFlags::PEEK | rustix::net::RecvFlags::DONTWAIT,
+        ) {
+            Ok((0, _)) => return true,
+            Ok(_) => return false,
+            Err(rustix::io::Errno::AGAIN) => guard.clear_ready(),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(_) => return true,
+        }
     }
 }
 

@@ -24,6 +24,9 @@ pub struct Server {
     setup: Rc<Setup>,
     handshake: Option<LocalBoxFuture<'static, io::Result<Connection>>>,
     backoff: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Lent for a `chardev-change` to the same address: the socket file to
+    /// bind again and whether the old one was IPv6 only.
+    released: Option<(Option<String>, bool)>,
 }
 
 impl std::fmt::Debug for Server {
@@ -45,6 +48,7 @@ impl Server {
             setup,
             handshake: None,
             backoff: None,
+            released: None,
         })
     }
 
@@ -117,10 +121,42 @@ impl Transport for Server {
             eof_disconnects: true,
             datagrams: false,
             idle_output_logged: false,
+            linger: true,
         }
     }
 
     fn yankable(&self) -> bool {
         true
+    }
+
+    /// A change to the same address: stop listening (a client mid-handshake
+    /// goes; a connected one stays until the change is done).
+    fn poll_release(&mut self, _cx: &mut Context<'_>) -> Poll<()> {
+        if let Some(io) = self.io.take() {
+            let v6only = rustix::net::sockopt::ipv6_v6only(io.as_fd()).unwrap_or(false);
+            drop(io);
+            let unlink = self.listening.unlink.take();
+            if let Some(path) = &unlink {
+                net::remove_socket_file(std::path::Path::new(path));
+            }
+            self.handshake = None;
+            self.released = Some((unlink, v6only));
+        }
+        Poll::Ready(())
+    }
+
+    /// The change failed: listen there again.
+    fn reacquire(&mut self) {
+        let Some((unlink, v6only)) = self.released.take() else {
+            return;
+        };
+        let local = self.listening.local.describe(self.setup.proto, true);
+        match net::relisten(&self.listening.local, v6only, net::BACKLOG).and_then(FdIo::new) {
+            Ok(io) => {
+                self.io = Some(io);
+                self.listening.unlink = unlink;
+            }
+            Err(e) => tracing::error!(chardev = %self.setup.id, cause = %e, "could not listen again on {local}"),
+        }
     }
 }
