@@ -54,7 +54,10 @@ fn unescape(s: &str) -> Vec<u8> {
 }
 
 fn script() -> Vec<Step> {
-    let text = include_str!("fixtures/differential.qmp");
+    parse(include_str!("fixtures/differential.qmp"))
+}
+
+fn parse(text: &str) -> Vec<Step> {
     let mut steps = Vec::new();
     for line in text.lines() {
         let step = if line.starts_with("== session") {
@@ -120,8 +123,16 @@ fn normalize(line: &str, sorted: bool) -> String {
     if sorted {
         if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(&s) {
             if let Some(serde_json::Value::Array(rows)) = v.get_mut("return") {
-                rows.retain(|r| r.get("label").and_then(|l| l.as_str()) != Some("compat_monitor0"));
-                rows.sort_by_key(|r| r.get("label").and_then(|l| l.as_str()).unwrap_or("").to_owned());
+                // query-chardev rows have a label, query-yank rows an id.
+                let key = |r: &serde_json::Value| {
+                    r.get("label")
+                        .or_else(|| r.get("id"))
+                        .and_then(|l| l.as_str())
+                        .unwrap_or("")
+                        .to_owned()
+                };
+                rows.retain(|r| key(r) != "compat_monitor0");
+                rows.sort_by_key(|r| (key(r), r.to_string()));
             }
             return format!("sorted:{v}");
         }
@@ -202,6 +213,274 @@ fn chardevd_replies_exactly_as_qemu_10_0_2_does() {
         diffs.join("\n")
     );
     eprintln!("{} exchanges identical to QEMU 10.0.2", want.len());
+}
+
+/// A TCP port free on 127.0.0.1 and ::1 at the time of asking.
+fn free_port() -> u16 {
+    loop {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("::1", port)).is_ok() || std::net::TcpListener::bind("[::1]:0").is_err() {
+            return port;
+        }
+    }
+}
+
+/// Socket chardevs, TLS objects, fd passing and yank: the same transcript,
+/// with the same ports, paths and certificates, against both.
+#[test]
+fn socket_chardevs_reply_exactly_as_qemu_10_0_2_does() {
+    let Some(bin) = qemu_binary() else {
+        require("QEMU 10 (qemu-system-x86_64; run ../shared/tools/install-qemu)", false);
+        return;
+    };
+    if !require("openssl (for the test certificates)", have("openssl")) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("pki");
+    std::fs::create_dir(&pki).unwrap();
+    make_pki(&pki);
+    let socks = dir.path().join("s");
+    std::fs::create_dir(&socks).unwrap();
+    let mut text = include_str!("fixtures/differential-socket.qmp").to_owned();
+    let mut ports = Vec::new();
+    for i in 1..=10 {
+        let mut p = free_port();
+        while ports.contains(&p) {
+            p = free_port();
+        }
+        ports.push(p);
+        text = text.replace(&format!("{{P{i}}}"), &p.to_string());
+    }
+    // A port nobody listens on: bound, then closed.
+    let closed = free_port();
+    text = text.replace("{CLOSED}", &closed.to_string());
+    text = text.replace("{DIR}", socks.to_str().unwrap());
+    text = text.replace("{PKI}", pki.to_str().unwrap());
+    let long = format!("{}/{}", socks.display(), "l".repeat(108 - socks.as_os_str().len()));
+    assert_eq!(long.len(), 109);
+    text = text.replace("{LONG}", &long);
+    text = text.replace("{VPORT}", &(40000 + std::process::id() % 20000).to_string());
+    let steps = parse(&text);
+    let clear = || {
+        for e in std::fs::read_dir(&socks).unwrap() {
+            let _ = std::fs::remove_file(e.unwrap().path());
+        }
+    };
+    let qemu = qemu(&bin);
+    let want = run(&qemu.socket, &steps);
+    drop(qemu);
+    clear();
+    let ours = chardevd(&[]);
+    let got = run(&ours.socket, &steps);
+    drop(ours);
+    assert_eq!(want.len(), got.len());
+    let mut diffs = Vec::new();
+    for ((input, w), (_, g)) in want.iter().zip(&got) {
+        if w != g {
+            diffs.push(format!("input:    {input}\n  qemu:     {w:?}\n  chardevd: {g:?}"));
+        }
+    }
+    assert!(
+        diffs.is_empty(),
+        "{} of {} exchanges differ from QEMU:\n{}",
+        diffs.len(),
+        want.len(),
+        diffs.join("\n")
+    );
+    eprintln!("{} socket exchanges identical to QEMU 10.0.2", want.len());
+}
+
+/// Everything a peer reads from `s` until it is quiet for 400 ms (or 5 s
+/// pass, or the other end closes): bytes written at once on connect.
+fn read_quiet(s: &mut std::net::TcpStream) -> (Vec<u8>, bool) {
+    use std::io::Read;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut got = Vec::new();
+    s.set_read_timeout(Some(Duration::from_millis(400))).unwrap();
+    let mut buf = [0u8; 4096];
+    while std::time::Instant::now() < deadline {
+        match s.read(&mut buf) {
+            Ok(0) => return (got, true),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return (got, true),
+            Err(_) => break,
+        }
+    }
+    (got, false)
+}
+
+/// Bytes as text with everything else escaped; a `Date:` header's value
+/// is blanked.
+fn show(bytes: &[u8], closed: bool) -> String {
+    let mut out = String::new();
+    for &b in bytes {
+        match b {
+            b'\r' => out.push_str("\\r"),
+            b'\n' => out.push_str("\\n"),
+            0x20..=0x7e => out.push(b as char),
+            _ => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    let mut lines: Vec<String> = out.split("\\r\\n").map(str::to_owned).collect();
+    for l in &mut lines {
+        if l.starts_with("Date: ") {
+            *l = "Date: <date>".into();
+        }
+    }
+    let mut out = lines.join("\\r\\n");
+    if closed {
+        out.push_str(" <closed>");
+    }
+    out
+}
+
+/// Replace the port numbers in `s` that are not in `known` (a peer's
+/// ephemeral port) by `<eph>`.
+fn ephemeral(s: &str, known: &[u16]) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find(':') {
+        out.push_str(&rest[..=i]);
+        rest = &rest[i + 1..];
+        let n = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let digits = &rest[..n];
+        match digits.parse::<u16>() {
+            Ok(p) if n >= 4 && !known.contains(&p) => out.push_str("<eph>"),
+            _ => out.push_str(digits),
+        }
+        rest = &rest[n..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// What peers see on the wire: telnet and tn3270 negotiation on connect (as
+/// server and as client), websocket handshake answers (good and bad
+/// requests), and the connected filenames, from QEMU and from chardevd.
+#[test]
+fn socket_peers_see_the_same_bytes_from_both() {
+    use std::io::Write;
+    use std::net::{TcpListener, TcpStream};
+    let Some(bin) = qemu_binary() else {
+        require("QEMU 10 (qemu-system-x86_64; run ../shared/tools/install-qemu)", false);
+        return;
+    };
+    let mut known = Vec::new();
+    let mut port = || {
+        let mut p = free_port();
+        while known.contains(&p) {
+            p = free_port();
+        }
+        known.push(p);
+        p
+    };
+    let (plain, telnet, tn3270, ws, l1, l2) = (port(), port(), port(), port(), port(), port());
+    let bad_ws: Vec<u16> = (0..6).map(|_| port()).collect();
+    let known = known.clone();
+    let key = "dGhlIHNhbXBsZSBub25jZQ==";
+    let request = |extra: &str, method: &str, version: &str| {
+        format!(
+            "{method} / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: {version}\r\n{extra}\r\n"
+        )
+    };
+    let bad_requests = [
+        request("", "GET", "13"),
+        request("Sec-WebSocket-Protocol: binary\r\n", "POST", "13"),
+        request("Sec-WebSocket-Protocol: binary\r\n", "GET", "8"),
+        request("Sec-WebSocket-Protocol: text\r\n", "GET", "13"),
+        "GET / HTTP/1.1\r\nHost: x\r\nSec-WebSocket-Protocol: binary\r\n\r\n".to_owned(),
+        "not http at all\r\n\r\n".to_owned(),
+    ];
+    let probe = |qmp: &std::path::Path| -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut c = Client::negotiated(qmp);
+        let lc = TcpListener::bind(("127.0.0.1", l1)).unwrap();
+        let lt = TcpListener::bind(("127.0.0.1", l2)).unwrap();
+        let add = |c: &mut Client, id: &str, port: u16, extra: &str| {
+            let r = c.cmd(&format!(
+                r#"{{"execute":"chardev-add","arguments":{{"id":"{id}","backend":{{"type":"socket","data":{{"addr":{{"type":"inet","data":{{"host":"127.0.0.1","port":"{port}"}}}}{extra}}}}}}}}}"#
+            ));
+            format!("add {id}: {r}")
+        };
+        out.push(("plain".into(), add(&mut c, "p", plain, "")));
+        out.push(("telnet".into(), add(&mut c, "t", telnet, r#","telnet":true"#)));
+        out.push(("tn3270".into(), add(&mut c, "n", tn3270, r#","tn3270":true"#)));
+        out.push(("websocket".into(), add(&mut c, "w", ws, r#","websocket":true"#)));
+        for (i, p) in bad_ws.iter().enumerate() {
+            out.push((
+                "bad websocket".into(),
+                add(&mut c, &format!("w{i}"), *p, r#","websocket":true"#),
+            ));
+        }
+        out.push(("client".into(), add(&mut c, "c", l1, r#","server":false"#)));
+        out.push((
+            "telnet client".into(),
+            add(&mut c, "ct", l2, r#","server":false,"telnet":true"#),
+        ));
+        let mut keep = Vec::new();
+        for (what, p) in [("plain", plain), ("telnet", telnet), ("tn3270", tn3270)] {
+            let mut s = TcpStream::connect(("127.0.0.1", p)).unwrap();
+            let (bytes, closed) = read_quiet(&mut s);
+            out.push((format!("{what} server sends on connect"), show(&bytes, closed)));
+            keep.push(s);
+        }
+        for (what, l) in [("client", &lc), ("telnet client", &lt)] {
+            let (mut s, _) = l.accept().unwrap();
+            let (bytes, closed) = read_quiet(&mut s);
+            out.push((format!("{what} sends on connect"), show(&bytes, closed)));
+            keep.push(s);
+        }
+        let mut s = TcpStream::connect(("127.0.0.1", ws)).unwrap();
+        s.write_all(request("Sec-WebSocket-Protocol: binary\r\n", "GET", "13").as_bytes())
+            .unwrap();
+        let (bytes, closed) = read_quiet(&mut s);
+        out.push(("websocket upgrade".into(), show(&bytes, closed)));
+        keep.push(s);
+        for (req, p) in bad_requests.iter().zip(&bad_ws) {
+            let mut s = TcpStream::connect(("127.0.0.1", *p)).unwrap();
+            s.write_all(req.as_bytes()).unwrap();
+            let (bytes, closed) = read_quiet(&mut s);
+            out.push((format!("websocket answer to {req:?}"), show(&bytes, closed)));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let q = c.cmd(r#"{"execute":"query-chardev"}"#);
+        let mut v: serde_json::Value = serde_json::from_str(&q).unwrap();
+        if let Some(serde_json::Value::Array(rows)) = v.get_mut("return") {
+            rows.retain(|r| r["label"] != "compat_monitor0");
+            rows.sort_by_key(|r| r["label"].as_str().unwrap_or("").to_owned());
+            for r in rows.iter() {
+                out.push((format!("filename of {}", r["label"]), ephemeral(&r.to_string(), &known)));
+            }
+        }
+        drop(keep);
+        out
+    };
+    let q = qemu(&bin);
+    let want = probe(&q.socket);
+    drop(q);
+    let d = chardevd(&[]);
+    let got = probe(&d.socket);
+    drop(d);
+    assert_eq!(want.len(), got.len(), "{want:#?}\n{got:#?}");
+    let diffs: Vec<String> = want
+        .iter()
+        .zip(&got)
+        .filter(|(w, g)| w != g)
+        .map(|((what, w), (_, g))| format!("{what}:\n  qemu:     {w}\n  chardevd: {g}"))
+        .collect();
+    if std::env::var_os("SHOW_WIRE").is_some() {
+        eprintln!("{want:#?}");
+    }
+    assert!(
+        diffs.is_empty(),
+        "{} of {} differ:\n{}",
+        diffs.len(),
+        want.len(),
+        diffs.join("\n")
+    );
+    eprintln!("{} socket wire observations identical to QEMU 10.0.2", want.len());
 }
 
 /// Whether `ours` is `theirs` with fewer union variants or enum values.

@@ -256,3 +256,163 @@ pub fn tcp_port(h: &runtime::Handle) -> u16 {
         })
         .expect("a TCP listener")
 }
+
+/// Run a child to completion, killing it after `secs` (a hung peer must fail
+/// the test, not hang CI).
+pub fn output_within(mut cmd: Command, input: Option<&[u8]>, secs: u64) -> std::process::Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = input {
+        child.stdin.take().unwrap().write_all(input).unwrap();
+    } else {
+        drop(child.stdin.take());
+    }
+    let pid = child.id();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watchdog = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            for _ in 0..secs * 10 {
+                if done.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+        })
+    };
+    let out = child.wait_with_output().unwrap();
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = watchdog.join();
+    out
+}
+
+/// Whether a program is on the PATH.
+pub fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A test PKI in QEMU's file names: a CA, a server certificate for
+/// 127.0.0.1/localhost, a client certificate (C=GB, L=London, O=Example Org,
+/// CN=client.example.com) and another (C=FR, O=Other Org, CN=intruder).
+/// Server credentials in `DIR/server`, client credentials in `DIR/client`
+/// and `DIR/intruder`.
+pub fn make_pki(dir: &Path) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca-key.pem",
+        "-out",
+        "ca-cert.pem",
+        "-days",
+        "30",
+        "-subj",
+        "/C=GB/O=Chardevd Test CA/CN=Chardevd CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    let mk = |name: &str, subj: &str, ext: &str| {
+        std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &format!("{name}-key.pem"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            subj,
+        ]);
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            "ca-cert.pem",
+            "-CAkey",
+            "ca-key.pem",
+            "-CAcreateserial",
+            "-out",
+            &format!("{name}-cert.pem"),
+            "-days",
+            "30",
+            "-extfile",
+            &format!("{name}.ext"),
+        ]);
+    };
+    let leaf = "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n";
+    mk(
+        "server",
+        "/C=GB/O=Chardevd Server/CN=localhost",
+        &format!("{leaf}extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n"),
+    );
+    mk(
+        "client",
+        "/C=GB/L=London/O=Example Org/CN=client.example.com",
+        &format!("{leaf}extendedKeyUsage=clientAuth\n"),
+    );
+    mk(
+        "intruder",
+        "/C=FR/O=Other Org/CN=intruder",
+        &format!("{leaf}extendedKeyUsage=clientAuth\n"),
+    );
+    for (sub, files) in [
+        (
+            "server",
+            [
+                ("server-cert.pem", "server-cert.pem"),
+                ("server-key.pem", "server-key.pem"),
+            ],
+        ),
+        (
+            "client",
+            [
+                ("client-cert.pem", "client-cert.pem"),
+                ("client-key.pem", "client-key.pem"),
+            ],
+        ),
+        (
+            "intruder",
+            [
+                ("intruder-cert.pem", "client-cert.pem"),
+                ("intruder-key.pem", "client-key.pem"),
+            ],
+        ),
+    ] {
+        let d = dir.join(sub);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::copy(dir.join("ca-cert.pem"), d.join("ca-cert.pem")).unwrap();
+        for (from, to) in files {
+            std::fs::copy(dir.join(from), d.join(to)).unwrap();
+        }
+    }
+}
