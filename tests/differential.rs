@@ -483,6 +483,86 @@ fn socket_peers_see_the_same_bytes_from_both() {
     eprintln!("{} socket wire observations identical to QEMU 10.0.2", want.len());
 }
 
+/// A client with `reconnect-ms` whose server is down: QEMU's one
+/// "Unable to connect" message per outage (not one per attempt), the same
+/// words from both, and the connection made once the server is up.
+#[test]
+fn reconnect_messages_are_qemus() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let Some(bin) = qemu_binary() else {
+        require("QEMU 10 (qemu-system-x86_64; run ../shared/tools/install-qemu)", false);
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let nobody = dir.path().join("nobody.sock");
+    let run = |program: &std::path::Path, extra: &[&str]| -> Vec<String> {
+        let qmp = dir.path().join("qmp.sock");
+        let _ = std::fs::remove_file(&qmp);
+        let mut child = Command::new(program)
+            .args(extra)
+            .arg("-qmp")
+            .arg(format!("unix:{},server=on,wait=off", qmp.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        for _ in 0..1000 {
+            if std::os::unix::net::UnixStream::connect(&qmp).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut c = Client::negotiated(&qmp);
+        let add = |c: &mut Client, id: &str, addr: &str| {
+            let r = c.cmd(&format!(
+                r#"{{"execute":"chardev-add","arguments":{{"id":"{id}","backend":{{"type":"socket","data":{{"addr":{addr},"server":false,"reconnect-ms":200}}}}}}}}"#
+            ));
+            assert_eq!(r, r#"{"return": {}}"#);
+        };
+        add(
+            &mut c,
+            "r1",
+            &format!(r#"{{"type":"inet","data":{{"host":"127.0.0.1","port":"{port}"}}}}"#),
+        );
+        add(
+            &mut c,
+            "r2",
+            &format!(r#"{{"type":"unix","data":{{"path":"{}"}}}}"#, nobody.display()),
+        );
+        // Several attempts fail while nobody listens.
+        std::thread::sleep(Duration::from_millis(1200));
+        let l = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let (_conn, _) = l.accept().unwrap();
+        let mut connected = String::new();
+        for _ in 0..100 {
+            connected = c.cmd(r#"{"execute":"query-chardev"}"#);
+            if connected.contains("<->") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(connected.contains(&format!("<-> 127.0.0.1:{port}")), "{connected}");
+        drop(c);
+        let _ = child.kill();
+        let mut err = String::new();
+        child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        let _ = child.wait();
+        let mut lines: Vec<String> = err
+            .lines()
+            .filter_map(|l| l.find("Unable to connect").map(|i| l[i..].to_owned()))
+            .collect();
+        lines.sort();
+        lines
+    };
+    let want = run(&bin, &["-machine", "none", "-nodefaults", "-display", "none", "-S"]);
+    let got = run(std::path::Path::new(env!("CARGO_BIN_EXE_chardevd")), &[]);
+    assert_eq!(want.len(), 2, "QEMU: {want:#?}");
+    assert_eq!(got, want);
+}
+
 /// Whether `ours` is `theirs` with fewer union variants or enum values.
 fn is_cut_of(ours: &serde_json::Value, theirs: &serde_json::Value) -> bool {
     let (Some(o), Some(t)) = (ours.as_object(), theirs.as_object()) else {
