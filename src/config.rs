@@ -14,11 +14,11 @@ pub fn syntax() -> String {
         "Every -chardev also takes [,logfile=PATH][,logappend=on|off].\n{}{}",
         backends::syntax(),
         "-qmp unix:PATH,server=on[,wait=off]\n\
-         -qmp tcp:[HOST]:PORT,server=on[,wait=off]     (an empty HOST listens on every interface: keep QMP off networks)\n\
+         -qmp tcp:[HOST]:PORT,server=on[,wait=off]\t(an empty HOST listens on every interface: keep QMP off networks)\n\
          -object tls-creds-x509,id=ID,dir=DIR,endpoint=server|client[,verify-peer=on|off]\n\
-         -object authz-simple,id=ID,identity=DN    (and authz-list, authz-listfile; JSON form for rules)\n\
-         -device echo,id=ID,chardev=ID                  (writes back what it receives)\n\
-         -device port,id=ID,chardev=ID                  (virtio-serial-like port: VSERPORT_CHANGE)\n\
+         -object authz-simple,id=ID,identity=DN\t(and authz-list, authz-listfile; JSON form for rules)\n\
+         -device echo,id=ID,chardev=ID\t(writes back what it receives)\n\
+         -device port,id=ID,chardev=ID\t(virtio-serial-like port: VSERPORT_CHANGE)\n\
          A literal comma in a value is written ',,'."
     )
 }
@@ -32,29 +32,175 @@ pub struct ChardevOpt {
     pub backend: ChardevBackend,
 }
 
+/// How QEMU's `qemu_chardev_opts` types a `-chardev` key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyType {
+    Str,
+    Bool,
+    Number,
+    Size,
+}
+
+/// Every key QEMU 10.0.2's `-chardev` knows, whatever the backend (QEMU
+/// checks keys against this one list: a key of another backend is accepted
+/// and has no effect).
+const CHARDEV_KEYS: &[(&str, KeyType)] = {
+    use KeyType::*;
+    &[
+        ("backend", Str),
+        ("path", Str),
+        ("host", Str),
+        ("port", Str),
+        ("fd", Str),
+        ("localaddr", Str),
+        ("localport", Str),
+        ("to", Number),
+        ("ipv4", Bool),
+        ("ipv6", Bool),
+        ("wait", Bool),
+        ("server", Bool),
+        ("delay", Bool),
+        ("nodelay", Bool),
+        ("reconnect", Number),
+        ("reconnect-ms", Number),
+        ("telnet", Bool),
+        ("tn3270", Bool),
+        ("tls-creds", Str),
+        ("tls-authz", Str),
+        ("websocket", Bool),
+        ("width", Number),
+        ("height", Number),
+        ("cols", Number),
+        ("rows", Number),
+        ("mux", Bool),
+        ("signal", Bool),
+        ("name", Str),
+        ("debug", Number),
+        ("size", Size),
+        ("chardev", Str),
+        ("chardevs.0", Str),
+        ("chardevs.1", Str),
+        ("chardevs.2", Str),
+        ("chardevs.3", Str),
+        ("append", Bool),
+        ("logfile", Str),
+        ("logappend", Bool),
+        ("mouse", Bool),
+        ("clipboard", Bool),
+        ("abstract", Bool),
+        ("tight", Bool),
+        ("input-path", Str),
+    ]
+};
+
+/// QEMU's hint after an id that is not an identifier.
+pub const ID_HINT: &str = "Identifiers consist of letters, digits, '-', '.', '_', starting with a letter.";
+
+/// `Parameter 'id' expects an identifier`, with QEMU's hint line.
+pub fn bad_id() -> String {
+    format!("Parameter 'id' expects an identifier\n{ID_HINT}")
+}
+
+/// QEMU's number syntax for option values (`qemu_strtou64`: decimal, `0x`
+/// hex, `0` octal; a leading `-` wraps).
+fn is_number(v: &str) -> bool {
+    let v = v.strip_prefix('-').unwrap_or(v);
+    if let Some(h) = v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+        !h.is_empty() && h.chars().all(|c| c.is_ascii_hexdigit())
+    } else {
+        !v.is_empty() && v.chars().all(|c| c.is_ascii_digit())
+    }
+}
+
+/// Split an option string as QEMU's option parser does: the first bare item
+/// is `implied` (the backend, the driver), the others are short-form
+/// booleans (`server` is `server=on`, `nowait` is `wait=off`) with QEMU's
+/// deprecation warning.
+fn expand_opts(s: &str, implied: &str, warnings: &mut Vec<String>) -> Vec<(String, String)> {
+    let mut items = split_opts(s);
+    if items.first().is_some_and(|(k, _)| k.is_empty()) {
+        items[0].0 = implied.to_owned();
+    }
+    for (k, v) in items.iter_mut() {
+        if k.is_empty() {
+            let (name, value) = match v.strip_prefix("no") {
+                Some(n) => (n.to_owned(), "off"),
+                None => (v.clone(), "on"),
+            };
+            warnings.push(format!(
+                "short-form boolean option '{v}' deprecated\nPlease use {name}={value} instead"
+            ));
+            *k = name;
+            *v = value.to_owned();
+        }
+    }
+    items.retain(|(k, _)| !k.is_empty());
+    items
+}
+
 /// Parse a `-chardev` argument.
 pub fn parse_chardev(s: &str) -> Result<ChardevOpt, String> {
-    let mut opts = Opts::parse(s);
-    let Some(kind) = opts.take_positional() else {
-        return Err("chardev: backend type is missing (e.g. -chardev ringbuf,id=log0)".into());
+    parse_chardev_after(s, &std::collections::HashSet::new(), &mut Vec::new())
+}
+
+/// Parse a `-chardev` argument that follows chardevs with the ids `earlier`,
+/// checking in QEMU's order: the id (an identifier, not a duplicate), then
+/// every key in turn (known, and a value of its type), then the id's
+/// presence, the backend, and the backend's own options. QEMU's warnings
+/// (deprecated forms) go to `warnings`, also when the option fails.
+pub fn parse_chardev_after(
+    s: &str,
+    earlier: &std::collections::HashSet<String>,
+    warnings: &mut Vec<String>,
+) -> Result<ChardevOpt, String> {
+    let items = expand_opts(s, "backend", warnings);
+    let id = items.iter().find(|(k, _)| k == "id").map(|(_, v)| v.clone());
+    if let Some(id) = &id {
+        if !crate::registry::id_wellformed(id) {
+            return Err(bad_id());
+        }
+        if earlier.contains(id) {
+            return Err(format!("Duplicate ID '{id}' for chardev"));
+        }
+    }
+    for (k, v) in items.iter().filter(|(k, _)| k != "id") {
+        let Some((_, ty)) = CHARDEV_KEYS.iter().find(|(name, _)| name == k) else {
+            return Err(format!("Invalid parameter '{k}'"));
+        };
+        match ty {
+            KeyType::Str => {}
+            KeyType::Bool => {
+                parse_bool(k, v)?;
+            }
+            KeyType::Number if !is_number(v) => return Err(format!("Parameter '{k}' expects a number")),
+            KeyType::Number => {}
+            KeyType::Size => {
+                crate::options::parse_size(k, v)?;
+            }
+        }
+    }
+    let Some(id) = id else {
+        return Err("chardev: no id specified".into());
     };
-    let id = opts.take("id");
+    let mut opts = Opts::from_items(items.into_iter().filter(|(k, _)| k != "id").collect());
+    let Some(kind) = opts.take("backend") else {
+        return Err(format!("chardev: \"{id}\" missing backend"));
+    };
     let common = ChardevCommon {
         logfile: opts.take("logfile"),
         logappend: opts.take_bool("logappend")?,
     };
-    if let Some((_, v)) = opts.rest().iter().find(|(k, _)| k.is_empty()) {
-        return Err(format!("Invalid parameter '{v}'"));
+    if opts.take_bool("mux")? == Some(true) {
+        return Err("mux=on is not supported yet (the mux backend is not built)".into());
     }
-    let Some(id) = id else {
-        return Err("Parameter 'id' is missing".into());
-    };
+    let _ = opts.take("mux");
     let Some(k) = backends::kind(&kind) else {
         return Err(format!("'{kind}' is not a valid char driver name"));
     };
     let config = (k.from_cli)(&mut opts)?;
-    if let Some(k) = opts.leftover() {
-        return Err(format!("Invalid parameter '{k}'"));
+    for (key, _) in opts.rest() {
+        // Known to QEMU's -chardev, but not this backend's: QEMU ignores it.
+        warnings.push(format!("parameter '{key}' has no effect on a {kind} chardev"));
     }
     Ok(ChardevOpt {
         id,
@@ -90,8 +236,16 @@ pub fn parse_qmp(s: &str) -> Result<QmpOpt, String> {
             other => return Err(format!("Invalid parameter '{other}'")),
         }
     }
+    let socket = target.starts_with("unix:") || target.starts_with("tcp:");
+    if !socket {
+        let kind = target.split(':').next().unwrap_or_default();
+        return Err(format!(
+            "QMP over a '{kind}' chardev is not supported yet (it comes with QMP monitors on chardevs, -mon); \
+             QMP is served on sockets: -qmp unix:PATH,server=on or -qmp tcp:HOST:PORT,server=on"
+        ));
+    }
     if !server {
-        return Err("only listening QMP sockets are supported: add server=on".into());
+        return Err("chardevd serves QMP; it does not connect out: add server=on".into());
     }
     let addr = if let Some(path) = target.strip_prefix("unix:") {
         if path.is_empty() {
@@ -101,17 +255,14 @@ pub fn parse_qmp(s: &str) -> Result<QmpOpt, String> {
             path: PathBuf::from(path),
             mode: None,
         }
-    } else if let Some(rest) = target.strip_prefix("tcp:") {
+    } else {
+        let rest = target.strip_prefix("tcp:").unwrap_or(&target);
         let (host, port) = rest
             .rsplit_once(':')
             .ok_or_else(|| format!("tcp: needs HOST:PORT, got '{rest}'"))?;
         let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
         let port = port.parse().map_err(|_| format!("invalid port '{port}'"))?;
         QmpAddr::Tcp { host, port }
-    } else {
-        return Err(format!(
-            "'{target}' is not a supported QMP address (use unix:PATH or tcp:HOST:PORT)"
-        ));
     };
     Ok(QmpOpt { addr, wait })
 }
@@ -162,6 +313,11 @@ pub fn parse_object(s: &str) -> Result<ObjectOpt, String> {
         Some(_) => Err(format!("Invalid parameter type for '{k}', expected: string")),
         None => Err(format!("Parameter '{k}' is missing")),
     };
+    if let Some(serde_json::Value::String(id)) = map.get("id") {
+        if !crate::registry::id_wellformed(id) {
+            return Err(bad_id());
+        }
+    }
     let qom_type = take(&mut map, "qom-type")?;
     let id = take(&mut map, "id")?;
     Ok(ObjectOpt {
@@ -199,6 +355,9 @@ pub fn parse_device(s: &str) -> Result<DeviceOpt, String> {
             _ => props.push((k, Json::Str(v))),
         }
     }
+    if id.as_deref().is_some_and(|id| !crate::registry::id_wellformed(id)) {
+        return Err(bad_id());
+    }
     let driver = driver.ok_or("Parameter 'driver' is missing")?;
     Ok(DeviceOpt { driver, id, props })
 }
@@ -210,9 +369,11 @@ mod tests {
 
     #[test]
     fn double_commas_escape_a_comma() {
-        let c = parse_chardev("ringbuf,id=x,,y,logfile=/tmp/a,,b").unwrap();
-        assert_eq!(c.id, "x,y");
+        let c = parse_chardev("ringbuf,id=x,logfile=/tmp/a,,b").unwrap();
+        assert_eq!(c.id, "x");
         assert_eq!(c.backend.common.logfile.as_deref(), Some("/tmp/a,b"));
+        // An id is an identifier: a comma in it is refused, as by QEMU.
+        assert_eq!(parse_chardev("ringbuf,id=x,,y").unwrap_err(), bad_id());
     }
 
     #[test]
@@ -222,7 +383,7 @@ mod tests {
         let c = parse_chardev("ringbuf,id=log0,size=0").unwrap();
         assert_eq!(c.backend.config::<Ringbuf>(), Some(&Ringbuf { size: None }));
         assert!(parse_chardev("null,id=n,logappend=on").is_ok());
-        assert_eq!(parse_chardev("null").unwrap_err(), "Parameter 'id' is missing");
+        assert_eq!(parse_chardev("null").unwrap_err(), "chardev: no id specified");
         assert_eq!(
             parse_chardev("null,id=n,bogus=1").unwrap_err(),
             "Invalid parameter 'bogus'"

@@ -5,21 +5,34 @@
 //!
 //! ```toml
 //! [dependencies]
-//! chardevd = { git = "…" }   # plus bytes, and any async runtime of yours
+//! chardevd = { path = "../chardevd" }   # this repository
+//! bytes = "1"
+//! tokio = { version = "1", features = ["rt", "macros"] }   # or any async runtime
 //! ```
-//! ```no_run
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//!
+//! The system runs on its own threads; its [`Handle`] works from any thread
+//! and any async runtime, through the same executor as QMP:
+//!
+//! ```
 //! use chardevd::backends::{ringbuf::Ringbuf, ChardevBackend};
 //! use chardevd::{Config, FrontendEvent};
-//! let handle = chardevd::spawn(Config::default())?; // its own threads and actix System
-//! handle.chardev_add("log0", ChardevBackend::new(Ringbuf { size: Some(4096) })).await?;
-//! let mut fe = handle.attach("log0").await?;      // a frontend: your device model
-//! assert_eq!(fe.recv().await, Some(FrontendEvent::Opened));
-//! fe.write(bytes::Bytes::from_static(b"boot ok\n")).await?;
-//! assert_eq!(handle.ringbuf_read("log0", 100, Default::default()).await?, "boot ok\n");
-//! let mut events = handle.events(64).await?;      // every QMP event, typed
-//! handle.shutdown();
-//! # Ok(()) }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+//! rt.block_on(async {
+//!     let handle = chardevd::spawn(Config::default())?; // its own threads and actix System
+//!     handle.chardev_add("log0", ChardevBackend::new(Ringbuf { size: Some(4096) })).await?;
+//!     let mut events = handle.events(64).await?; // every QMP event, typed
+//!     let mut fe = handle.attach("log0").await?; // a frontend: your device model
+//!     assert_eq!(fe.recv().await, Some(FrontendEvent::Opened));
+//!     fe.write(bytes::Bytes::from_static(b"boot ok\n")).await?;
+//!     assert_eq!(handle.ringbuf_read("log0", 100, Default::default()).await?, "boot ok\n");
+//!     handle.quit().await?; // QEMU's SHUTDOWN event, then the system stops
+//!     assert_eq!(events.recv().await.map(|e| e.name.clone()).as_deref(), Some("SHUTDOWN"));
+//!     handle.join();
+//!     Ok::<_, Box<dyn std::error::Error>>(())
+//! })
+//! # }
 //! ```
 //!
 //! # Module map

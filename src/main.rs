@@ -1,42 +1,89 @@
 //! The `chardevd` daemon: parse QEMU-style options, start the actor system,
 //! wait for SIGINT/SIGTERM or a QMP `quit`, clean up.
-use chardevd::config;
+//!
+//! Messages follow QEMU's: `chardevd: -OPTION ARG: message`, the whole
+//! option quoted, hint lines after it.
+use chardevd::config::{self, ChardevOpt, DeviceOpt, ObjectOpt};
+use chardevd::error::{Error, OsError};
 use chardevd::qmp::listener::{remove_socket_file, QmpAddr};
 use chardevd::runtime::{self, Config};
+use std::collections::HashSet;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// Where the help text's notes start.
+const NOTE_COLUMN: usize = 46;
+
 fn usage() -> String {
-    format!(
+    let options = format!(
+        "{}\n\n\
+         --stall-timeout SECS\tdrop a QMP client whose socket accepts nothing for SECS (default 60)\n\
+         --max-sessions N\tQMP sessions per listener (default 1024)\n\
+         --threads N\tthreads for chardevs and QMP sessions (default: one per core)\n\
+         -h, -help, --help, help\tthis text\n\
+         -V, -version, --version\tthe version\n\
+         Every --option VALUE may also be written --option=VALUE.",
+        config::syntax()
+    );
+    let mut text = format!(
         "chardevd {} - QEMU's character devices and QMP, as a standalone daemon\n\n\
          Usage: chardevd [OPTIONS]\n\n\
-         Options (QEMU syntax):\n{}\n\n\
-         --stall-timeout SECS  drop a QMP client whose socket accepts nothing for SECS (default 60)\n\
-         --max-sessions N      QMP sessions per listener (default 1024)\n\
-         --threads N           threads for chardevs and QMP sessions (default: one per core)\n\
-         --help, -h        this text\n\
-         --version, -version\n\n\
-         With no -qmp, QMP listens on a unix socket (mode 0600) at\n\
+         Options (QEMU syntax):\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    for line in options.lines() {
+        match line.split_once('\t') {
+            Some((usage, note)) if usage.len() < NOTE_COLUMN => {
+                text.push_str(&format!("{usage:NOTE_COLUMN$}{note}\n"));
+            }
+            Some((usage, note)) => {
+                text.push_str(&format!("{usage}\n{:NOTE_COLUMN$}{note}\n", ""));
+            }
+            None => {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+    }
+    text.push_str(
+        "\nWith no -qmp, QMP listens on a unix socket (mode 0600) at\n\
          $XDG_RUNTIME_DIR/chardevd/qmp.sock, or /tmp/chardevd-$UID/qmp.sock.\n\
          With no options at all, a ringbuf chardev 'console0' is created too.\n\
          Logging: RUST_LOG=debug (tracing's env filter), to stderr.\n",
-        env!("CARGO_PKG_VERSION"),
-        config::syntax()
-    )
+    );
+    text
 }
 
-fn default_socket() -> PathBuf {
-    let dir = match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(d) if !d.is_empty() => PathBuf::from(d).join("chardevd"),
-        _ => PathBuf::from(format!("/tmp/chardevd-{}", rustix_uid())),
-    };
-    dir.join("qmp.sock")
+/// Print to stdout; a closed or full stdout ends the program quietly.
+fn print_out(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
-fn rustix_uid() -> u32 {
+fn uid() -> u32 {
     use std::os::unix::fs::MetadataExt;
     // The owner of /proc/self is the effective uid; no libc call needed.
     std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0)
+}
+
+/// The default QMP socket: `$XDG_RUNTIME_DIR/chardevd/qmp.sock` if that
+/// runtime directory exists, else `/tmp/chardevd-$UID/qmp.sock`.
+fn default_socket() -> PathBuf {
+    let fallback = PathBuf::from(format!("/tmp/chardevd-{}", uid()));
+    let dir = match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(d) if !d.is_empty() && std::path::Path::new(&d).is_dir() => PathBuf::from(d).join("chardevd"),
+        Some(d) if !d.is_empty() => {
+            eprintln!(
+                "chardevd: XDG_RUNTIME_DIR={} does not exist; using {}",
+                std::path::Path::new(&d).display(),
+                fallback.display()
+            );
+            fallback
+        }
+        _ => fallback,
+    };
+    dir.join("qmp.sock")
 }
 
 fn prepare_private_dir(socket: &std::path::Path) -> Result<(), String> {
@@ -46,13 +93,12 @@ fn prepare_private_dir(socket: &std::path::Path) -> Result<(), String> {
     };
     if !dir.exists() {
         std::fs::DirBuilder::new()
-            .recursive(true)
             .mode(0o700)
             .create(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            .map_err(|e| format!("cannot create {}: {}", dir.display(), OsError::from(e)))?;
     }
-    let meta = std::fs::symlink_metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    if !meta.is_dir() || meta.uid() != rustix_uid() || meta.permissions().mode() & 0o022 != 0 {
+    let meta = std::fs::symlink_metadata(dir).map_err(|e| format!("{}: {}", dir.display(), OsError::from(e)))?;
+    if !meta.is_dir() || meta.uid() != uid() || meta.permissions().mode() & 0o022 != 0 {
         return Err(format!(
             "{} is not a private directory owned by this user; pass -qmp unix:PATH,server=on",
             dir.display()
@@ -61,116 +107,253 @@ fn prepare_private_dir(socket: &std::path::Path) -> Result<(), String> {
     Ok(())
 }
 
-fn parse_args(args: Vec<String>) -> Result<Option<Config>, String> {
+/// What the command line asks for, each item with the option text QEMU
+/// would quote in a message about it.
+#[derive(Default)]
+struct Cli {
+    cfg: Config,
+    objects: Vec<(String, ObjectOpt)>,
+    chardevs: Vec<(String, ChardevOpt)>,
+    devices: Vec<(String, DeviceOpt)>,
+    qmp: Vec<(String, QmpAddr)>,
+    /// The QMP socket was not asked for: chardevd chose it.
+    default_qmp: bool,
+}
+
+/// Options QEMU has that chardevd does not, with what to use instead.
+fn unsupported(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "mon" => {
+            "QMP monitors on chardevs are not supported yet (planned: -mon chardev=ID,mode=control); \
+             for now use -qmp unix:PATH,server=on or -qmp tcp:HOST:PORT,server=on"
+        }
+        "monitor" => "chardevd has no human monitor (HMP); QMP is served with -qmp unix:PATH,server=on",
+        "serial" | "parallel" | "virtioconsole" => {
+            "chardevd has no guest serial or parallel port: create the chardev with \
+             -chardev KIND,id=ID and attach a frontend with -device echo|port,chardev=ID"
+        }
+        "nographic" | "display" | "vga" => "chardevd has no display; it needs no -nographic",
+        "machine" | "M" | "nodefaults" | "S" | "daemonize" => "chardevd runs no machine; the option is not needed",
+        _ => return None,
+    })
+}
+
+fn parse_args(args: Vec<String>) -> Result<Option<Cli>, String> {
     let no_args = args.is_empty();
-    let mut cfg = Config::default();
+    let mut cli = Cli::default();
+    let (mut chardev_ids, mut object_ids, mut device_ids) = (HashSet::new(), HashSet::new(), HashSet::new());
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
-        let mut value = |name: &str| it.next().ok_or_else(|| format!("{name}: requires an argument"));
-        match arg.trim_start_matches('-') {
+        // `--opt=value` is `--opt value`.
+        let (name, inline) = match arg.strip_prefix('-') {
+            Some(rest) => match rest.trim_start_matches('-').split_once('=') {
+                Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
+                None => (rest.trim_start_matches('-').to_owned(), None),
+            },
+            None => (arg.clone(), None),
+        };
+        // Messages quote the option as it was written.
+        let flag = match (&inline, arg.split_once('=')) {
+            (Some(_), Some((f, _))) => f.to_owned(),
+            _ => arg.clone(),
+        };
+        let mut value = || match inline.clone() {
+            Some(v) => Ok(v),
+            None => it.next().ok_or_else(|| format!("{arg}: requires an argument")),
+        };
+        match name.as_str() {
             "h" | "help" => {
-                print!("{}", usage());
+                print_out(&usage());
                 return Ok(None);
             }
             "version" | "V" => {
-                println!("chardevd {} (QMP as QEMU 10.0.2)", env!("CARGO_PKG_VERSION"));
+                print_out(&format!(
+                    "chardevd {} (QMP as QEMU 10.0.2)\n",
+                    env!("CARGO_PKG_VERSION")
+                ));
                 return Ok(None);
             }
             "chardev" => {
-                let v = value("-chardev")?;
-                let c = config::parse_chardev(&v).map_err(|e| format!("-chardev {v}: {e}"))?;
-                cfg.chardevs.push((c.id, c.backend));
+                let v = value()?;
+                let mut warnings = Vec::new();
+                let c = config::parse_chardev_after(&v, &chardev_ids, &mut warnings);
+                for w in &warnings {
+                    eprintln!("chardevd: {flag} {v}: warning: {w}");
+                }
+                let c = c.map_err(|e| format!("{flag} {v}: {e}"))?;
+                chardev_ids.insert(c.id.clone());
+                cli.chardevs.push((format!("{flag} {v}"), c));
             }
             "qmp" => {
-                let v = value("-qmp")?;
-                let q = config::parse_qmp(&v).map_err(|e| format!("-qmp {v}: {e}"))?;
-                cfg.qmp.push(q.addr);
+                let v = value()?;
+                let q = config::parse_qmp(&v).map_err(|e| format!("{flag} {v}: {e}"))?;
+                cli.qmp.push((format!("{flag} {v}"), q.addr));
             }
             "stall-timeout" => {
-                let v = value("--stall-timeout")?;
-                let secs: f64 = v
-                    .parse()
-                    .map_err(|_| format!("--stall-timeout {v}: seconds expected"))?;
+                let v = value()?;
+                let secs: f64 = v.parse().map_err(|_| format!("{flag} {v}: seconds expected"))?;
                 if !secs.is_finite() || secs <= 0.0 {
-                    return Err(format!("--stall-timeout {v}: must be positive"));
+                    return Err(format!("{flag} {v}: must be positive"));
                 }
-                cfg.limits.stall_timeout = std::time::Duration::from_secs_f64(secs);
+                cli.cfg.limits.stall_timeout = std::time::Duration::from_secs_f64(secs);
             }
             "max-sessions" => {
-                let v = value("--max-sessions")?;
-                cfg.limits.max_sessions = v
+                let v = value()?;
+                cli.cfg.limits.max_sessions = v
                     .parse()
                     .ok()
                     .filter(|n| *n > 0)
-                    .ok_or(format!("--max-sessions {v}: a positive number expected"))?;
+                    .ok_or(format!("{flag} {v}: a positive number expected"))?;
             }
             "threads" => {
-                let v = value("--threads")?;
-                cfg.arbiters = v
+                let v = value()?;
+                cli.cfg.arbiters = v
                     .parse()
                     .ok()
                     .filter(|n| *n > 0)
-                    .ok_or(format!("--threads {v}: a positive number expected"))?;
+                    .ok_or(format!("{flag} {v}: a positive number expected"))?;
             }
             "object" => {
-                let v = value("-object")?;
-                cfg.objects
-                    .push(config::parse_object(&v).map_err(|e| format!("-object {v}: {e}"))?);
+                let v = value()?;
+                let o = config::parse_object(&v).map_err(|e| format!("{flag} {v}: {e}"))?;
+                if !object_ids.insert(o.id.clone()) {
+                    return Err(format!("{flag} {v}: Duplicate ID '{}' for object", o.id));
+                }
+                cli.objects.push((format!("{flag} {v}"), o));
             }
             "device" => {
-                let v = value("-device")?;
-                cfg.devices
-                    .push(config::parse_device(&v).map_err(|e| format!("-device {v}: {e}"))?);
+                let v = value()?;
+                let d = config::parse_device(&v).map_err(|e| format!("{flag} {v}: {e}"))?;
+                if let Some(id) = &d.id {
+                    if !device_ids.insert(id.clone()) {
+                        return Err(format!("{flag} {v}: Duplicate ID '{id}' for device"));
+                    }
+                }
+                cli.devices.push((format!("{flag} {v}"), d));
             }
-            _ => return Err(format!("{arg}: invalid option (see --help)")),
+            n if arg.starts_with('-') => match unsupported(n) {
+                Some(instead) => return Err(format!("{arg}: {instead}")),
+                None => return Err(format!("{arg}: invalid option (see --help)")),
+            },
+            _ => return Err(format!("{arg}: not an option (options start with '-'; see --help)")),
         }
     }
-    if cfg.qmp.is_empty() {
+    if cli.qmp.is_empty() {
         let path = default_socket();
         prepare_private_dir(&path)?;
-        cfg.qmp.push(QmpAddr::Unix {
-            path,
-            mode: Some(0o600),
-        });
+        cli.default_qmp = true;
+        cli.qmp.push((
+            format!("unix:{}", path.display()),
+            QmpAddr::Unix {
+                path,
+                mode: Some(0o600),
+            },
+        ));
     }
     if no_args {
         use chardevd::backends::{ringbuf::Ringbuf, ChardevBackend};
-        cfg.chardevs
-            .push(("console0".into(), ChardevBackend::new(Ringbuf::default())));
+        cli.chardevs.push((
+            "console0".into(),
+            ChardevOpt {
+                id: "console0".into(),
+                backend: ChardevBackend::new(Ringbuf::default()),
+            },
+        ));
     }
-    Ok(Some(cfg))
+    Ok(Some(cli))
+}
+
+/// An error's text as QEMU prints it on the command line: a chardev's
+/// creation failure is its bare cause.
+fn cause(e: Error) -> String {
+    match e {
+        Error::AddFailed { source, .. } => source.to_string(),
+        e => e.to_string(),
+    }
+}
+
+/// Create what the command line asks for, in QEMU's order.
+async fn start(handle: &runtime::Handle, cli: Cli) -> Result<(), String> {
+    use chardevd::api::Command;
+    for (opt, o) in cli.objects {
+        handle
+            .run(Command::ObjectAdd {
+                qom_type: o.qom_type,
+                id: o.id,
+                props: o.props,
+            })
+            .await
+            .map_err(|e| format!("{opt}: {}", cause(e)))?;
+    }
+    for (opt, c) in cli.chardevs {
+        label_notices(&c.id, &opt);
+        let ret = handle
+            .chardev_add(&c.id, c.backend)
+            .await
+            .map_err(|e| format!("{opt}: {}", cause(e)))?;
+        if let Some(pty) = ret.pty {
+            // QEMU's line, printed whatever the log level.
+            eprintln!("char device redirected to {pty} (label {})", c.id);
+        }
+    }
+    for (opt, d) in cli.devices {
+        handle
+            .device_add(&d.driver, d.id.as_deref(), d.props)
+            .await
+            .map_err(|e| format!("{opt}: {}", cause(e)))?;
+    }
+    for (opt, addr) in cli.qmp {
+        match handle.listen(addr).await {
+            Ok(bound) => print_out(&format!("chardevd: QMP listening on {bound}\n")),
+            Err(e) if cli.default_qmp => {
+                return Err(format!(
+                "{opt}: {}\n(is another chardevd running? stop it, or choose a socket with -qmp unix:PATH,server=on)",
+                OsError::from(e)
+            ))
+            }
+            Err(e) => return Err(format!("{opt}: {}", OsError::from(e))),
+        }
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    let cfg = match parse_args(std::env::args().skip(1).collect()) {
-        Ok(Some(cfg)) => cfg,
+    init_logging();
+    let cli = match parse_args(std::env::args().skip(1).collect()) {
+        Ok(Some(cli)) => cli,
         Ok(None) => return ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("chardevd: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let handle = match runtime::spawn(cfg) {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+        eprintln!("chardevd: cannot start the signal runtime");
+        return ExitCode::FAILURE;
+    };
+    let handle = match runtime::spawn(Config {
+        limits: cli.cfg.limits,
+        arbiters: cli.cfg.arbiters,
+        ..Config::default()
+    }) {
         Ok(h) => h,
         Err(e) => {
             eprintln!("chardevd: {e}");
             return ExitCode::FAILURE;
         }
     };
-    for addr in handle.listeners() {
-        println!("chardevd: QMP listening on {addr}");
-    }
-    if let Err(e) = wait_for_signal(&handle) {
-        eprintln!("chardevd: cannot install signal handlers: {e}");
-    }
+    let status = match rt.block_on(start(&handle, cli)) {
+        Ok(()) => {
+            if let Err(e) = rt.block_on(wait_for_signal(&handle)) {
+                eprintln!("chardevd: cannot install signal handlers: {e}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("chardevd: {e}");
+            ExitCode::FAILURE
+        }
+    };
     handle.shutdown();
     handle.join();
     chardevd::backends::stdio::restore_terminal();
@@ -179,24 +362,103 @@ fn main() -> ExitCode {
             remove_socket_file(&path);
         }
     }
-    ExitCode::SUCCESS
+    status
 }
 
-/// Block until SIGINT or SIGTERM, or until the system stops by itself (QMP `quit`).
-fn wait_for_signal(handle: &runtime::Handle) -> std::io::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    rt.block_on(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut int = signal(SignalKind::interrupt())?;
-        let mut term = signal(SignalKind::terminate())?;
-        let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
-        loop {
-            tokio::select! {
-                _ = int.recv() => { tracing::info!("SIGINT: shutting down"); break; }
-                _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
-                _ = tick.tick() => if !handle.is_running() { break; },
-            }
+/// Wait for SIGINT or SIGTERM (then send SHUTDOWN, reason `host-signal`,
+/// as QEMU does), or until the system stops by itself (QMP `quit`).
+async fn wait_for_signal(handle: &runtime::Handle) -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
+    let signo = loop {
+        tokio::select! {
+            _ = int.recv() => break 2,
+            _ = term.recv() => break 15,
+            _ = tick.tick() => if !handle.is_running() { return Ok(()); },
         }
-        Ok(())
-    })
+    };
+    eprintln!("chardevd: terminating on signal {signo}");
+    if handle.quit_on_signal().await.is_ok() {
+        // The system stops once sessions have their SHUTDOWN (bounded).
+        while handle.is_running() {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+    Ok(())
+}
+
+/// Messages the daemon prints whatever the log level (QEMU prints them with
+/// `info_report`): tracing events of this target, from the library.
+const NOTICE: &str = "chardevd::notice";
+
+/// The option text of each command-line chardev, for notices about it.
+fn labels() -> &'static std::sync::Mutex<std::collections::HashMap<String, String>> {
+    static LABELS: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, String>>> =
+        std::sync::OnceLock::new();
+    LABELS.get_or_init(Default::default)
+}
+
+fn label_notices(id: &str, option: &str) {
+    if let Ok(mut l) = labels().lock() {
+        l.insert(id.to_owned(), option.to_owned());
+    }
+}
+
+/// Prints notices as `chardevd: -chardev OPTION: message`.
+struct Notices;
+
+#[derive(Default)]
+struct NoticeFields {
+    message: String,
+    chardev: Option<String>,
+}
+
+impl tracing::field::Visit for NoticeFields {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.record_debug(field, &value as &dyn std::fmt::Debug);
+        if field.name() == "chardev" {
+            self.chardev = Some(value.to_owned());
+        }
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        match field.name() {
+            "message" => self.message = format!("{value:?}"),
+            "chardev" => self.chardev = Some(format!("{value:?}")),
+            _ => {}
+        }
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Notices {
+    fn on_event(&self, event: &tracing::Event<'_>, _ctx: tracing_subscriber::layer::Context<'_, S>) {
+        if event.metadata().target() != NOTICE {
+            return;
+        }
+        let mut f = NoticeFields::default();
+        event.record(&mut f);
+        let option = f.chardev.and_then(|id| labels().lock().ok()?.get(&id).cloned());
+        match option {
+            Some(o) => eprintln!("chardevd: {o}: {}", f.message),
+            None => eprintln!("chardevd: {}", f.message),
+        }
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::prelude::*;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+        .add_directive(format!("{NOTICE}=off").parse().expect("a valid directive"));
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_filter(filter);
+    let notices = tracing_subscriber::filter::Targets::new().with_target(NOTICE, tracing::Level::INFO);
+    tracing_subscriber::registry()
+        .with(fmt)
+        .with(Notices.with_filter(notices))
+        .init();
 }

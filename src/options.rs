@@ -53,7 +53,13 @@ pub fn parse_bool(key: &str, v: &str) -> Result<bool, String> {
 
 /// Parse a QEMU size (`65536`, `64K`, `1M`, `2G`).
 pub fn parse_size(key: &str, v: &str) -> Result<i64, String> {
-    let err = || format!("Parameter '{key}' expects a non-negative number below 2^64");
+    let err = || {
+        format!(
+            "Parameter '{key}' expects a non-negative number below 2^64\n\
+             Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\n\
+             and exabytes, respectively."
+        )
+    };
     let (num, mult) = match v.char_indices().last() {
         Some((i, c)) if c.is_ascii_alphabetic() => {
             let m: i64 = match c.to_ascii_uppercase() {
@@ -62,6 +68,8 @@ pub fn parse_size(key: &str, v: &str) -> Result<i64, String> {
                 'M' => 1 << 20,
                 'G' => 1 << 30,
                 'T' => 1 << 40,
+                'P' => 1 << 50,
+                'E' => 1 << 60,
                 _ => return Err(err()),
             };
             (&v[..i], m)
@@ -85,6 +93,11 @@ impl Opts {
     /// Split an option string.
     pub fn parse(s: &str) -> Opts {
         Opts { items: split_opts(s) }
+    }
+
+    /// Options already split (and expanded) into key-value pairs.
+    pub fn from_items(items: Vec<(String, String)>) -> Opts {
+        Opts { items }
     }
 
     /// The leading item without a key (`ringbuf` in `ringbuf,id=x`).

@@ -18,7 +18,7 @@
 //! handle.shutdown();
 //! # Ok(()) }
 //! ```
-use crate::actors::msgs::{Attach, NewHolderId, Quit, Subscribe};
+use crate::actors::msgs::{Attach, Emit, NewHolderId, Quit, Subscribe};
 use crate::actors::pool::{self, Pool};
 use crate::actors::Supervisor;
 use crate::api::{Command, DataFormat, Executor, Frontend, Payload, Reply};
@@ -30,6 +30,7 @@ use crate::json::Json;
 use crate::qmp::listener::{self, Listener, QmpAddr, Serve};
 use crate::qmp::output::Budget;
 use crate::qmp::session::SessionLimits;
+use crate::registry::events::shutdown_event;
 use crate::registry::{Delivery, EventSink, Holder, QmpEvent};
 use actix::prelude::*;
 use bytes::Bytes;
@@ -148,7 +149,7 @@ async fn setup(serve: &Serve, cfg: Config) -> io::Result<Vec<Listener>> {
                 backend,
             })
             .await
-            .map_err(|e| io::Error::other(format!("-chardev id={id}: {e}")))?;
+            .map_err(|e| io::Error::other(format!("chardev '{id}': {e}")))?;
     }
     for d in cfg.devices {
         let driver = d.driver.clone();
@@ -160,14 +161,14 @@ async fn setup(serve: &Serve, cfg: Config) -> io::Result<Vec<Listener>> {
                 props: d.props,
             })
             .await
-            .map_err(|e| io::Error::other(format!("-device {driver}: {e}")))?;
+            .map_err(|e| io::Error::other(format!("device '{driver}': {e}")))?;
     }
     let mut listeners = Vec::new();
     for addr in &cfg.qmp {
         let l = listener::bind(addr, serve.clone())
             .await
             .map_err(|e| io::Error::new(e.kind(), format!("-qmp {addr}: {e}")))?;
-        tracing::info!(addr = %l.addr, "QMP listening");
+        tracing::debug!(addr = %l.addr, "QMP listening");
         listeners.push(l);
     }
     Ok(listeners)
@@ -347,8 +348,18 @@ impl Handle {
         Ok(rx)
     }
 
-    /// Stop the system as QMP `quit` does.
+    /// Stop the system as QMP `quit` does (SHUTDOWN with reason
+    /// `host-qmp-quit` to every subscriber first).
     pub async fn quit(&self) -> Result<(), Error> {
+        self.exec.run(Command::Quit).await?;
+        self.exec.ask(Quit).await
+    }
+
+    /// Stop the system as QEMU does on SIGINT or SIGTERM: SHUTDOWN with
+    /// reason `host-signal` to every subscriber, which sessions get to send
+    /// (bounded), then stop. Returns when the system is stopping.
+    pub async fn quit_on_signal(&self) -> Result<(), Error> {
+        self.exec.ask(Emit(shutdown_event("host-signal"))).await?;
         self.exec.ask(Quit).await
     }
 

@@ -189,7 +189,7 @@ fn run(socket: &std::path::Path, steps: &[Step]) -> Vec<(String, Vec<String>)> {
 #[test]
 fn chardevd_replies_exactly_as_qemu_10_0_2_does() {
     let Some(bin) = qemu_binary() else {
-        require("QEMU 10 (qemu-system-x86_64; run ../shared/tools/install-qemu)", false);
+        require("QEMU 10.0 (qemu-system-x86_64)", false);
         return;
     };
     let steps = script();
@@ -231,7 +231,7 @@ fn free_port() -> u16 {
 #[test]
 fn socket_chardevs_reply_exactly_as_qemu_10_0_2_does() {
     let Some(bin) = qemu_binary() else {
-        require("QEMU 10 (qemu-system-x86_64; run ../shared/tools/install-qemu)", false);
+        require("QEMU 10.0 (qemu-system-x86_64)", false);
         return;
     };
     if !require("openssl (for the test certificates)", have("openssl")) {
@@ -364,7 +364,7 @@ fn socket_peers_see_the_same_bytes_from_both() {
     use std::io::Write;
     use std::net::{TcpListener, TcpStream};
     let Some(bin) = qemu_binary() else {
-        require("QEMU 10 (qemu-system-x86_64; run ../shared/tools/install-qemu)", false);
+        require("QEMU 10.0 (qemu-system-x86_64)", false);
         return;
     };
     let mut known = Vec::new();
@@ -491,7 +491,7 @@ fn reconnect_messages_are_qemus() {
     use std::io::Read;
     use std::process::{Command, Stdio};
     let Some(bin) = qemu_binary() else {
-        require("QEMU 10 (qemu-system-x86_64; run ../shared/tools/install-qemu)", false);
+        require("QEMU 10.0 (qemu-system-x86_64)", false);
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -563,6 +563,103 @@ fn reconnect_messages_are_qemus() {
     assert_eq!(got, want);
 }
 
+/// Command-line errors: the same options to QEMU and to chardevd, the same
+/// stderr (`qemu-system-x86_64:` read as `chardevd:`) and a failing exit.
+#[test]
+fn command_line_errors_are_qemus() {
+    let Some(bin) = qemu_binary() else {
+        require("QEMU 10.0 (qemu-system-x86_64)", false);
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy_port = busy.local_addr().unwrap().port();
+    let qmp_busy = format!("tcp:127.0.0.1:{busy_port},server=on");
+    let cases: Vec<Vec<String>> = [
+        vec!["-chardev", "ringbuf,id=r,size=1000"],
+        vec!["-chardev", "file,id=f,path=/nonexistent-dir/x"],
+        vec!["-chardev", "null,id=1r"],
+        vec!["-chardev", "ringbuf,id="],
+        vec!["-chardev", "null,id=a/b"],
+        vec!["-chardev", "ringbuf,idd=r"],
+        vec!["-chardev", "null,idd=3,id=r"],
+        vec!["-chardev", "null,id=1r,bogus=1"],
+        vec!["-chardev", "null,id=r", "-chardev", "ringbuf,id=r,size=3"],
+        vec!["-chardev", "null"],
+        vec!["-chardev", "nope"],
+        vec!["-chardev", "id=x"],
+        vec!["-chardev", ",id=x"],
+        vec!["-chardev", "nope,id=x"],
+        vec!["-chardev", "nope,id=x,idd=3"],
+        vec!["-chardev", "null,id=a,bogus=1"],
+        vec!["-chardev", "null,id=a,nobogus"],
+        vec!["-chardev", "null,id=r,logappend=maybe,idd=1"],
+        vec!["-chardev", "ringbuf,id=r,size=abc"],
+        vec!["-chardev", "null,id=a,size=1Z"],
+        vec!["-chardev", "null,id=a,to=1.5"],
+        vec!["-chardev", "null,id=a,reconnect=x"],
+        vec!["-chardev", "ringbuf,id=a,size=3,path=/x"],
+        vec!["-chardev", "file,id=f"],
+        vec!["-chardev", "socket,id=s,host=127.0.0.1"],
+        vec!["-chardev", "socket,id=s,path=/nonexistent-dir/s.sock,server=on"],
+        vec![
+            "-chardev",
+            "socket,id=s,host=127.0.0.1,port=1,reconnect=1,reconnect-ms=5",
+        ],
+        vec!["-object", "authz-simple,id=1a,identity=x"],
+        vec![
+            "-object",
+            "authz-simple,id=a,identity=x",
+            "-object",
+            "authz-simple,id=a,identity=x",
+        ],
+        vec!["-qmp", qmp_busy.as_str()],
+        vec!["-qmp", "unix:/nonexistent-dir/q.sock,server=on"],
+        vec!["-chardev"],
+        vec!["-qmp"],
+        vec!["-bogus"],
+    ]
+    .into_iter()
+    .map(|c| c.into_iter().map(str::to_owned).collect())
+    .collect();
+    let stderr_of = |program: &std::path::Path, pre: &[&str], args: &[String]| {
+        let mut cmd = std::process::Command::new(program);
+        cmd.args(pre).args(args).current_dir(dir.path()).env_remove("RUST_LOG");
+        let out = output_within(cmd, None, 10);
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let ours = std::path::Path::new(env!("CARGO_BIN_EXE_chardevd"));
+    let mut differ = Vec::new();
+    for args in &cases {
+        let (q_ok, q_err) = stderr_of(&bin, &["-machine", "none", "-nodefaults", "-display", "none"], args);
+        let (d_ok, d_err) = stderr_of(ours, &[], args);
+        assert!(!q_ok, "QEMU accepted {args:?}: {q_err}");
+        let want = q_err.replace("qemu-system-x86_64:", "chardevd:");
+        // chardevd names its own options in `invalid option` (see --help).
+        let want = want.replace(": invalid option\n", ": invalid option (see --help)\n");
+        // chardevd's own log lines, and its warning for a key the backend
+        // ignores (README, differences 25), are not QEMU's.
+        let got: Vec<&str> = d_err
+            .lines()
+            .filter(|l| !l.contains(" INFO ") && !l.contains("has no effect on a"))
+            .collect();
+        if d_ok || got != want.lines().collect::<Vec<_>>() {
+            differ.push(format!(
+                "{args:?}\n  QEMU:     {q_err:?}\n  chardevd: {d_err:?} (ok: {d_ok})"
+            ));
+        }
+    }
+    drop(busy);
+    assert!(
+        differ.is_empty(),
+        "{} of {} differ:\n{}",
+        differ.len(),
+        cases.len(),
+        differ.join("\n")
+    );
+    eprintln!("{} command-line errors identical to QEMU 10.0.2", cases.len());
+}
+
 /// Whether `ours` is `theirs` with fewer union variants or enum values.
 fn is_cut_of(ours: &serde_json::Value, theirs: &serde_json::Value) -> bool {
     let (Some(o), Some(t)) = (ours.as_object(), theirs.as_object()) else {
@@ -583,7 +680,7 @@ fn is_cut_of(ours: &serde_json::Value, theirs: &serde_json::Value) -> bool {
 #[test]
 fn introspection_and_backend_list_are_qemus() {
     let Some(bin) = qemu_binary() else {
-        require("QEMU 10 (qemu-system-x86_64; run ../shared/tools/install-qemu)", false);
+        require("QEMU 10.0 (qemu-system-x86_64)", false);
         return;
     };
     let fetch = |socket: &std::path::Path| {

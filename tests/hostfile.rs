@@ -742,7 +742,8 @@ fn stdio_terminal_is_restored_after_a_qmp_quit() {
     }
     assert!(raw_again, "raw mode re-applied on SIGCONT");
     let mut c = Client::negotiated(&sock);
-    assert_eq!(c.cmd(r#"{"execute":"quit"}"#), r#"{"return": {}}"#);
+    assert!(c.cmd(r#"{"execute":"quit"}"#).contains(r#""event": "SHUTDOWN""#));
+    assert_eq!(c.line(), r#"{"return": {}}"#);
     assert!(child.wait().unwrap().success());
     let after = tcgetattr(&tty).unwrap();
     assert_eq!(

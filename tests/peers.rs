@@ -48,7 +48,7 @@ async fn echo(h: &runtime::Handle, id: &str) {
 }
 
 fn socat_present() -> bool {
-    require("socat (.ci/install-deps installs it)", have("socat"))
+    require("socat", have("socat"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,7 +103,7 @@ async fn socat_talks_to_a_server_and_serves_a_client_chardev() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_telnet_client_negotiates_and_its_options_never_reach_the_frontend() {
-    if !require("telnet (.ci/install-deps installs it)", have("telnet")) {
+    if !require("telnet", have("telnet")) {
         return;
     }
     let h = runtime::spawn(Config::default()).unwrap();
@@ -194,7 +194,7 @@ fn s_client(pki: &std::path::Path, port: u16, who: Option<&str>) -> std::process
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openssl_s_client_gets_in_with_an_allowed_certificate_only() {
-    if !require("openssl (.ci/install-deps installs it)", have("openssl")) {
+    if !require("openssl", have("openssl")) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -234,7 +234,7 @@ async fn openssl_s_client_gets_in_with_an_allowed_certificate_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tls_client_chardev_talks_to_a_tls_server_chardev() {
-    if !require("openssl (.ci/install-deps installs it)", have("openssl")) {
+    if !require("openssl", have("openssl")) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -297,7 +297,7 @@ async fn websocket_server(h: &runtime::Handle) -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_websockets_client_exchanges_binary_messages() {
-    if !require("python3 websockets (.ci/install-deps installs it)", python_websockets()) {
+    if !require("python3 websockets", python_websockets()) {
         return;
     }
     let h = runtime::spawn(Config::default()).unwrap();
@@ -323,7 +323,7 @@ async fn the_python_websockets_client_exchanges_binary_messages() {
 async fn headless_chromium_speaks_to_a_websocket_chardev() {
     let chromium = ["chromium", "chromium-browser"].into_iter().find(|c| have(c));
     let Some(chromium) = chromium else {
-        require("chromium (.ci/install-deps installs it)", false);
+        require("chromium", false);
         return;
     };
     let h = runtime::spawn(Config::default()).unwrap();

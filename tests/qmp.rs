@@ -336,7 +336,7 @@ fn query_commands_and_schema_describe_every_command() {
 fn the_binary_parses_qemu_options_and_cleans_up_on_sigterm() {
     let mut d = chardevd(&[
         "-chardev",
-        "ringbuf,id=a,,b,size=4K",
+        "ringbuf,id=a.b,size=4K",
         "-chardev",
         "memory,id=m",
         "-device",
@@ -345,7 +345,7 @@ fn the_binary_parses_qemu_options_and_cleans_up_on_sigterm() {
     let mut c = Client::negotiated(&d.socket);
     assert_eq!(
         c.cmd(r#"{"execute":"query-chardev"}"#),
-        r#"{"return": [{"frontend-open": false, "filename": "ringbuf", "label": "a,b"}, {"frontend-open": true, "filename": "memory", "label": "m"}]}"#
+        r#"{"return": [{"frontend-open": false, "filename": "ringbuf", "label": "a.b"}, {"frontend-open": true, "filename": "memory", "label": "m"}]}"#
     );
     let pid = d.child.id();
     let _ = std::process::Command::new("kill")
@@ -381,22 +381,6 @@ fn the_binary_reports_bad_options_clearly() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("chardevd "));
-}
-
-#[test]
-fn quit_stops_the_daemon() {
-    let mut d = chardevd(&[]);
-    let mut c = Client::negotiated(&d.socket);
-    assert_eq!(c.cmd(r#"{"execute":"quit"}"#), r#"{"return": {}}"#);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(status) = d.child.try_wait().unwrap() {
-            assert!(status.success());
-            break;
-        }
-        assert!(Instant::now() < deadline, "daemon did not exit after quit");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn in_process_with(

@@ -25,7 +25,7 @@ COMMANDS = [
 # run time, as a QEMU built without them refuses them).
 OBJECT_TYPES = ['authz-list', 'authz-listfile', 'authz-pam', 'authz-simple',
                 'tls-creds-anon', 'tls-creds-psk', 'tls-creds-x509']
-EVENTS = ['VSERPORT_CHANGE', 'DEVICE_DELETED']
+EVENTS = ['SHUTDOWN', 'VSERPORT_CHANGE', 'DEVICE_DELETED']
 
 # Downstream extensions (QAPI naming rule for vendor extensions).
 EXTENSIONS = [

@@ -165,7 +165,8 @@ pub struct PortSetOpen {
     pub open: bool,
 }
 
-/// `quit`: stop the actor system shortly after replying.
+/// Stop the actor system once every session has taken its last events
+/// (bounded); `quit` sends it after its reply is out.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct Quit;

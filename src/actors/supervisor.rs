@@ -23,7 +23,6 @@ use crate::registry::{events, AttachReject, DeviceReject, EventBus, Holder, QmpE
 use actix::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// What the supervisor keeps of a live chardev.
@@ -699,7 +698,20 @@ impl Handler<Quit> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, _msg: Quit, ctx: &mut Context<Self>) {
-        tracing::info!("quit requested over QMP");
-        ctx.run_later(Duration::from_millis(10), |_, _| System::current().stop());
+        tracing::info!("shutting down");
+        // Every session takes its last events (SHUTDOWN) first, bounded.
+        let flushes = self.bus.flushes();
+        ctx.spawn(
+            async move {
+                let all = async {
+                    for f in flushes {
+                        f.await;
+                    }
+                };
+                let _ = tokio::time::timeout(events::SHUTDOWN_FLUSH, all).await;
+            }
+            .into_actor(self)
+            .map(|_, _, _| System::current().stop()),
+        );
     }
 }

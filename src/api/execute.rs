@@ -8,6 +8,7 @@ use crate::actors::Supervisor;
 use crate::backends::ringbuf::qemu_base64_decode;
 use crate::error::Error;
 use crate::objects::Objects;
+use crate::registry::events::shutdown_event;
 use actix::prelude::*;
 use base64::Engine as _;
 use bytes::Bytes;
@@ -136,7 +137,11 @@ impl Executor {
                 self.ask(PortSetOpen { id, open }).await??;
                 Ok(Reply::Empty)
             }
-            Command::Quit => Ok(Reply::Quit),
+            Command::Quit => {
+                // QEMU: SHUTDOWN to every session before quit's reply.
+                self.ask(Emit(shutdown_event("host-qmp-quit"))).await?;
+                Ok(Reply::Quit)
+            }
             Command::ObjectAdd { qom_type, id, props } => {
                 let objects = self.objects.clone();
                 // Reading credentials is file I/O: off the arbiter.

@@ -23,7 +23,7 @@ pub const KIND: Kind = Kind {
     aliases: &["parport"],
     from_qmp: from_data::<Parallel>,
     from_cli,
-    syntax: "-chardev parallel,id=ID,path=DEVICE        (alias parport; Linux ppdev)",
+    syntax: "-chardev parallel,id=ID,path=DEVICE\t(alias parport; Linux ppdev)",
 };
 
 fn from_cli(opts: &mut Opts) -> Result<Box<dyn BackendConfig>, String> {

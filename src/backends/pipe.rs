@@ -16,7 +16,7 @@ pub const KIND: Kind = Kind {
     aliases: &[],
     from_qmp: from_data::<Pipe>,
     from_cli,
-    syntax: "-chardev pipe,id=ID,path=PATH             (PATH.in/PATH.out, else PATH both ways)",
+    syntax: "-chardev pipe,id=ID,path=PATH\t(PATH.in/PATH.out, else PATH both ways)",
 };
 
 fn from_cli(opts: &mut Opts) -> Result<Box<dyn BackendConfig>, String> {

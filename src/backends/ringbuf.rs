@@ -19,7 +19,7 @@ pub const RINGBUF: Kind = Kind {
     aliases: &[],
     from_qmp: from_data::<Ringbuf>,
     from_cli: from_cli::<Ringbuf>,
-    syntax: "-chardev ringbuf,id=ID[,size=SIZE]        (SIZE a power of two, default 64K)",
+    syntax: "-chardev ringbuf,id=ID[,size=SIZE]\t(SIZE a power of two, default 64K)",
 };
 
 /// The `memory` kind.
@@ -28,7 +28,7 @@ pub const MEMORY: Kind = Kind {
     aliases: &[],
     from_qmp: from_data::<Memory>,
     from_cli: from_cli::<Memory>,
-    syntax: "-chardev memory,id=ID[,size=SIZE]         (deprecated alias of ringbuf)",
+    syntax: "-chardev memory,id=ID[,size=SIZE]\t(deprecated alias of ringbuf)",
 };
 
 fn from_cli<T: RingKind>(opts: &mut Opts) -> Result<Box<dyn BackendConfig>, String> {

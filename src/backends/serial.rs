@@ -25,7 +25,7 @@ pub const KIND: Kind = Kind {
     aliases: &["tty"],
     from_qmp: from_data::<Serial>,
     from_cli,
-    syntax: "-chardev serial,id=ID,path=DEVICE          (alias tty)",
+    syntax: "-chardev serial,id=ID,path=DEVICE\t(alias tty)",
 };
 
 fn from_cli(opts: &mut Opts) -> Result<Box<dyn BackendConfig>, String> {

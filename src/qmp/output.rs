@@ -326,6 +326,13 @@ impl EventSink for WireSink {
     fn deliver(&self, _event: &Arc<QmpEvent>, wire: &Bytes) -> Delivery {
         self.0.push_event(wire)
     }
+
+    fn flushed(&self) -> Option<crate::registry::events::Flushed> {
+        let out = self.0.clone();
+        Some(Box::pin(async move {
+            out.drained(crate::registry::events::SHUTDOWN_FLUSH).await
+        }))
+    }
 }
 
 #[cfg(test)]

@@ -80,6 +80,30 @@ pub trait EventSink: Send + std::fmt::Debug {
     /// Take one event: its typed form, and its wire form (serialized once for
     /// every subscriber). Must not block.
     fn deliver(&self, event: &Arc<QmpEvent>, wire: &Bytes) -> Delivery;
+
+    /// A future that ends once what was delivered so far has left (a QMP
+    /// session's socket took it), or `None` if delivery is the end of it.
+    /// Shutdown waits on these, bounded, so the last events are not lost.
+    fn flushed(&self) -> Option<Flushed> {
+        None
+    }
+}
+
+/// How long shutdown waits for subscribers to take their last events.
+pub const SHUTDOWN_FLUSH: Duration = Duration::from_secs(1);
+
+/// What [`EventSink::flushed`] returns.
+pub type Flushed = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// QEMU's `SHUTDOWN` event (`guest: false`: chardevd has no guest).
+pub fn shutdown_event(reason: &str) -> QmpEvent {
+    QmpEvent::now(
+        "SHUTDOWN",
+        Some(Json::object([
+            ("guest", Json::Bool(false)),
+            ("reason", Json::str(reason)),
+        ])),
+    )
 }
 
 #[derive(Debug, Default)]
@@ -163,6 +187,11 @@ impl EventBus {
                 false
             }
         }
+    }
+
+    /// The subscribers' [`EventSink::flushed`] futures.
+    pub fn flushes(&self) -> Vec<Flushed> {
+        self.subscribers.iter().filter_map(|(_, s)| s.flushed()).collect()
     }
 
     /// Send to every subscriber; drop the closed and the overflowing ones.

@@ -271,7 +271,13 @@ impl BackendConfig for Socket {
                 let listening = net::listen(&self.addr, &*fds, net::BACKLOG).await?;
                 let mut t = server::Server::new(listening, setup)?;
                 if self.wait == Some(true) {
-                    tracing::info!(chardev = %cx.id, "waiting for connection on: {}", t.idle_filename());
+                    // QEMU's info line; the daemon prints it whatever the log level.
+                    tracing::info!(
+                        target: "chardevd::notice",
+                        chardev = %cx.id,
+                        "info: chardevd waiting for connection on: {}",
+                        t.idle_filename()
+                    );
                     t.accept_first().await;
                 }
                 Ok(Opened::closed(LinkBackend::idle(t)))
@@ -290,38 +296,9 @@ impl BackendConfig for Socket {
 }
 
 fn from_cli(opts: &mut Opts) -> Result<Box<dyn BackendConfig>, String> {
-    // Short-form booleans (`server`, `nowait`, ...), as QEMU still takes them.
-    let mut flags: Vec<(String, bool)> = Vec::new();
-    while let Some(f) = opts.take_positional() {
-        let (name, value) = match f.strip_prefix("no") {
-            Some(n) if ["wait", "delay", "server", "telnet"].contains(&n) => (n.to_owned(), false),
-            _ => (f.clone(), true),
-        };
-        if ![
-            "server",
-            "wait",
-            "nodelay",
-            "delay",
-            "telnet",
-            "tn3270",
-            "websocket",
-            "ipv4",
-            "ipv6",
-        ]
-        .contains(&name.as_str())
-        {
-            return Err(format!("Invalid parameter '{f}'"));
-        }
-        tracing::warn!(
-            "short-form boolean option '{f}' deprecated; use {name}={}",
-            if value { "on" } else { "off" }
-        );
-        flags.push((name, value));
-    }
-    let flag = |opts: &mut Opts, key: &str| -> Result<Option<bool>, String> {
-        let v = opts.take_bool(key)?;
-        Ok(v.or_else(|| flags.iter().rev().find(|(k, _)| k == key).map(|(_, v)| *v)))
-    };
+    // Short-form booleans (`server`, `nowait`) arrive as `server=on`,
+    // `wait=off` (crate::config expands them, as QEMU does).
+    let flag = |opts: &mut Opts, key: &str| opts.take_bool(key);
     let path = opts.take("path");
     let host = opts.take("host");
     let port = opts.take("port");
