@@ -193,7 +193,6 @@ pub fn parse_chardev_after(
     if opts.take_bool("mux")? == Some(true) {
         return Err("mux=on is not supported yet (the mux backend is not built)".into());
     }
-    let _ = opts.take("mux");
     let Some(k) = backends::kind(&kind) else {
         return Err(format!("'{kind}' is not a valid char driver name"));
     };
