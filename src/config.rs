@@ -30,6 +30,8 @@ pub struct ChardevOpt {
     pub id: String,
     /// The backend.
     pub backend: ChardevBackend,
+    /// `mux=on`: the backend is created as `ID-base` with a mux `ID` over it.
+    pub mux: bool,
 }
 
 /// How QEMU's `qemu_chardev_opts` types a `-chardev` key.
@@ -78,6 +80,7 @@ const CHARDEV_KEYS: &[(&str, KeyType)] = {
         ("debug", Number),
         ("size", Size),
         ("chardev", Str),
+        (crate::backends::mux::MAX_FRONTENDS_KEY, Number),
         ("chardevs.0", Str),
         ("chardevs.1", Str),
         ("chardevs.2", Str),
@@ -190,9 +193,7 @@ pub fn parse_chardev_after(
         logfile: opts.take("logfile"),
         logappend: opts.take_bool("logappend")?,
     };
-    if opts.take_bool("mux")? == Some(true) {
-        return Err("mux=on is not supported yet (the mux backend is not built)".into());
-    }
+    let mux = opts.take_bool("mux")? == Some(true);
     let Some(k) = backends::kind(&kind) else {
         return Err(format!("'{kind}' is not a valid char driver name"));
     };
@@ -204,6 +205,7 @@ pub fn parse_chardev_after(
     Ok(ChardevOpt {
         id,
         backend: ChardevBackend::from_parts(common, config),
+        mux,
     })
 }
 

@@ -235,6 +235,10 @@ pub enum BackendError {
     /// schema checks them first).
     #[error("Invalid backend: {0}")]
     Invalid(String),
+    /// A kind's own error, worded as QEMU's source of that kind words it
+    /// (a mux's missing base, a hub's inputs).
+    #[error("{0}")]
+    Kind(String),
 }
 
 /// Why a built-in device (`device_add`) could not be created or used.
@@ -345,6 +349,14 @@ pub enum Error {
     /// A frontend attach to a chardev that takes no more frontends.
     #[error("chardev '{0}' is already in use")]
     InUse(String),
+    /// A frontend beyond a mux's limit.
+    #[error("too many uses of multiplexed chardev '{id}' (maximum is {max})")]
+    MuxFull {
+        /// The mux.
+        id: String,
+        /// Its limit.
+        max: usize,
+    },
     /// A built-in device error.
     #[error(transparent)]
     Device(#[from] DeviceError),

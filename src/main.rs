@@ -21,6 +21,7 @@ fn usage() -> String {
          --stall-timeout SECS\tdrop a QMP client whose socket accepts nothing for SECS (default 60)\n\
          --max-sessions N\tQMP sessions per listener (default 1024)\n\
          --threads N\tthreads for chardevs and QMP sessions (default: one per core)\n\
+         --allow-exit\tlet a mux's C-a x stop the daemon, as in QEMU (default: an event)\n\
          -h, -help, --help, help\tthis text\n\
          -V, -version, --version\tthe version\n\
          Every --option VALUE may also be written --option=VALUE.",
@@ -213,6 +214,7 @@ fn parse_args(args: Vec<String>) -> Result<Option<Cli>, String> {
                     .filter(|n| *n > 0)
                     .ok_or(format!("{flag} {v}: a positive number expected"))?;
             }
+            "allow-exit" if inline.is_none() => cli.cfg.allow_exit = true,
             "object" => {
                 let v = value()?;
                 let o = config::parse_object(&v).map_err(|e| format!("{flag} {v}: {e}"))?;
@@ -257,6 +259,7 @@ fn parse_args(args: Vec<String>) -> Result<Option<Cli>, String> {
             ChardevOpt {
                 id: "console0".into(),
                 backend: ChardevBackend::new(Ringbuf::default()),
+                mux: false,
             },
         ));
     }
@@ -286,11 +289,29 @@ async fn start(handle: &runtime::Handle, cli: Cli) -> Result<(), String> {
             .map_err(|e| format!("{opt}: {}", cause(e)))?;
     }
     for (opt, c) in cli.chardevs {
-        label_notices(&c.id, &opt);
-        let ret = handle
-            .chardev_add(&c.id, c.backend)
-            .await
-            .map_err(|e| format!("{opt}: {}", cause(e)))?;
+        // mux=on: the backend is ID-base, and a mux ID goes over it (QEMU).
+        let base = if c.mux { format!("{}-base", c.id) } else { c.id.clone() };
+        label_notices(&base, &opt);
+        let ret = handle.chardev_add(&base, c.backend).await.map_err(|e| match e {
+            // QEMU's text when ID-base clashes with another chardev.
+            Error::AlreadyExists(id) => {
+                format!("{opt}: attempt to add duplicate property '{id}' to object (type 'container')")
+            }
+            e => format!("{opt}: {}", cause(e)),
+        })?;
+        if c.mux {
+            use chardevd::backends::{mux::Mux, ChardevBackend};
+            label_notices(&c.id, &opt);
+            handle
+                .chardev_add(&c.id, ChardevBackend::new(Mux::over(base.clone())))
+                .await
+                .map_err(|e| match e {
+                    Error::AlreadyExists(id) => {
+                        format!("{opt}: attempt to add duplicate property '{id}' to object (type 'container')")
+                    }
+                    e => format!("{opt}: {}", cause(e)),
+                })?;
+        }
         if let Some(pty) = ret.pty {
             // QEMU's line, printed whatever the log level.
             eprintln!("char device redirected to {pty} (label {})", c.id);

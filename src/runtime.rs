@@ -54,6 +54,9 @@ pub struct Config {
     pub limits: SessionLimits,
     /// Threads (arbiters) for chardevs and sessions; 0: one per available core.
     pub arbiters: usize,
+    /// A mux's `C-a x` stops the system (QEMU's behaviour); otherwise it
+    /// raises `__org.chardevd_EXIT_REQUEST` and is logged.
+    pub allow_exit: bool,
 }
 
 /// A running chardevd. Cheap to clone; every clone drives the same system.
@@ -85,7 +88,9 @@ pub fn spawn(cfg: Config) -> io::Result<Handle> {
             };
             let pool = Pool::new(n);
             let objects = crate::objects::Objects::new();
-            let supervisor = Supervisor::new(pool.clone(), objects.clone()).start();
+            let supervisor = Supervisor::new(pool.clone(), objects.clone())
+                .allow_exit(cfg.allow_exit)
+                .start();
             let serve = Serve {
                 exec: Executor::new(supervisor, objects),
                 pool,

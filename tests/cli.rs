@@ -343,7 +343,7 @@ fn unsupported_qemu_options_say_what_to_use_instead() {
         (&["-serial", "stdio"], "-device echo|port,chardev=ID"),
         (&["-nographic"], "chardevd: -nographic: chardevd has no display; it needs no -nographic"),
         (&["-bogus"], "chardevd: -bogus: invalid option (see --help)"),
-        (&["-chardev", "null,id=r,mux=on"], "mux=on is not supported yet"),
+        (&["-chardev", "mux,id=m"], "chardevd: -chardev mux,id=m: chardev: mux: no chardev given"),
     ];
     for (args, want) in cases {
         let (ok, out, err) = run({

@@ -33,6 +33,10 @@ EXTENSIONS = [
      'arg-type': '__org.chardevd_q_obj_port-set-open-arg', 'ret-type': '0'},
     {'name': '__org.chardevd_q_obj_port-set-open-arg', 'meta-type': 'object',
      'members': [{'name': 'id', 'type': 'str'}, {'name': 'open', 'type': 'bool'}]},
+    {'name': '__org.chardevd_EXIT_REQUEST', 'meta-type': 'event',
+     'arg-type': '__org.chardevd_q_obj_EXIT_REQUEST-arg'},
+    {'name': '__org.chardevd_q_obj_EXIT_REQUEST-arg', 'meta-type': 'object',
+     'members': [{'name': 'chardev', 'type': 'str'}, {'name': 'source', 'type': 'str'}]},
 ]
 
 def main():
@@ -46,6 +50,13 @@ def main():
     by_name[tag]['values'] = [v for v in by_name[tag]['values'] if v in OBJECT_TYPES]
     if 'members' in by_name[tag]:
         by_name[tag]['members'] = [m for m in by_name[tag]['members'] if m['name'] in OBJECT_TYPES]
+    # Downstream-extension members: a mux's frontend limit.
+    backend = [m for m in by_name[by_name['chardev-add']['arg-type']]['members'] if m['name'] == 'backend'][0]
+    union = by_name[backend['type']]
+    for case, name, typ in [('mux', '__org.chardevd_max-frontends', 'int')]:
+        wrapper = [v for v in union['variants'] if v['case'] == case][0]['type']
+        data = [m for m in by_name[wrapper]['members'] if m['name'] == 'data'][0]['type']
+        by_name[data]['members'].append({'name': name, 'default': None, 'type': typ})
     want = set()
 
     def visit(name):

@@ -18,7 +18,7 @@
 use crate::backends::{ChardevBackend, OpenContext};
 use crate::chardev::logfile::LogFile;
 use crate::chardev::port::Completion;
-use crate::chardev::{Backend, CharIoctl, Input, Output, Port, PortEnd, PortId, Status, READ_CHUNK};
+use crate::chardev::{Backend, CharIoctl, Focus, Input, Output, Port, PortEnd, PortId, Status, READ_CHUNK};
 use crate::error::{BackendError, Error};
 use actix::prelude::*;
 use bytes::Bytes;
@@ -83,13 +83,12 @@ pub enum Control {
     Yank,
 }
 
-/// A frontend's port as the chardev holds it.
+/// A frontend's port as the chardev holds it (its `frontend-open` is the
+/// port's: [`PortEnd::frontend_open`]).
 #[derive(Debug)]
 pub struct Attached {
     /// The chardev's end.
     pub end: PortEnd,
-    /// `frontend-open`.
-    pub fe_open: bool,
 }
 
 /// Ring operations (ring kinds only; the executor checks the kind first).
@@ -179,6 +178,8 @@ pub struct ChardevActor {
     lend_replies: Vec<oneshot::Sender<()>>,
     stopping: bool,
     gone: Option<Recipient<ChardevGone>>,
+    /// The focused port as the ports were last told (kinds with a focus).
+    focus_told: Option<PortId>,
 }
 
 impl std::fmt::Debug for ChardevActor {
@@ -210,6 +211,7 @@ pub async fn open(
     backend: ChardevBackend,
     ports: Vec<Port>,
     objects: std::sync::Arc<crate::objects::Objects>,
+    host: crate::backends::Host,
     gone: Recipient<ChardevGone>,
 ) -> Result<Started, BackendError> {
     let (common, config) = backend.into_parts();
@@ -222,6 +224,7 @@ pub async fn open(
             id: id.clone(),
             ports,
             objects,
+            host,
         })
         .await?;
     let status = Status::new(opened.backend.filename());
@@ -244,6 +247,7 @@ pub async fn open(
         lend_replies: Vec::new(),
         stopping: false,
         gone: Some(gone),
+        focus_told: None,
     };
     Ok(Started {
         addr: actor.start(),
@@ -269,7 +273,42 @@ impl ChardevActor {
     }
 
     fn update_status(&self) {
-        self.status.set_frontend_open(self.active().any(|p| p.fe_open));
+        // A mux's is its focused frontend's (QEMU's `chr->be`).
+        self.status
+            .set_frontend_open(self.focused().any(|p| p.end.frontend_open()));
+    }
+
+    /// The ports that get data and the chardev's own events.
+    fn focused(&self) -> impl Iterator<Item = &Attached> {
+        let focus = self.backend.focus();
+        self.active().filter(move |p| match focus {
+            Focus::All => true,
+            Focus::One(id) => p.end.id() == id,
+            Focus::Nobody => false,
+        })
+    }
+
+    /// Tell the ports of a change of focus (QEMU's MUX_OUT to the old
+    /// focus, MUX_IN to the new one).
+    fn sync_focus(&mut self) {
+        let now = match self.backend.focus() {
+            Focus::One(id) => Some(id),
+            Focus::All | Focus::Nobody => None,
+        };
+        if now.is_none() || now == self.focus_told {
+            return;
+        }
+        if let Some(old) = self
+            .focus_told
+            .and_then(|o| self.ports.iter().find(|p| p.end.id() == o))
+        {
+            old.end.push_focus(false);
+        }
+        if let Some(new) = now.and_then(|n| self.ports.iter().find(|p| p.end.id() == n)) {
+            new.end.push_focus(true);
+        }
+        self.focus_told = now;
+        self.update_status();
     }
 
     /// Forget ports whose frontend is gone, and detached ports whose output
@@ -292,15 +331,27 @@ impl ChardevActor {
             }
         }
         // A frontend that dropped its end goes once what it queued is written.
-        self.ports.retain(|p| !p.end.is_dropped() || p.end.has_output());
-        if self.ports.len() != before {
+        let backend = &mut self.backend;
+        self.ports.retain(|p| {
+            let stays = !p.end.is_dropped() || p.end.has_output();
+            if !stays {
+                backend.detached(p.end.id());
+            }
+            stays
+        });
+        let changed = self.ports.iter().fold(false, |c, p| p.end.take_open_change() | c);
+        if changed || self.ports.len() != before {
             self.update_status();
         }
     }
 
     /// How many input bytes every stalling port can take now.
     fn room(&self, waker: &Waker) -> usize {
-        self.active()
+        if self.backend.focus() == Focus::Nobody {
+            // The kind holds the input itself while nobody has the focus.
+            return READ_CHUNK;
+        }
+        self.focused()
             .filter(|p| !p.end.is_dropped())
             .map(|p| p.end.room(waker))
             .min()
@@ -311,7 +362,7 @@ impl ChardevActor {
     fn on_input(&mut self, input: Input) {
         match input {
             Input::Data(b) => {
-                for p in self.active() {
+                for p in self.focused() {
                     p.end.push_data(b.clone());
                 }
             }
@@ -325,6 +376,11 @@ impl ChardevActor {
             }
             Input::Break => {
                 for p in self.active() {
+                    p.end.push_break();
+                }
+            }
+            Input::FocusedBreak => {
+                for p in self.focused() {
                     p.end.push_break();
                 }
             }
@@ -433,6 +489,7 @@ impl ChardevActor {
         }
         for _ in 0..DRIVE_BUDGET {
             self.prune();
+            self.sync_focus();
             let mut progress = false;
             if !self.stopping {
                 let room = self.room(cx.waker());
@@ -540,7 +597,9 @@ impl Handler<Control> for ChardevActor {
             Control::Attach { port, done } => {
                 // QEMU's set_handlers: OPENED at once if the backend is open.
                 port.end.push_open(self.be_open);
+                self.backend.attached(port.end.id());
                 self.ports.push(port);
+                self.sync_focus();
                 self.update_status();
                 let _ = done.send(());
             }
@@ -549,6 +608,7 @@ impl Handler<Control> for ChardevActor {
                 // (for at most CLOSE_FLUSH); it gets nothing more.
                 if let Some(p) = self.ports.iter().find(|p| p.end.id() == port) {
                     self.leaving.push((port, p.end.written(), false));
+                    self.backend.detached(port);
                     self.update_status();
                     ctx.run_later(CLOSE_FLUSH, move |act, _ctx| {
                         for l in act.leaving.iter_mut().filter(|l| l.0 == port) {
@@ -559,9 +619,9 @@ impl Handler<Control> for ChardevActor {
                 }
             }
             Control::SetOpen { port, open, done } => {
-                let found = match self.ports.iter_mut().find(|p| p.end.id() == port) {
+                let found = match self.ports.iter().find(|p| p.end.id() == port) {
                     Some(p) => {
-                        p.fe_open = open;
+                        p.end.set_frontend_open(open);
                         true
                     }
                     None => false,
@@ -573,7 +633,8 @@ impl Handler<Control> for ChardevActor {
                 let _ = done.send(self.backend.ioctl(req));
             }
             Control::Break => {
-                for p in self.active() {
+                // On a mux: its focused frontend only (QEMU's mux_chr_be_event).
+                for p in self.focused() {
                     p.end.push_break();
                 }
             }
@@ -593,8 +654,10 @@ impl Handler<Control> for ChardevActor {
                     // QEMU's hotswap: CLOSED if the new backend is not open,
                     // OPENED (on re-attach) if it is.
                     p.end.push_open(self.be_open);
+                    self.backend.attached(p.end.id());
                     self.ports.push(p);
                 }
+                self.sync_focus();
                 self.update_status();
             }
             Control::Release(done) => {

@@ -14,6 +14,7 @@
 use super::chardev::{self, Attached, ChardevActor, ChardevGone, Control, Started};
 use super::msgs::*;
 use super::pool::Pool;
+use crate::backends::{ExitRequest, Host};
 use crate::chardev::{port, ChardevInfo, ChardevReturn, Port, PortConfig, PortId, Status};
 use crate::error::{DeviceError, Error};
 use crate::frontends::{self, StopDevice};
@@ -45,7 +46,14 @@ pub struct Supervisor {
     next_holder: u64,
     deferred: HashMap<String, Vec<Control>>,
     objects: Arc<Objects>,
+    allow_exit: bool,
+    host: Host,
 }
+
+/// A chardev asks the daemon to exit.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+struct Exit(ExitRequest);
 
 impl Supervisor {
     /// A supervisor with an empty registry, starting chardevs on `pool`
@@ -60,7 +68,16 @@ impl Supervisor {
             next_holder: 0,
             deferred: HashMap::new(),
             objects,
+            allow_exit: false,
+            host: Host::default(),
         }
+    }
+
+    /// Let a mux's `C-a x` stop the daemon (else it raises
+    /// `__org.chardevd_EXIT_REQUEST` and is logged).
+    pub fn allow_exit(mut self, allow: bool) -> Self {
+        self.allow_exit = allow;
+        self
     }
 
     fn emit(&mut self, ev: QmpEvent, ctx: &mut Context<Self>) {
@@ -112,7 +129,8 @@ impl Supervisor {
         let (front, end) = port::pair(self.next_port, config);
         self.registry.set_port(chardev, holder, self.next_port);
         let (done, attached) = oneshot::channel();
-        let port = Attached { end, fe_open: open };
+        end.set_frontend_open(open);
+        let port = Attached { end };
         self.port_op(chardev, Control::Attach { port, done });
         (front, attached)
     }
@@ -128,16 +146,21 @@ impl Supervisor {
         id: String,
         generation: u64,
         backend: crate::backends::ChardevBackend,
-        ports: Vec<Port>,
+        (ports, attached): (Vec<Port>, Vec<oneshot::Receiver<()>>),
         gone: Recipient<ChardevGone>,
     ) -> oneshot::Receiver<Result<Started, crate::error::BackendError>> {
         let (tx, rx) = oneshot::channel();
-        let objects = self.objects.clone();
+        let (objects, host) = (self.objects.clone(), self.host.clone());
         // The open runs on the arbiter (its descriptors register with that
         // thread's reactor); only the options and the answer cross threads.
         self.pool.get(arbiter).spawn_fn(move || {
             actix_rt::spawn(async move {
-                let r = chardev::open(id, generation, backend, ports, objects, gone).await;
+                // The ports on the chardevs it uses are attached first, so
+                // the kind sees their state when it opens.
+                for a in attached {
+                    let _ = a.await;
+                }
+                let r = chardev::open(id, generation, backend, ports, objects, host, gone).await;
                 if let Err(Ok(started)) = tx.send(r) {
                     // Nobody is waiting any more (the system is stopping).
                     started.addr.do_send(Control::Stop);
@@ -153,6 +176,8 @@ impl Actor for Supervisor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(1024);
+        let me = ctx.address();
+        self.host = Host::new(self.allow_exit, move |req| me.do_send(Exit(req)));
     }
 
     fn stopping(&mut self, _ctx: &mut Context<Self>) -> Running {
@@ -170,10 +195,12 @@ fn reject_to_add_error(id: &str, backend: &crate::backends::ChardevBackend, r: R
             id: id.to_owned(),
             source: backend.conflict(&res),
         },
-        Reject::RefMissing(r) | Reject::RefInUse(r) => Error::AddFailed {
-            id: id.to_owned(),
-            source: crate::error::BackendError::Invalid(format!("chardev '{r}' is not available")),
-        },
+        r @ (Reject::RefMissing(_) | Reject::RefInUse { .. } | Reject::RefRefused(_) | Reject::RefTooMany) => {
+            Error::AddFailed {
+                id: id.to_owned(),
+                source: backend.reference_error(id, &r),
+            }
+        }
         _ => Error::Busy(id.to_owned()),
     }
 }
@@ -190,11 +217,13 @@ impl Handler<AddChardev> for Supervisor {
         };
         tracing::debug!(chardev = %id, kind = backend.kind(), "chardev-add reserved");
         let holder = Holder::Chardev(id.clone());
-        let ports: Vec<Port> = info
+        // Its ports on the chardevs it uses are closed until it has a
+        // frontend of its own (QEMU's frontend-open of a mux's base).
+        let (ports, attached): (Vec<Port>, Vec<_>) = info
             .references
             .iter()
-            .map(|r| self.make_port(r, &holder, true, PortConfig::default()).0)
-            .collect();
+            .map(|r| self.make_port(r, &holder, false, PortConfig::default()))
+            .unzip();
         // A chardev over others runs where they run: one data path, one thread.
         let arbiter = match info.references.first().and_then(|r| self.arbiter_of(r)) {
             Some(a) => a,
@@ -205,7 +234,7 @@ impl Handler<AddChardev> for Supervisor {
             id.clone(),
             ticket.generation,
             backend,
-            ports,
+            (ports, attached),
             ctx.address().recipient(),
         );
         Box::pin(rx.into_actor(self).map(move |res, act, _ctx| match res {
@@ -345,7 +374,7 @@ impl Supervisor {
     ) -> oneshot::Receiver<Result<Started, crate::error::BackendError>> {
         let (tx, rx) = oneshot::channel();
         let (id, gone) = (id.to_owned(), ctx.address().recipient());
-        let objects = self.objects.clone();
+        let (objects, host) = (self.objects.clone(), self.host.clone());
         self.pool.get(old.arbiter).spawn_fn(move || {
             actix_rt::spawn(async move {
                 if lends {
@@ -353,7 +382,7 @@ impl Supervisor {
                     old.addr.do_send(Control::Release(done));
                     let _ = released.await;
                 }
-                let r = chardev::open(id, generation, backend, Vec::new(), objects, gone).await;
+                let r = chardev::open(id, generation, backend, Vec::new(), objects, host, gone).await;
                 if let Err(Ok(started)) = tx.send(r) {
                     started.addr.do_send(Control::Stop);
                 }
@@ -430,7 +459,10 @@ impl Handler<Attach> for Supervisor {
         let r = match self.registry.attach(&msg.chardev, msg.holder.clone()) {
             Ok(()) => Ok(self.make_port(&msg.chardev, &msg.holder, msg.open, msg.config)),
             Err(AttachReject::NotFound) => Err(Error::NotFound(msg.chardev)),
-            Err(AttachReject::Full { .. }) => Err(Error::InUse(msg.chardev)),
+            Err(AttachReject::Full { max }) => match self.registry.info(&msg.chardev) {
+                Some(i) if i.kind == "mux" => Err(Error::MuxFull { id: msg.chardev, max }),
+                _ => Err(Error::InUse(msg.chardev)),
+            },
         };
         Box::pin(async move {
             let (port, attached) = r?;
@@ -715,3 +747,27 @@ impl Handler<Quit> for Supervisor {
         );
     }
 }
+
+impl Handler<Exit> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, Exit(req): Exit, ctx: &mut Context<Self>) {
+        if self.allow_exit {
+            tracing::warn!(chardev = %req.chardev, source = req.source, "exit requested: shutting down");
+            // As QEMU's qmp_quit: SHUTDOWN (host-qmp-quit), then exit 0.
+            self.emit(events::shutdown_event("host-qmp-quit"), ctx);
+            ctx.notify(Quit);
+        } else {
+            tracing::warn!(
+                chardev = %req.chardev,
+                source = req.source,
+                "exit requested; ignored (start the daemon with --allow-exit to let it stop the daemon)"
+            );
+            let data = Json::object([("chardev", Json::str(req.chardev)), ("source", Json::str(req.source))]);
+            self.emit(QmpEvent::now(EXIT_REQUEST_EVENT, Some(data)), ctx);
+        }
+    }
+}
+
+/// The event a refused exit request raises.
+pub const EXIT_REQUEST_EVENT: &str = "__org.chardevd_EXIT_REQUEST";

@@ -19,6 +19,7 @@ use std::any::Any;
 use std::fmt;
 
 pub mod file;
+pub mod mux;
 pub mod null;
 pub mod parallel;
 pub mod pipe;
@@ -56,6 +57,7 @@ pub static KINDS: &[Kind] = &[
     null::KIND,
     pty::KIND,
     pipe::KIND,
+    mux::KIND,
     ringbuf::RINGBUF,
     stdio::KIND,
 ];
@@ -106,8 +108,9 @@ pub struct ChardevCommon {
 }
 
 /// What a kind needs to open: the chardev's id, a port on each chardev it
-/// references (a mux's base, a hub's inputs), in order, and the system's
-/// objects (TLS credentials, authorization lists).
+/// references (a mux's base, a hub's inputs), in order, the system's
+/// objects (TLS credentials, authorization lists) and what it may ask of
+/// the daemon.
 #[derive(Debug)]
 pub struct OpenContext {
     /// The chardev's id.
@@ -116,6 +119,54 @@ pub struct OpenContext {
     pub ports: Vec<Port>,
     /// `-object` / `object-add` objects.
     pub objects: std::sync::Arc<crate::objects::Objects>,
+    /// The daemon.
+    pub host: Host,
+}
+
+/// A chardev asks the daemon to exit (a mux's `C-a x`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExitRequest {
+    /// The chardev that asks.
+    pub chardev: String,
+    /// What asked (`mux`).
+    pub source: &'static str,
+}
+
+/// What a backend may ask of the daemon it runs in.
+#[derive(Clone, Default)]
+pub struct Host {
+    allow_exit: bool,
+    exit: Option<std::sync::Arc<dyn Fn(ExitRequest) + Send + Sync>>,
+}
+
+impl fmt::Debug for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Host").field("allow_exit", &self.allow_exit).finish()
+    }
+}
+
+impl Host {
+    /// A host that hands exit requests to `exit`; `allow_exit` says whether
+    /// they stop the daemon (else they are an event and a log line).
+    pub fn new(allow_exit: bool, exit: impl Fn(ExitRequest) + Send + Sync + 'static) -> Host {
+        Host {
+            allow_exit,
+            exit: Some(std::sync::Arc::new(exit)),
+        }
+    }
+
+    /// Whether an exit request stops the daemon.
+    pub fn exit_allowed(&self) -> bool {
+        self.allow_exit
+    }
+
+    /// Ask the daemon to exit.
+    pub fn request_exit(&self, req: ExitRequest) {
+        match &self.exit {
+            Some(f) => f(req),
+            None => tracing::warn!(chardev = %req.chardev, source = req.source, "exit requested; nobody to tell"),
+        }
+    }
 }
 
 /// An opened backend.
@@ -185,6 +236,18 @@ pub trait BackendConfig: fmt::Debug + Send + AsAny + 'static {
     /// numbers). Only kinds with such addresses keep it.
     fn set_fds(&mut self, _fds: crate::net::Fds) {}
 
+    /// The error when a chardev it references is missing, refused or full
+    /// (worded as the kind's QEMU source words it).
+    fn reference_error(&self, id: &str, reject: &crate::registry::Reject) -> BackendError {
+        use crate::registry::Reject;
+        BackendError::Kind(match reject {
+            Reject::RefMissing(r) => format!("chardev '{r}' not found"),
+            Reject::RefRefused(r) => format!("chardev '{r}' cannot be used here"),
+            Reject::RefTooMany => format!("too many chardevs for '{id}'"),
+            other => in_use_text(other),
+        })
+    }
+
     /// The error when an exclusive resource it needs is lent out by a
     /// chardev being changed (worded as the OS conflict would be).
     fn conflict(&self, resource: &crate::registry::Resource) -> BackendError {
@@ -193,6 +256,17 @@ pub trait BackendConfig: fmt::Debug + Send + AsAny + 'static {
 
     /// Open the backend, on the arbiter that will run it.
     fn open(self: Box<Self>, cx: OpenContext) -> LocalBoxFuture<'static, Result<Opened, BackendError>>;
+}
+
+/// QEMU's `qemu_chr_fe_init` error for a chardev that takes no more users.
+pub fn in_use_text(reject: &crate::registry::Reject) -> String {
+    match reject {
+        crate::registry::Reject::RefInUse { id, kind: "mux", max } => {
+            format!("too many uses of multiplexed chardev '{id}' (maximum is {max})")
+        }
+        crate::registry::Reject::RefInUse { id, .. } => format!("chardev '{id}' is already in use"),
+        other => format!("{other:?}"),
+    }
 }
 
 /// A kind this build does not have: refused when opened, as a QEMU built
@@ -273,6 +347,11 @@ impl ChardevBackend {
     pub fn with_fds(mut self, fds: crate::net::Fds) -> ChardevBackend {
         self.config.set_fds(fds);
         self
+    }
+
+    /// See [`BackendConfig::reference_error`].
+    pub fn reference_error(&self, id: &str, reject: &crate::registry::Reject) -> BackendError {
+        self.config.reference_error(id, reject)
     }
 
     /// See [`BackendConfig::conflict`].

@@ -40,6 +40,21 @@ pub enum Input {
     Closed,
     /// A break arrived (a telnet `IAC BREAK`).
     Break,
+    /// A break raised on this chardev itself (a mux's `C-a b`): it goes to
+    /// the focused frontend only, where the kind has a focus.
+    FocusedBreak,
+}
+
+/// Who gets a chardev's data and its own events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    /// Every frontend (most kinds).
+    All,
+    /// One frontend: a mux's focus.
+    One(PortId),
+    /// Nobody: the focus is on a slot whose frontend went (a mux holds
+    /// the input meanwhile).
+    Nobody,
 }
 
 /// What became of frontend output handed to a backend.
@@ -97,6 +112,18 @@ pub trait Backend: 'static {
     /// nothing to yank.
     fn yank(&mut self) -> bool {
         false
+    }
+
+    /// A frontend attached (kinds that share their input by focus keep
+    /// track of their frontends).
+    fn attached(&mut self, _port: PortId) {}
+
+    /// A frontend detached.
+    fn detached(&mut self, _port: PortId) {}
+
+    /// Who gets data and the chardev's own events now.
+    fn focus(&self) -> Focus {
+        Focus::All
     }
 }
 

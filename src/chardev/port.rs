@@ -203,6 +203,10 @@ struct Inner {
     // lifecycle
     detached: bool,
     dropped: bool,
+    /// The frontend is open (QEMU's `fe_open`: `frontend-open`).
+    fe_open: bool,
+    /// `fe_open` changed since the driver last looked.
+    fe_open_changed: bool,
 }
 
 impl Inner {
@@ -317,6 +321,8 @@ pub fn pair(id: PortId, config: PortConfig) -> (Port, PortEnd) {
             driver: None,
             detached: false,
             dropped: false,
+            fe_open: false,
+            fe_open_changed: false,
         }),
     });
     (
@@ -474,6 +480,23 @@ impl PortHandle {
         Ok(len)
     }
 
+    /// Ready with the room for output once there is some (registering the
+    /// waker while the queue is full).
+    pub fn poll_room(&self, cx: &mut Context<'_>) -> Poll<Result<usize, Detached>> {
+        let mut g = self.shared.lock();
+        if g.detached {
+            return Poll::Ready(Err(Detached));
+        }
+        let room = g.config.output_bytes.saturating_sub(g.output_len);
+        if room == 0 {
+            if !g.writer.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                g.writer = Some(cx.waker().clone());
+            }
+            return Poll::Pending;
+        }
+        Poll::Ready(Ok(room))
+    }
+
     /// Bytes that can be queued now without waiting.
     pub fn output_room(&self) -> usize {
         let g = self.shared.lock();
@@ -489,6 +512,17 @@ impl PortHandle {
     /// True once the chardev let the port go.
     pub fn is_detached(&self) -> bool {
         self.shared.lock().detached
+    }
+
+    /// Open or close the frontend's side (QEMU's `qemu_chr_fe_set_open`):
+    /// the chardev's `frontend-open` follows.
+    pub fn set_frontend_open(&self, open: bool) {
+        let mut g = self.shared.lock();
+        if g.fe_open != open {
+            g.fe_open = open;
+            g.fe_open_changed = true;
+            g.wake_driver();
+        }
     }
 }
 
@@ -590,6 +624,24 @@ impl PortEnd {
         let run = g.tail_run();
         run.breaks = run.breaks.saturating_add(1);
         g.wake_reader();
+    }
+
+    /// Whether the frontend is open (`frontend-open`).
+    pub fn frontend_open(&self) -> bool {
+        self.shared.lock().fe_open
+    }
+
+    /// Set the frontend's open state from the chardev's side (a device's
+    /// `__org.chardevd_port-set-open`, the open state given at attach).
+    pub fn set_frontend_open(&self, open: bool) {
+        let mut g = self.shared.lock();
+        g.fe_open = open;
+        g.fe_open_changed = false;
+    }
+
+    /// True once if the frontend opened or closed its side since the last call.
+    pub fn take_open_change(&self) -> bool {
+        std::mem::take(&mut self.shared.lock().fe_open_changed)
     }
 
     /// The open state the frontend has been told (or will be, once it reads).

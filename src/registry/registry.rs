@@ -49,6 +49,10 @@ pub struct KindInfo {
     pub resources: Vec<Resource>,
     /// Chardevs it uses (a mux's base, a hub's inputs), in order.
     pub references: Vec<String>,
+    /// The most chardevs it may use (a hub's 4).
+    pub max_references: usize,
+    /// Kinds it may not use (a hub over a mux or a hub: they do not stack).
+    pub refuses: &'static [&'static str],
     /// QMP's `yank` applies (socket chardevs).
     pub yank: bool,
 }
@@ -63,6 +67,8 @@ impl KindInfo {
             max_ports: 1,
             resources: Vec::new(),
             references: Vec::new(),
+            max_references: usize::MAX,
+            refuses: &[],
             yank: false,
         }
     }
@@ -134,7 +140,18 @@ pub enum Reject {
     /// A referenced chardev does not exist.
     RefMissing(String),
     /// A referenced chardev takes no more users.
-    RefInUse(String),
+    RefInUse {
+        /// Its id.
+        id: String,
+        /// Its kind.
+        kind: &'static str,
+        /// How many users it takes.
+        max: usize,
+    },
+    /// A referenced chardev is of a kind this one may not use.
+    RefRefused(String),
+    /// More references than the kind takes.
+    RefTooMany,
 }
 
 /// Why an attachment was refused.
@@ -246,11 +263,23 @@ impl<C> Registry<C> {
         if let Some(r) = self.lent_conflict(&info, &[]) {
             return Err(Reject::ResourceLent(r));
         }
-        for r in &info.references {
+        // In QEMU's order, one reference after the other.
+        for (i, r) in info.references.iter().enumerate() {
+            if i >= info.max_references {
+                return Err(Reject::RefTooMany);
+            }
             match self.chardevs.get(r) {
                 Some(s) if matches!(s.state, State::Live(_)) => {
-                    if !Self::room(s) {
-                        return Err(Reject::RefInUse(r.clone()));
+                    if info.refuses.contains(&s.info.kind) {
+                        return Err(Reject::RefRefused(r.clone()));
+                    }
+                    let twice = info.references[..i].iter().filter(|x| *x == r).count();
+                    if s.holders.len() + twice >= s.info.max_ports {
+                        return Err(Reject::RefInUse {
+                            id: r.clone(),
+                            kind: s.info.kind,
+                            max: s.info.max_ports,
+                        });
                     }
                 }
                 _ => return Err(Reject::RefMissing(r.clone())),
@@ -638,7 +667,14 @@ mod tests {
         };
         live(&mut r, "m", mux.clone());
         r.set_port("base", &Holder::Chardev("m".into()), 3);
-        assert_eq!(r.reserve("m2", mux.clone()), Err(Reject::RefInUse("base".into())));
+        assert_eq!(
+            r.reserve("m2", mux.clone()),
+            Err(Reject::RefInUse {
+                id: "base".into(),
+                kind: "ringbuf",
+                max: 1
+            })
+        );
         assert_eq!(
             r.reserve(
                 "m3",
