@@ -15,6 +15,8 @@ pub fn syntax() -> String {
         backends::syntax(),
         "-qmp unix:PATH,server=on[,wait=off]\n\
          -qmp tcp:[HOST]:PORT,server=on[,wait=off]\t(an empty HOST listens on every interface: keep QMP off networks)\n\
+         -qmp stdio|pty|null|file:PATH|pipe:PATH|chardev:ID|mon:...\t(a QMP monitor on a chardev; -qmp-pretty: pretty JSON)\n\
+         -mon chardev=ID,mode=control[,pretty=on][,id=ID]\t(a QMP monitor on any chardev, e.g. a socket or a mux)\n\
          -object tls-creds-x509,id=ID,dir=DIR,endpoint=server|client[,verify-peer=on|off]\n\
          -object authz-simple,id=ID,identity=DN\t(and authz-list, authz-listfile; JSON form for rules)\n\
          -device echo,id=ID,chardev=ID\t(writes back what it receives)\n\
@@ -266,6 +268,117 @@ pub fn parse_qmp(s: &str) -> Result<QmpOpt, String> {
         QmpAddr::Tcp { host, port }
     };
     Ok(QmpOpt { addr, wait })
+}
+
+/// A parsed `-mon` (or the monitor of a `-qmp` on a chardev).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonOpt {
+    /// `id`.
+    pub id: Option<String>,
+    /// The chardev it runs on.
+    pub chardev: String,
+    /// `pretty=on`.
+    pub pretty: bool,
+}
+
+/// Parse `-mon [chardev=]ID[,mode=control][,pretty=on][,id=ID]` with
+/// QEMU's checks in QEMU's order. `mode=readline` (QEMU's default, the
+/// human monitor) is refused: chardevd serves QMP only.
+pub fn parse_mon(s: &str) -> Result<MonOpt, String> {
+    let mut items = split_opts(s);
+    if let Some((k, _)) = items.first_mut() {
+        if k.is_empty() {
+            *k = "chardev".into();
+        }
+    }
+    for (k, _) in &items {
+        if !matches!(k.as_str(), "chardev" | "mode" | "pretty" | "id") {
+            return Err(format!("Invalid parameter '{k}'"));
+        }
+    }
+    let get = |key: &str| items.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    let id = get("id");
+    if id.as_deref().is_some_and(|i| !crate::registry::id_wellformed(i)) {
+        return Err(bad_id());
+    }
+    let control = match get("mode").as_deref() {
+        None | Some("readline") => false,
+        Some("control") => true,
+        Some(other) => return Err(format!("Parameter 'mode' does not accept value '{other}'")),
+    };
+    let pretty = match get("pretty") {
+        Some(v) => parse_bool("pretty", &v)?,
+        None => false,
+    };
+    let Some(chardev) = get("chardev") else {
+        return Err("Parameter 'chardev' is missing".into());
+    };
+    if !control {
+        return Err(if pretty {
+            crate::error::MonitorError::PrettyHmp.to_string()
+        } else {
+            crate::error::MonitorError::Readline.to_string()
+        });
+    }
+    Ok(MonOpt { id, chardev, pretty })
+}
+
+/// What a `-qmp` asks for.
+#[derive(Debug)]
+pub enum QmpTarget {
+    /// A listener: every client its own session (unix or tcp, server=on).
+    Listen(QmpOpt),
+    /// A QMP monitor on a chardev, created from QEMU's compat syntax
+    /// (`stdio`, `pty`, `null`, `file:PATH`, `pipe:PATH`, `mon:...`) as
+    /// `compat_monitorN`, or an existing one (`chardev:ID`).
+    Monitor {
+        /// The chardev to create first, if any.
+        chardev: Option<ChardevOpt>,
+        /// The chardev the monitor runs on.
+        on: String,
+    },
+}
+
+/// Parse a `-qmp` argument; `n` numbers the `compat_monitorN` chardevs.
+pub fn parse_qmp_target(s: &str, n: usize) -> Result<QmpTarget, String> {
+    let (mux, rest) = match s.strip_prefix("mon:") {
+        Some(r) => (true, r),
+        None => (false, s),
+    };
+    let id = format!("compat_monitor{n}");
+    let backend = |b: ChardevBackend| {
+        Ok(QmpTarget::Monitor {
+            chardev: Some(ChardevOpt {
+                id: id.clone(),
+                backend: b,
+                mux,
+            }),
+            on: id.clone(),
+        })
+    };
+    use crate::backends::{file::File, null::Null, pipe::Pipe, pty::Pty, stdio::Stdio};
+    match rest {
+        // mon:stdio leaves Ctrl-C to the console (QEMU's signal=off).
+        "stdio" => backend(ChardevBackend::new(Stdio {
+            signal: if mux { Some(false) } else { None },
+        })),
+        "pty" => backend(ChardevBackend::new(Pty::default())),
+        "null" => backend(ChardevBackend::new(Null {})),
+        _ if rest.starts_with("file:") => backend(ChardevBackend::new(File {
+            input: None,
+            out: rest["file:".len()..].to_owned(),
+            append: None,
+        })),
+        _ if rest.starts_with("pipe:") => backend(ChardevBackend::new(Pipe {
+            device: rest["pipe:".len()..].to_owned(),
+        })),
+        _ if rest.starts_with("chardev:") && !mux => Ok(QmpTarget::Monitor {
+            chardev: None,
+            on: rest["chardev:".len()..].to_owned(),
+        }),
+        _ if !mux && (rest.starts_with("unix:") || rest.starts_with("tcp:")) => parse_qmp(rest).map(QmpTarget::Listen),
+        _ => Err(format!("'{rest}' is not a valid char driver\nparse error: {s}")),
+    }
 }
 
 /// A parsed `-object`.

@@ -241,6 +241,32 @@ pub enum BackendError {
     Kind(String),
 }
 
+/// Why a QMP monitor on a chardev could not be created or removed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MonitorError {
+    /// No such chardev (QEMU's `-mon` text, double quotes and all).
+    #[error("chardev \"{0}\" not found")]
+    NoChardev(String),
+    /// The id is taken.
+    #[error("Duplicate ID '{0}' for mon")]
+    DuplicateId(String),
+    /// The id is not an identifier.
+    #[error("Parameter 'id' expects an identifier")]
+    BadId,
+    /// No monitor of that id.
+    #[error("Monitor '{0}' not found")]
+    NotFound(String),
+    /// `mode=readline`: chardevd has no human monitor.
+    #[error("chardevd has no human monitor (HMP): use mode=control for a QMP monitor")]
+    Readline,
+    /// `pretty` with a human monitor (QEMU's text).
+    #[error("'pretty' is not compatible with HMP monitors")]
+    PrettyHmp,
+    /// This system runs no QMP layer (an executor made without one).
+    #[error("QMP monitors are not available here")]
+    Unavailable,
+}
+
 /// Why a built-in device (`device_add`) could not be created or used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DeviceError {
@@ -360,6 +386,9 @@ pub enum Error {
     /// A built-in device error.
     #[error(transparent)]
     Device(#[from] DeviceError),
+    /// A QMP monitor error.
+    #[error(transparent)]
+    Monitor(#[from] MonitorError),
     /// A frontend ioctl the backend does not support (QEMU's `-ENOTSUP`).
     #[error("Operation not supported")]
     NotSupported,

@@ -117,6 +117,8 @@ struct Cli {
     chardevs: Vec<(String, ChardevOpt)>,
     devices: Vec<(String, DeviceOpt)>,
     qmp: Vec<(String, QmpAddr)>,
+    /// QMP monitors on chardevs (`-mon`, `-qmp` on a chardev).
+    monitors: Vec<(String, config::MonOpt)>,
     /// The QMP socket was not asked for: chardevd chose it.
     default_qmp: bool,
 }
@@ -124,10 +126,6 @@ struct Cli {
 /// Options QEMU has that chardevd does not, with what to use instead.
 fn unsupported(name: &str) -> Option<&'static str> {
     Some(match name {
-        "mon" => {
-            "QMP monitors on chardevs are not supported yet (planned: -mon chardev=ID,mode=control); \
-             for now use -qmp unix:PATH,server=on or -qmp tcp:HOST:PORT,server=on"
-        }
         "monitor" => "chardevd has no human monitor (HMP); QMP is served with -qmp unix:PATH,server=on",
         "serial" | "parallel" | "virtioconsole" => {
             "chardevd has no guest serial or parallel port: create the chardev with \
@@ -143,6 +141,7 @@ fn parse_args(args: Vec<String>) -> Result<Option<Cli>, String> {
     let no_args = args.is_empty();
     let mut cli = Cli::default();
     let (mut chardev_ids, mut object_ids, mut device_ids) = (HashSet::new(), HashSet::new(), HashSet::new());
+    let (mut mon_ids, mut compat) = (HashSet::new(), 0);
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
         // `--opt=value` is `--opt value`.
@@ -185,10 +184,39 @@ fn parse_args(args: Vec<String>) -> Result<Option<Cli>, String> {
                 chardev_ids.insert(c.id.clone());
                 cli.chardevs.push((format!("{flag} {v}"), c));
             }
-            "qmp" => {
+            "qmp" | "qmp-pretty" => {
                 let v = value()?;
-                let q = config::parse_qmp(&v).map_err(|e| format!("{flag} {v}: {e}"))?;
-                cli.qmp.push((format!("{flag} {v}"), q.addr));
+                let opt = format!("{flag} {v}");
+                match config::parse_qmp_target(&v, compat).map_err(|e| format!("{opt}: {e}"))? {
+                    config::QmpTarget::Listen(q) => cli.qmp.push((opt, q.addr)),
+                    config::QmpTarget::Monitor { chardev, on } => {
+                        if let Some(c) = chardev {
+                            compat += 1;
+                            chardev_ids.insert(c.id.clone());
+                            cli.chardevs.push((opt.clone(), c));
+                        }
+                        let pretty = name == "qmp-pretty";
+                        cli.monitors.push((
+                            opt,
+                            config::MonOpt {
+                                id: None,
+                                chardev: on,
+                                pretty,
+                            },
+                        ));
+                    }
+                }
+            }
+            "mon" => {
+                let v = value()?;
+                let opt = format!("{flag} {v}");
+                let m = config::parse_mon(&v).map_err(|e| format!("{opt}: {e}"))?;
+                if let Some(id) = &m.id {
+                    if !mon_ids.insert(id.clone()) {
+                        return Err(format!("{opt}: Duplicate ID '{id}' for mon"));
+                    }
+                }
+                cli.monitors.push((opt, m));
             }
             "stall-timeout" => {
                 let v = value()?;
@@ -240,7 +268,7 @@ fn parse_args(args: Vec<String>) -> Result<Option<Cli>, String> {
             _ => return Err(format!("{arg}: not an option (options start with '-'; see --help)")),
         }
     }
-    if cli.qmp.is_empty() {
+    if cli.qmp.is_empty() && cli.monitors.is_empty() {
         let path = default_socket();
         prepare_private_dir(&path)?;
         cli.default_qmp = true;
@@ -316,6 +344,17 @@ async fn start(handle: &runtime::Handle, cli: Cli) -> Result<(), String> {
             // QEMU's line, printed whatever the log level.
             eprintln!("char device redirected to {pty} (label {})", c.id);
         }
+    }
+    // Monitors after every chardev, before the devices (QEMU's order).
+    for (opt, m) in cli.monitors {
+        handle
+            .run(Command::MonitorAdd {
+                id: m.id,
+                chardev: m.chardev,
+                pretty: m.pretty,
+            })
+            .await
+            .map_err(|e| format!("{opt}: {}", cause(e)))?;
     }
     for (opt, d) in cli.devices {
         handle

@@ -91,11 +91,13 @@ pub fn spawn(cfg: Config) -> io::Result<Handle> {
             let supervisor = Supervisor::new(pool.clone(), objects.clone())
                 .allow_exit(cfg.allow_exit)
                 .start();
+            let global = Budget::new(cfg.limits.global_output_bytes);
+            let monitors = Arc::new(crate::qmp::monitor::Starter::new(cfg.limits, global.clone()));
             let serve = Serve {
-                exec: Executor::new(supervisor, objects),
+                exec: Executor::new(supervisor, objects).with_monitors(monitors),
                 pool,
                 limits: cfg.limits,
-                global: Budget::new(cfg.limits.global_output_bytes),
+                global,
             };
             setup(&serve, cfg).await.map(|listeners| (serve, listeners))
         });

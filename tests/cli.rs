@@ -328,22 +328,27 @@ fn help_and_version_survive_a_closed_stdout_and_options_take_equals() {
 fn unsupported_qemu_options_say_what_to_use_instead() {
     let cases: &[(&[&str], &str)] = &[
         (
-            &["-qmp", "stdio"],
-            "chardevd: -qmp stdio: QMP over a 'stdio' chardev is not supported yet (it comes with QMP monitors on chardevs, -mon); QMP is served on sockets: -qmp unix:PATH,server=on or -qmp tcp:HOST:PORT,server=on",
-        ),
-        (
             &["-qmp", "stdio,server=on"],
-            "chardevd: -qmp stdio,server=on: QMP over a 'stdio' chardev is not supported yet",
+            "chardevd: -qmp stdio,server=on: 'stdio,server=on' is not a valid char driver",
         ),
         (
             &["-qmp", "unix:/tmp/x.sock"],
             "chardevd: -qmp unix:/tmp/x.sock: chardevd serves QMP; it does not connect out: add server=on",
         ),
-        (&["-mon", "chardev=x"], "chardevd: -mon: QMP monitors on chardevs are not supported yet"),
+        (
+            &["-mon", "chardev=x"],
+            "chardevd: -mon chardev=x: chardevd has no human monitor (HMP): use mode=control",
+        ),
         (&["-serial", "stdio"], "-device echo|port,chardev=ID"),
-        (&["-nographic"], "chardevd: -nographic: chardevd has no display; it needs no -nographic"),
+        (
+            &["-nographic"],
+            "chardevd: -nographic: chardevd has no display; it needs no -nographic",
+        ),
         (&["-bogus"], "chardevd: -bogus: invalid option (see --help)"),
-        (&["-chardev", "mux,id=m"], "chardevd: -chardev mux,id=m: chardev: mux: no chardev given"),
+        (
+            &["-chardev", "mux,id=m"],
+            "chardevd: -chardev mux,id=m: chardev: mux: no chardev given",
+        ),
     ];
     for (args, want) in cases {
         let (ok, out, err) = run({

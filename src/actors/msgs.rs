@@ -184,3 +184,46 @@ pub struct Yank {
 #[derive(Debug, Message)]
 #[rtype(result = "Vec<String>")]
 pub struct QueryYank;
+
+/// Reserve a QMP monitor: its id, and a port on its chardev.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<MonitorAdded, Error>")]
+pub struct AddMonitor {
+    /// The id asked for.
+    pub id: Option<String>,
+    /// The chardev.
+    pub chardev: String,
+}
+
+/// A reserved monitor.
+#[derive(Debug)]
+pub struct MonitorAdded {
+    /// Its id.
+    pub id: String,
+    /// Its chardev.
+    pub chardev: String,
+    /// Its port on the chardev.
+    pub port: crate::chardev::Port,
+    /// The chardev's arbiter (the monitor runs there).
+    pub arbiter: actix::ArbiterHandle,
+    /// Whether the greeting offers `oob`.
+    pub oob: bool,
+}
+
+/// The reserved monitor runs: how to stop it.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct CommitMonitor {
+    /// Its id.
+    pub id: String,
+    /// Stops it.
+    pub stop: Recipient<crate::frontends::StopDevice>,
+}
+
+/// Stop a monitor and detach it from its chardev.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), Error>")]
+pub struct RemoveMonitor {
+    /// Its id.
+    pub id: String,
+}

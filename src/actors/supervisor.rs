@@ -16,7 +16,7 @@ use super::msgs::*;
 use super::pool::Pool;
 use crate::backends::{ExitRequest, Host};
 use crate::chardev::{port, ChardevInfo, ChardevReturn, Port, PortConfig, PortId, Status};
-use crate::error::{DeviceError, Error};
+use crate::error::{DeviceError, Error, MonitorError};
 use crate::frontends::{self, StopDevice};
 use crate::json::Json;
 use crate::objects::Objects;
@@ -48,7 +48,20 @@ pub struct Supervisor {
     objects: Arc<Objects>,
     allow_exit: bool,
     host: Host,
+    monitors: HashMap<String, MonitorEntry>,
 }
+
+/// A QMP monitor on a chardev.
+#[derive(Debug)]
+struct MonitorEntry {
+    chardev: String,
+    holder: Holder,
+    stop: Option<Recipient<StopDevice>>,
+}
+
+/// Kinds whose monitors offer `oob` in their greeting (QEMU: chardevs with
+/// the GCONTEXT feature, so the monitor runs in its I/O thread).
+const OOB_KINDS: &[&str] = &["socket", "file", "pipe", "serial", "stdio", "udp", "pty", "mux", "hub"];
 
 /// A chardev asks the daemon to exit.
 #[derive(Debug, Message)]
@@ -70,6 +83,7 @@ impl Supervisor {
             objects,
             allow_exit: false,
             host: Host::default(),
+            monitors: HashMap::new(),
         }
     }
 
@@ -771,3 +785,99 @@ impl Handler<Exit> for Supervisor {
 
 /// The event a refused exit request raises.
 pub const EXIT_REQUEST_EVENT: &str = "__org.chardevd_EXIT_REQUEST";
+
+impl Handler<AddMonitor> for Supervisor {
+    type Result = ResponseFuture<Result<MonitorAdded, Error>>;
+
+    fn handle(&mut self, msg: AddMonitor, _ctx: &mut Context<Self>) -> Self::Result {
+        let r = self.add_monitor(msg);
+        Box::pin(async move {
+            let (added, attached) = r?;
+            let _ = attached.await;
+            Ok(added)
+        })
+    }
+}
+
+impl Supervisor {
+    fn add_monitor(&mut self, msg: AddMonitor) -> Result<(MonitorAdded, oneshot::Receiver<()>), Error> {
+        let id = match msg.id {
+            Some(id) if !crate::registry::id_wellformed(&id) => return Err(MonitorError::BadId.into()),
+            Some(id) if self.monitors.contains_key(&id) => return Err(MonitorError::DuplicateId(id).into()),
+            Some(id) => id,
+            None => (self.monitors.len()..)
+                .map(|n| format!("monitor{n}"))
+                .find(|c| !self.monitors.contains_key(c))
+                .unwrap_or_default(),
+        };
+        self.next_holder += 1;
+        let holder = Holder::Monitor(self.next_holder);
+        let chardev = msg.chardev;
+        match self.registry.attach(&chardev, holder.clone()) {
+            Ok(()) => {}
+            Err(AttachReject::NotFound) => return Err(MonitorError::NoChardev(chardev).into()),
+            Err(AttachReject::Full { max }) => {
+                return Err(match self.registry.info(&chardev) {
+                    Some(i) if i.kind == "mux" => Error::MuxFull { id: chardev, max },
+                    _ => Error::InUse(chardev),
+                })
+            }
+        }
+        let oob = self
+            .registry
+            .info(&chardev)
+            .is_some_and(|i| OOB_KINDS.contains(&i.kind));
+        // A monitor sets its handlers at once: open from the start (QEMU).
+        let (port, attached) = self.make_port(&chardev, &holder, true, PortConfig::default());
+        let arbiter = self.pool.get(self.arbiter_of(&chardev).unwrap_or(0));
+        self.monitors.insert(
+            id.clone(),
+            MonitorEntry {
+                chardev: chardev.clone(),
+                holder,
+                stop: None,
+            },
+        );
+        tracing::info!(monitor = %id, chardev = %chardev, "QMP monitor added");
+        Ok((
+            MonitorAdded {
+                id,
+                chardev,
+                port,
+                arbiter,
+                oob,
+            },
+            attached,
+        ))
+    }
+}
+
+impl Handler<CommitMonitor> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: CommitMonitor, _ctx: &mut Context<Self>) {
+        match self.monitors.get_mut(&msg.id) {
+            Some(m) => m.stop = Some(msg.stop),
+            None => msg.stop.do_send(StopDevice),
+        }
+    }
+}
+
+impl Handler<RemoveMonitor> for Supervisor {
+    type Result = Result<(), Error>;
+
+    fn handle(&mut self, msg: RemoveMonitor, _ctx: &mut Context<Self>) -> Self::Result {
+        let m = self
+            .monitors
+            .remove(&msg.id)
+            .ok_or_else(|| MonitorError::NotFound(msg.id.clone()))?;
+        if let Some(port) = self.registry.detach(&m.chardev, &m.holder) {
+            self.port_op(&m.chardev, Control::Detach(port));
+        }
+        if let Some(stop) = m.stop {
+            stop.do_send(StopDevice);
+        }
+        tracing::info!(monitor = %msg.id, chardev = %m.chardev, "QMP monitor removed");
+        Ok(())
+    }
+}

@@ -114,6 +114,21 @@ pub enum Command {
     },
     /// `quit`: stop the daemon.
     Quit,
+    /// `__org.chardevd_monitor-add` / `-mon chardev=ID,mode=control`: a QMP
+    /// monitor on a chardev.
+    MonitorAdd {
+        /// Its id (one is made up if none is given).
+        id: Option<String>,
+        /// The chardev it runs on.
+        chardev: String,
+        /// `pretty=on`.
+        pretty: bool,
+    },
+    /// `__org.chardevd_monitor-del`.
+    MonitorDel {
+        /// The monitor's id.
+        id: String,
+    },
     /// `object-add`.
     ObjectAdd {
         /// `qom-type`.

@@ -32,17 +32,56 @@ pub async fn offload<T: Send + 'static>(size: usize, f: impl FnOnce() -> T + Sen
     }
 }
 
+/// What a QMP monitor on a chardev is started with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonitorSpec {
+    /// The monitor's id.
+    pub id: String,
+    /// Its chardev.
+    pub chardev: String,
+    /// `pretty=on`.
+    pub pretty: bool,
+    /// The greeting offers `oob` (QEMU: the chardev can run in the monitor
+    /// I/O thread).
+    pub oob: bool,
+}
+
+/// Starts QMP monitors (the QMP layer installs one; the executor itself
+/// knows nothing of the protocol).
+pub trait MonitorStarter: Send + Sync + std::fmt::Debug {
+    /// Start a monitor on `arbiter` with its port on the chardev; it runs
+    /// its commands through `exec`.
+    fn start(
+        &self,
+        spec: MonitorSpec,
+        port: crate::chardev::Port,
+        arbiter: &ArbiterHandle,
+        exec: Executor,
+    ) -> Recipient<crate::frontends::StopDevice>;
+}
+
 /// Runs commands against one supervisor. Cheap to clone, `Send`.
 #[derive(Debug, Clone)]
 pub struct Executor {
     supervisor: Addr<Supervisor>,
     objects: Arc<Objects>,
+    monitors: Option<Arc<dyn MonitorStarter>>,
 }
 
 impl Executor {
     /// An executor for `supervisor`'s system, whose objects are `objects`.
     pub fn new(supervisor: Addr<Supervisor>, objects: Arc<Objects>) -> Executor {
-        Executor { supervisor, objects }
+        Executor {
+            supervisor,
+            objects,
+            monitors: None,
+        }
+    }
+
+    /// The same, starting QMP monitors with `starter`.
+    pub fn with_monitors(mut self, starter: Arc<dyn MonitorStarter>) -> Executor {
+        self.monitors = Some(starter);
+        self
     }
 
     /// The system's objects.
@@ -157,6 +196,25 @@ impl Executor {
                 Ok(Reply::Empty)
             }
             Command::QueryYank => Ok(Reply::Yanks(self.ask(QueryYank).await?)),
+            Command::MonitorAdd { id, chardev, pretty } => {
+                let Some(starter) = self.monitors.clone() else {
+                    return Err(Error::Monitor(crate::error::MonitorError::Unavailable));
+                };
+                let added = self.ask(AddMonitor { id, chardev }).await??;
+                let spec = MonitorSpec {
+                    id: added.id.clone(),
+                    chardev: added.chardev,
+                    pretty,
+                    oob: added.oob,
+                };
+                let stop = starter.start(spec, added.port, &added.arbiter, self.clone());
+                self.ask(CommitMonitor { id: added.id, stop }).await?;
+                Ok(Reply::Empty)
+            }
+            Command::MonitorDel { id } => {
+                self.ask(RemoveMonitor { id }).await??;
+                Ok(Reply::Empty)
+            }
         }
     }
 }

@@ -81,6 +81,21 @@ impl Json {
         out
     }
 
+    /// Serialize the way QEMU's JSON writer does with `pretty` (a QMP
+    /// monitor's `pretty=on`): each member and element on a line of its
+    /// own, indented 4 spaces a level; `\n` line ends, no final newline.
+    ///
+    /// ```
+    /// use chardevd::json::Json;
+    /// let v = Json::object([("return", Json::empty_object()), ("id", Json::Int(1))]);
+    /// assert_eq!(v.to_qemu_pretty(), "{\n    \"return\": {\n    },\n    \"id\": 1\n}");
+    /// ```
+    pub fn to_qemu_pretty(&self) -> String {
+        let mut out = String::new();
+        write_pretty(&mut out, self, 0);
+        out
+    }
+
     /// Convert to a `serde_json::Value` (for typed deserialization).
     pub fn to_serde(&self) -> serde_json::Value {
         use serde_json::Value as V;
@@ -174,6 +189,45 @@ fn write_value(out: &mut String, v: &Json) {
             }
             out.push('}');
         }
+    }
+}
+
+fn indent(out: &mut String, level: usize) {
+    out.push('\n');
+    for _ in 0..level {
+        out.push_str("    ");
+    }
+}
+
+fn write_pretty(out: &mut String, v: &Json, level: usize) {
+    match v {
+        Json::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                indent(out, level + 1);
+                write_pretty(out, item, level + 1);
+            }
+            indent(out, level);
+            out.push(']');
+        }
+        Json::Object(members) => {
+            out.push('{');
+            for (i, (k, item)) in qdict_order(members).into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                indent(out, level + 1);
+                write_string(out, k);
+                out.push_str(": ");
+                write_pretty(out, item, level + 1);
+            }
+            indent(out, level);
+            out.push('}');
+        }
+        scalar => write_value(out, scalar),
     }
 }
 

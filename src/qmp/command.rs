@@ -141,6 +141,12 @@ impl QmpCommand {
                 id: string(args, "id"),
                 open: matches!(args.get("open"), Some(Json::Bool(true))),
             }),
+            "__org.chardevd_monitor-add" => run(Command::MonitorAdd {
+                id: args.get("id").and_then(Json::as_str).map(str::to_owned),
+                chardev: string(args, "chardev"),
+                pretty: matches!(args.get("pretty"), Some(Json::Bool(true))),
+            }),
+            "__org.chardevd_monitor-del" => run(Command::MonitorDel { id: string(args, "id") }),
             other => return Err(QmpError::not_found(format!("The command {other} has not been found"))),
         })
     }

@@ -178,6 +178,11 @@ impl Output {
         Delivery::Queued
     }
 
+    /// Events queued and not yet written.
+    pub fn events_waiting(&self) -> usize {
+        self.lock().event_ends.len()
+    }
+
     /// Bytes queued and not yet written.
     pub fn queued(&self) -> usize {
         self.lock().queued

@@ -10,19 +10,15 @@
 //! Output goes through the session's [`Output`] queue, bounded in bytes and
 //! drained by a writer task; events reach the same queue from the event bus.
 use super::codec::QmpCodec;
-use super::command::QmpCommand;
 use super::error::QmpError;
 use super::fds::FdTable;
 use super::output::{write_loop, Budget, Output, WireSink};
-use super::request::{parse_request, ShapeError};
-use super::schema::schema;
+use super::protocol::{Protocol, Step};
 use crate::actors::msgs::{Quit, Subscribe, Unsubscribe};
 use crate::api::execute::offload;
-use crate::api::{Command, Executor, Reply};
-use crate::error::Error;
+use crate::api::{Executor, Reply};
 use crate::json::framer::Message;
 use crate::json::Json;
-use crate::net::{Fds, NoFds};
 use actix::prelude::*;
 use bytes::Bytes;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -85,12 +81,9 @@ pub struct QmpSession {
     peer: String,
     exec: Executor,
     out: Arc<Output>,
-    negotiated: bool,
-    oob: bool,
+    proto: Protocol,
     subscription: Option<u64>,
     quitting: bool,
-    /// Descriptors passed on this connection (unix sockets only).
-    fds: Option<Arc<FdTable>>,
     /// The listener's count of live sessions (decremented when this one ends).
     live: Option<Arc<AtomicUsize>>,
 }
@@ -136,118 +129,13 @@ impl QmpSession {
                 peer,
                 exec,
                 out,
-                negotiated: false,
-                oob: false,
+                proto: Protocol::new(true, fds),
                 subscription: None,
                 quitting: false,
-                fds,
                 live,
             }
         })
     }
-
-    /// Check one message and answer what needs no executor; the rest runs
-    /// as a future.
-    fn prepare(&mut self, msg: Message) -> Step {
-        let value = match msg {
-            Ok(v) => v,
-            Err(desc) => return Step::Reply(failure(None, &QmpError::generic(desc))),
-        };
-        let req = match parse_request(value, self.oob) {
-            Ok(r) => r,
-            Err(ShapeError { id, error }) => return Step::Reply(failure(id, &error)),
-        };
-        let id = req.id;
-        match self.check(&req.name, &req.args, req.oob) {
-            Ok(QmpCommand::Capabilities { enable }) => {
-                if self.negotiated {
-                    return Step::Reply(failure(
-                        id,
-                        &QmpError::not_found("Capabilities negotiation is already complete, command ignored"),
-                    ));
-                }
-                self.oob = enable.iter().any(|c| c == "oob");
-                self.negotiated = true;
-                Step::Subscribe(id)
-            }
-            Ok(QmpCommand::QueryVersion) => Step::Reply(success(id, version())),
-            Ok(QmpCommand::QueryCommands) => Step::Reply(success(
-                id,
-                Json::Array(
-                    schema()
-                        .commands()
-                        .iter()
-                        .map(|c| Json::object([("name", Json::str(c.clone()))]))
-                        .collect(),
-                ),
-            )),
-            Ok(QmpCommand::QueryQmpSchema) => Step::Reply(success(id, schema().introspection().clone())),
-            Ok(QmpCommand::GetFd { fdname }) => Step::Reply(self.answer(id, |fds| fds.getfd(&fdname))),
-            Ok(QmpCommand::CloseFd { fdname }) => Step::Reply(self.answer(id, |fds| fds.closefd(&fdname))),
-            Ok(QmpCommand::Run(cmd)) => Step::Run(id, self.with_fds(cmd)),
-            Err(e) => Step::Reply(failure(id, &e)),
-        }
-    }
-
-    /// Answer a command on this session's descriptors (a TCP session has none).
-    fn answer(&self, id: Option<Json>, f: impl FnOnce(&FdTable) -> Result<(), Error>) -> Json {
-        let r = match &self.fds {
-            Some(fds) => f(fds),
-            None => f(&FdTable::default()),
-        };
-        match r {
-            Ok(()) => success(id, Json::empty_object()),
-            Err(e) => failure(id, &e.into()),
-        }
-    }
-
-    /// A chardev-add or chardev-change takes `fd` addresses from this session.
-    fn with_fds(&self, cmd: Command) -> Command {
-        let fds: Fds = match &self.fds {
-            Some(f) => f.clone(),
-            None => Arc::new(NoFds),
-        };
-        match cmd {
-            Command::ChardevAdd { id, backend } => Command::ChardevAdd {
-                id,
-                backend: backend.with_fds(fds),
-            },
-            Command::ChardevChange { id, backend } => Command::ChardevChange {
-                id,
-                backend: backend.with_fds(fds),
-            },
-            other => other,
-        }
-    }
-
-    fn check(&self, name: &str, args: &Json, oob: bool) -> Result<QmpCommand, QmpError> {
-        let schema = schema();
-        if !self.negotiated && name != "qmp_capabilities" {
-            return Err(QmpError::not_found(
-                "Expecting capabilities negotiation with 'qmp_capabilities'",
-            ));
-        }
-        if !schema.has_command(name) {
-            return Err(QmpError::not_found(format!("The command {name} has not been found")));
-        }
-        if oob {
-            return Err(QmpError::generic(format!("The command {name} does not support OOB")));
-        }
-        schema
-            .check_args(name, args, name == "device_add")
-            .map_err(QmpError::generic)?;
-        QmpCommand::from_checked(name, args)
-    }
-}
-
-/// What one message needs.
-enum Step {
-    /// An answer at once.
-    Reply(Json),
-    /// Negotiation succeeded: subscribe to events, then answer.
-    Subscribe(Option<Json>),
-    /// Run through the executor.
-    Run(Option<Json>, Command),
 }
 
 impl Actor for QmpSession {
@@ -284,7 +172,7 @@ impl StreamHandler<Result<Message, std::io::Error>> for QmpSession {
             return;
         }
         let out = self.out.clone();
-        match self.prepare(msg) {
+        match self.proto.prepare(msg) {
             Step::Reply(reply) => {
                 if out.has_room() {
                     out.push(wire(&reply));
@@ -401,12 +289,15 @@ pub fn reply_json(r: Reply) -> Json {
 
 /// The greeting object.
 pub fn greeting() -> Json {
+    greeting_with(true)
+}
+
+/// The greeting object, offering `oob` or not.
+pub fn greeting_with(oob: bool) -> Json {
+    let caps = if oob { vec![Json::str("oob")] } else { Vec::new() };
     Json::object([(
         "QMP",
-        Json::object([
-            ("version", version()),
-            ("capabilities", Json::Array(vec![Json::str("oob")])),
-        ]),
+        Json::object([("version", version()), ("capabilities", Json::Array(caps))]),
     )])
 }
 

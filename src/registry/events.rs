@@ -44,6 +44,13 @@ impl QmpEvent {
 
     /// The wire form, ending in CRLF as QEMU's monitor sends it.
     pub fn wire(&self) -> Bytes {
+        let mut s = self.to_json().to_qemu_string();
+        s.push_str("\r\n");
+        Bytes::from(s)
+    }
+
+    /// The event as a JSON object (`event`, `timestamp`, `data`).
+    pub fn to_json(&self) -> Json {
         let mut members = vec![
             ("event".to_owned(), Json::str(self.name.clone())),
             (
@@ -57,9 +64,7 @@ impl QmpEvent {
         if let Some(d) = &self.data {
             members.push(("data".to_owned(), d.clone()));
         }
-        let mut s = Json::Object(members).to_qemu_string();
-        s.push_str("\r\n");
-        Bytes::from(s)
+        Json::Object(members)
     }
 }
 
