@@ -20,6 +20,7 @@ pub fn syntax() -> String {
          -object tls-creds-x509,id=ID,dir=DIR,endpoint=server|client[,verify-peer=on|off]\n\
          -object authz-simple,id=ID,identity=DN\t(and authz-list, authz-listfile; JSON form for rules)\n\
          -device echo,id=ID,chardev=ID\t(writes back what it receives)\n\
+         -device bridge,id=ID,chardev=ID,peer=ID\t(joins two chardevs both ways, e.g. a pty and a socket)\n\
          -device port,id=ID,chardev=ID\t(virtio-serial-like port: VSERPORT_CHANGE)\n\
          A literal comma in a value is written ',,'."
     )

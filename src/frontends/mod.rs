@@ -2,6 +2,9 @@
 //! driver and one table ([`DRIVERS`]):
 //! - `echo` (`driver=echo,id=ID,chardev=CHR`): writes back every byte it
 //!   receives; open from the start, like a QEMU device that sets handlers.
+//! - `bridge` (`driver=bridge,id=ID,chardev=CHR,peer=CHR2`): joins two
+//!   chardevs both ways with backpressure (a pty or serial line served on a
+//!   socket, as ser2net does).
 //! - `port` (`driver=port,id=ID,chardev=CHR`): a virtio-serial-like port; its
 //!   guest side is opened and closed with `__org.chardevd_port-set-open`,
 //!   which drives `frontend-open` and raises `VSERPORT_CHANGE`.
@@ -13,6 +16,7 @@ use crate::error::DeviceError;
 use crate::json::Json;
 use actix::prelude::*;
 
+pub mod bridge;
 pub mod echo;
 pub mod port;
 
@@ -40,7 +44,7 @@ impl std::fmt::Debug for Driver {
 }
 
 /// Every driver.
-pub static DRIVERS: &[Driver] = &[echo::DRIVER, port::DRIVER];
+pub static DRIVERS: &[Driver] = &[echo::DRIVER, bridge::DRIVER, port::DRIVER];
 
 /// The driver of a name.
 pub fn driver(name: &str) -> Option<&'static Driver> {

@@ -1,0 +1,210 @@
+//! The `bridge` frontend: two chardevs joined both ways, with backpressure,
+//! over real sockets and a pty (ser2net's job).
+mod common;
+
+use chardevd::backends::{pty::Pty, ChardevBackend};
+use chardevd::json::Json;
+use chardevd::runtime::{self, Config};
+use common::*;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+fn unix_server(path: &Path) -> ChardevBackend {
+    ChardevBackend::from_qmp(&serde_json::json!({
+        "type": "socket",
+        "data": {"addr": {"type": "unix", "data": {"path": path.to_str().unwrap()}}, "server": true, "wait": false}
+    }))
+    .unwrap()
+}
+
+fn props(chardev: &str, peer: &str) -> Vec<(String, Json)> {
+    vec![
+        ("chardev".to_owned(), Json::str(chardev)),
+        ("peer".to_owned(), Json::str(peer)),
+    ]
+}
+
+/// Bytes no two positions of which are likely to repeat in step.
+fn pattern(n: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed;
+    (0..n)
+        .map(|_| {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            (x >> 16) as u8
+        })
+        .collect()
+}
+
+/// Write `data` on one thread while reading `want` bytes on another.
+fn transfer(mut tx: UnixStream, mut rx: UnixStream, data: Vec<u8>) -> Vec<u8> {
+    let want = data.len();
+    let writer = std::thread::spawn(move || {
+        tx.write_all(&data).unwrap();
+        tx
+    });
+    rx.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut got = Vec::with_capacity(want);
+    let mut buf = vec![0u8; 65536];
+    while got.len() < want {
+        let n = rx.read(&mut buf).expect("bridged bytes");
+        assert!(n > 0, "closed after {} bytes", got.len());
+        got.extend_from_slice(&buf[..n]);
+    }
+    drop(writer.join().unwrap());
+    got
+}
+
+async fn connected(h: &runtime::Handle, id: &str) {
+    for _ in 0..500 {
+        let rows = h.query_chardev().await.unwrap();
+        if rows
+            .iter()
+            .any(|r| r.label == id && !r.filename.starts_with("disconnected:"))
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{id} never connected");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_mib_cross_the_bridge_intact_both_ways_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pa, pb) = (dir.path().join("a.sock"), dir.path().join("b.sock"));
+    let h = runtime::spawn(Config::default()).unwrap();
+    h.chardev_add("a", unix_server(&pa)).await.unwrap();
+    h.chardev_add("b", unix_server(&pb)).await.unwrap();
+    h.device_add("bridge", Some("br"), props("a", "b")).await.unwrap();
+    let rows = h.query_chardev().await.unwrap();
+    assert!(rows.iter().all(|r| r.frontend_open), "{rows:?}");
+    let a = UnixStream::connect(&pa).unwrap();
+    let b = UnixStream::connect(&pb).unwrap();
+    connected(&h, "a").await;
+    connected(&h, "b").await;
+    let (a2, b2) = (a.try_clone().unwrap(), b.try_clone().unwrap());
+    let there = pattern(4 << 20, 1);
+    let back = pattern(4 << 20, 2);
+    let (t1, t2) = (there.clone(), back.clone());
+    let forward = tokio::task::spawn_blocking(move || transfer(a, b, t1));
+    let backward = tokio::task::spawn_blocking(move || transfer(b2, a2, t2));
+    assert!(forward.await.unwrap() == there, "a -> b corrupted");
+    assert!(backward.await.unwrap() == back, "b -> a corrupted");
+
+    // device_del ends the bridge: the chardevs are free again.
+    h.device_del("br").await.unwrap();
+    h.chardev_remove("a").await.unwrap();
+    h.chardev_remove("b").await.unwrap();
+    h.shutdown();
+    h.join();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_reads_nothing_holds_the_writer_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pa, pb) = (dir.path().join("a.sock"), dir.path().join("b.sock"));
+    let h = runtime::spawn(Config::default()).unwrap();
+    h.chardev_add("a", unix_server(&pa)).await.unwrap();
+    h.chardev_add("b", unix_server(&pb)).await.unwrap();
+    h.device_add("bridge", None, props("a", "b")).await.unwrap();
+    let mut a = UnixStream::connect(&pa).unwrap();
+    let b = UnixStream::connect(&pb).unwrap();
+    connected(&h, "a").await;
+    connected(&h, "b").await;
+    // b's client reads nothing: a's client can write only what the queues
+    // and socket buffers hold (a few MiB at most), then its writes block.
+    a.set_nonblocking(true).unwrap();
+    let chunk = vec![7u8; 65536];
+    let mut accepted = 0usize;
+    let mut idle = 0;
+    while idle < 50 && accepted < 256 << 20 {
+        match a.write(&chunk) {
+            Ok(n) => {
+                accepted += n;
+                idle = 0;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                idle += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(accepted < 64 << 20, "{accepted} bytes accepted with nobody reading");
+    // Once b reads, everything arrives.
+    a.set_nonblocking(false).unwrap();
+    let got = tokio::task::spawn_blocking(move || {
+        let mut b = b;
+        b.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut n = 0;
+        let mut buf = vec![0u8; 65536];
+        while n < accepted {
+            let r = b.read(&mut buf).unwrap();
+            assert!(r > 0);
+            assert!(buf[..r].iter().all(|x| *x == 7));
+            n += r;
+        }
+        n
+    })
+    .await
+    .unwrap();
+    assert_eq!(got, accepted);
+    h.shutdown();
+    h.join();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pty_served_on_a_socket_and_the_bridge_follows_a_chardev_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("s.sock");
+    let h = runtime::spawn(Config::default()).unwrap();
+    let ret = h.chardev_add("tty", ChardevBackend::new(Pty::default())).await.unwrap();
+    let slave_path = ret.pty.expect("a pty path");
+    h.chardev_add("net", unix_server(&sock)).await.unwrap();
+    h.device_add("bridge", Some("ser2net"), props("tty", "net"))
+        .await
+        .unwrap();
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&slave_path)
+        .unwrap();
+    raw(&slave);
+    let mut c = UnixStream::connect(&sock).unwrap();
+    connected(&h, "net").await;
+    c.write_all(b"to the serial line").unwrap();
+    let mut got = Vec::new();
+    while got.len() < 18 {
+        got.extend(read_slave(&slave));
+    }
+    assert_eq!(got, b"to the serial line");
+    (&slave).write_all(b"to the network").unwrap();
+    let mut buf = [0u8; 14];
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"to the network");
+
+    // The network side moves to another socket: the bridge follows.
+    let sock2 = dir.path().join("s2.sock");
+    h.chardev_change("net", unix_server(&sock2)).await.unwrap();
+    let mut c2 = UnixStream::connect(&sock2).unwrap();
+    connected(&h, "net").await;
+    c2.write_all(b"moved").unwrap();
+    let mut got = Vec::new();
+    while got.len() < 5 {
+        got.extend(read_slave(&slave));
+    }
+    assert_eq!(got, b"moved");
+    h.shutdown();
+    h.join();
+}
+
+/// Put a pty slave in raw mode (no echo, no line discipline).
+fn raw(f: &std::fs::File) {
+    use rustix::termios::{tcgetattr, tcsetattr, OptionalActions};
+    let mut t = tcgetattr(f).unwrap();
+    t.make_raw();
+    tcsetattr(f, OptionalActions::Now, &t).unwrap();
+}
