@@ -187,7 +187,15 @@ fn parse_args(args: Vec<String>) -> Result<Option<Cli>, String> {
             "qmp" | "qmp-pretty" => {
                 let v = value()?;
                 let opt = format!("{flag} {v}");
-                match config::parse_qmp_target(&v, compat).map_err(|e| format!("{opt}: {e}"))? {
+                // Each line of the message names the option (QEMU's two lines
+                // for a bad chardev spec).
+                let target = config::parse_qmp_target(&v, compat).map_err(|e| {
+                    e.lines()
+                        .map(|l| format!("{opt}: {l}"))
+                        .collect::<Vec<_>>()
+                        .join("\nchardevd: ")
+                })?;
+                match target {
                     config::QmpTarget::Listen(q) => cli.qmp.push((opt, q.addr)),
                     config::QmpTarget::Monitor { chardev, on } => {
                         if let Some(c) = chardev {
@@ -394,6 +402,7 @@ fn main() -> ExitCode {
     let handle = match runtime::spawn(Config {
         limits: cli.cfg.limits,
         arbiters: cli.cfg.arbiters,
+        allow_exit: cli.cfg.allow_exit,
         ..Config::default()
     }) {
         Ok(h) => h,

@@ -618,6 +618,73 @@ fn command_line_errors_are_qemus() {
         vec!["-chardev"],
         vec!["-qmp"],
         vec!["-bogus"],
+        // mux, hub and monitors
+        vec!["-chardev", "mux,id=m"],
+        vec!["-chardev", "mux,id=m,chardev=nosuch"],
+        vec![
+            "-chardev",
+            "ringbuf,id=r,mux=on",
+            "-chardev",
+            "mux,id=m2,chardev=r-base",
+        ],
+        vec!["-chardev", "ringbuf,id=r,mux=on", "-chardev", "ringbuf,id=r-base"],
+        vec!["-chardev", "ringbuf,id=r-base", "-chardev", "ringbuf,id=r,mux=on"],
+        vec!["-chardev", "null,id=n,mux=bogus"],
+        vec!["-chardev", "hub,id=h"],
+        vec!["-chardev", "null,id=a", "-chardev", "hub,id=h,chardevs.1=a"],
+        vec![
+            "-chardev",
+            "null,id=a",
+            "-chardev",
+            "hub,id=h,chardevs.0=a,chardevs.4=a",
+        ],
+        vec!["-chardev", "hub,id=h,chardevs.0=nosuch"],
+        vec![
+            "-chardev",
+            "null,id=a",
+            "-chardev",
+            "hub,id=h,chardevs.0=a,chardevs.1=a",
+        ],
+        vec!["-chardev", "null,id=a,mux=on", "-chardev", "hub,id=h,chardevs.0=a"],
+        vec!["-mon", "chardev=nosuch,mode=control"],
+        vec!["-mon", "chardev=x,mode=bogus"],
+        vec!["-mon", "mode=control"],
+        vec!["-mon", "chardev=x,foo=bar"],
+        vec!["-mon", "chardev=x,mode=control,pretty=bogus"],
+        vec!["-chardev", "null,id=x", "-mon", "chardev=x,mode=readline,pretty=on"],
+        vec!["-chardev", "null,id=x", "-mon", "chardev=x,pretty=on"],
+        vec![
+            "-chardev",
+            "null,id=n",
+            "-mon",
+            "n,mode=control",
+            "-mon",
+            "n,mode=control",
+        ],
+        // (A socket base: over a null base QEMU aborts after the message.)
+        vec![
+            "-chardev",
+            "socket,id=n,path=n.sock,server=on,wait=off,mux=on",
+            "-mon",
+            "n,mode=control",
+            "-mon",
+            "n,mode=control",
+            "-mon",
+            "n,mode=control",
+            "-mon",
+            "n,mode=control",
+            "-mon",
+            "n,mode=control",
+        ],
+        vec![
+            "-chardev",
+            "null,id=n",
+            "-mon",
+            "n,mode=control,id=a",
+            "-mon",
+            "n,mode=control,id=a",
+        ],
+        vec!["-qmp", "nosuch:foo"],
     ]
     .into_iter()
     .map(|c| c.into_iter().map(str::to_owned).collect())
@@ -725,5 +792,116 @@ fn introspection_and_backend_list_are_qemus() {
     assert!(checked > 50, "checked {checked} entities");
     for b in &our_backends {
         assert!(qemu_backends.contains(b), "{b} is not a QEMU backend");
+    }
+}
+
+/// A QMP monitor on a mux over a unix socket, in QEMU and in chardevd
+/// (`--allow-exit`, so `C-a x` exits as in QEMU): the bytes a client sees,
+/// from the greeting to `C-a x`.
+#[test]
+fn a_monitor_on_a_mux_sends_qemus_bytes() {
+    let Some(bin) = qemu_binary() else {
+        require("QEMU 10.0 (qemu-system-x86_64)", false);
+        return;
+    };
+    let run = |program: &std::path::Path, pre: &[&str]| -> (Vec<String>, bool) {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("c.sock");
+        let chardev = format!("socket,id=c,path={},server=on,wait=off,mux=on", sock.display());
+        let mut child = std::process::Command::new(program)
+            .args(pre)
+            .args(["-chardev", &chardev, "-mon", "chardev=c,mode=control"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..500 {
+            if sock.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut s = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+        let mut got = Vec::new();
+        let read_for = |s: &mut std::os::unix::net::UnixStream, ms: u64| {
+            s.set_read_timeout(Some(Duration::from_millis(ms))).unwrap();
+            let mut out = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                match std::io::Read::read(s, &mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => out.extend_from_slice(&buf[..n]),
+                    Err(_) => break,
+                }
+            }
+            String::from_utf8_lossy(&out).into_owned()
+        };
+        use std::io::Write as _;
+        let package = regex_free_package;
+        got.push(package(&read_for(&mut s, 700)));
+        for input in [
+            &b"\x01h"[..],
+            b"{\"execute\":\"qmp_capabilities\"}\n",
+            b"\x01c",
+            b"\x01zq\x01\x01\n",
+            b"{\"execute\":\"chardev-send-break\",\"arguments\":{\"id\":\"c\"}}\n",
+            b"{\"execute\":\"chardev-remove\",\"arguments\":{\"id\":\"c-base\"}}\n",
+            b"{\"execute\":\"chardev-change\",\"arguments\":{\"id\":\"c\",\"backend\":{\"type\":\"null\",\"data\":{}}}}\n",
+        ] {
+            s.write_all(input).unwrap();
+            got.push(read_for(&mut s, 400));
+        }
+        s.write_all(b"{\"execute\":\"query-chardev\"}\n").unwrap();
+        let rows: serde_json::Value = serde_json::from_str(read_for(&mut s, 400).trim()).unwrap();
+        let mut rows: Vec<String> = rows["return"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        rows.sort();
+        got.push(rows.join("\n").replace(&sock.display().to_string(), "SOCK"));
+        s.write_all(b"\x01x").unwrap();
+        let bye = read_for(&mut s, 1500);
+        // The SHUTDOWN event's timestamp differs.
+        got.push(bye.split("{\"timestamp\"").next().unwrap_or_default().to_owned());
+        got.push(format!(
+            "SHUTDOWN event: {}",
+            bye.contains("\"reason\": \"host-qmp-quit\"")
+        ));
+        let mut exited = false;
+        for _ in 0..250 {
+            if let Ok(Some(status)) = child.try_wait() {
+                exited = status.success();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        (got, exited)
+    };
+    let (want, q_exit) = run(&bin, &["-machine", "none", "-nodefaults", "-display", "none"]);
+    let (got, d_exit) = run(std::path::Path::new(env!("CARGO_BIN_EXE_chardevd")), &["--allow-exit"]);
+    assert!(
+        q_exit && d_exit,
+        "both exit 0 on C-a x (qemu {q_exit}, chardevd {d_exit})"
+    );
+    assert_eq!(want.len(), got.len());
+    let diffs: Vec<String> = want
+        .iter()
+        .zip(&got)
+        .enumerate()
+        .filter(|(_, (w, g))| w != g)
+        .map(|(i, (w, g))| format!("step {i}\n  qemu:     {w:?}\n  chardevd: {g:?}"))
+        .collect();
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+}
+
+/// The greeting with its `package` string blanked.
+fn regex_free_package(s: &str) -> String {
+    match (s.find("\"package\": \""), s.find("\"}, \"capabilities\"")) {
+        (Some(a), Some(b)) if a < b => format!("{}\"package\": \"\"{}", &s[..a], &s[b + 1..]),
+        _ => s.to_owned(),
     }
 }

@@ -240,10 +240,16 @@ async fn limits_errors_and_removal_are_qemus() {
         err(h.chardev_add("mm2", mux("m")).await.unwrap_err()),
         "Failed to add chardev 'mm2': too many uses of multiplexed chardev 'm' (maximum is 4)"
     );
-    eventually_rows(&h, |rows| row(rows, "base") == ("ringbuf".into(), true)).await;
-    // The mux's frontend-open is its focused frontend's (QEMU): the focus
-    // is on mm, which has no frontend of its own.
+    // Frontends that have not opened leave the base's frontend closed.
+    assert_eq!(
+        row(&h.query_chardev().await.unwrap(), "base"),
+        ("ringbuf".into(), false)
+    );
+    // The first to open opens it (and it stays open); the mux's own
+    // frontend-open is its focused frontend's (QEMU): the focus is on mm,
+    // which has no frontend of its own.
     fes[0].set_open(true).await;
+    eventually_rows(&h, |rows| row(rows, "base") == ("ringbuf".into(), true)).await;
     assert_eq!(row(&h.query_chardev().await.unwrap(), "m"), ("mux".into(), false));
 
     // Busy and hot-swap refusals.

@@ -272,10 +272,12 @@ impl ChardevActor {
         self.ports.iter().filter(|p| !self.is_leaving(p.end.id()))
     }
 
-    fn update_status(&self) {
+    fn update_status(&mut self) {
         // A mux's is its focused frontend's (QEMU's `chr->be`).
         self.status
             .set_frontend_open(self.focused().any(|p| p.end.frontend_open()));
+        let any = self.active().any(|p| p.end.frontend_open());
+        self.backend.frontends_open(any);
     }
 
     /// The ports that get data and the chardev's own events.

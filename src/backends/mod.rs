@@ -19,6 +19,7 @@ use std::any::Any;
 use std::fmt;
 
 pub mod file;
+pub mod hub;
 pub mod mux;
 pub mod null;
 pub mod parallel;
@@ -55,6 +56,7 @@ pub static KINDS: &[Kind] = &[
     ringbuf::MEMORY,
     parallel::KIND,
     null::KIND,
+    hub::KIND,
     pty::KIND,
     pipe::KIND,
     mux::KIND,

@@ -589,9 +589,14 @@ impl Backend for MuxBackend {
         };
         self.slots[s] = Some(port);
         // The frontend that attached last has the focus (QEMU: the last
-        // to set handlers), and the base now has an open frontend.
+        // to set handlers).
         self.focus = Some(s);
-        if !self.base_fe_open {
+    }
+
+    fn frontends_open(&mut self, any: bool) {
+        // The base's frontend (the mux) opens with the first frontend that
+        // opens, and stays open (QEMU).
+        if any && !self.base_fe_open {
             self.base_fe_open = true;
             self.base.set_frontend_open(true);
         }

@@ -121,6 +121,11 @@ pub trait Backend: 'static {
     /// A frontend detached.
     fn detached(&mut self, _port: PortId) {}
 
+    /// Whether any frontend is open now (a mux or hub opens its own
+    /// ports on the chardevs it uses with the first: QEMU sets their
+    /// handlers when a frontend sets the mux's).
+    fn frontends_open(&mut self, _any: bool) {}
+
     /// Who gets data and the chardev's own events now.
     fn focus(&self) -> Focus {
         Focus::All
