@@ -1,8 +1,9 @@
-//! Property tests of the socket backend's I/O-free codecs (telnet and
+//! Property tests of the I/O-free codecs (the socket backend's telnet and
 //! tn3270 input filter, websocket handshake and frame decoder, the DN of a
-//! certificate) with arbitrary input and arbitrary read boundaries: no
+//! certificate; the mux's escape machine and line stamps) with arbitrary input and arbitrary read boundaries: no
 //! panics, output never larger than input, and a stream cut anywhere gives
 //! what the uncut stream gives.
+use chardevd::backends::mux::{Decoded, Escape, MuxCommand, Stamps};
 use chardevd::backends::socket::dn::subject_dn_bytes;
 use chardevd::backends::socket::telnet::{Filter, Piece};
 use chardevd::backends::socket::websocket::{self, Decoder, Handshake};
@@ -192,4 +193,76 @@ proptest! {
         shaped.extend_from_slice(&der);
         let _ = subject_dn_bytes(&shaped);
     }
+}
+
+/// Bytes biased towards the mux's escape character and its commands.
+fn muxish() -> impl Strategy<Value = Vec<u8>> {
+    let byte = prop_oneof![
+        4 => Just(0x01u8),
+        3 => prop::sample::select(b"hx?sbctz\n".to_vec()),
+        3 => any::<u8>(),
+    ];
+    prop::collection::vec(byte, 0..300)
+}
+
+fn escaped(parts: &[Vec<u8>]) -> Vec<Decoded> {
+    let mut e = Escape::new(0x01);
+    let mut out = Vec::new();
+    for p in parts {
+        e.feed(p, &mut out);
+    }
+    out
+}
+
+proptest! {
+    #[test]
+    fn mux_escapes_do_not_depend_on_read_boundaries(input in muxish(), cuts in prop::collection::vec(any::<usize>(), 0..8)) {
+        let whole = escaped(std::slice::from_ref(&input));
+        prop_assert_eq!(escaped(&cut(&input, &cuts)), whole.clone());
+        // Data never grows, and every escape byte is accounted for: each
+        // C-a is swallowed, starts a command, or is data as C-a C-a.
+        let data: usize = whole.iter().map(|d| match d { Decoded::Data(v) => v.len(), _ => 0 }).sum();
+        prop_assert!(data <= input.len());
+        let commands = whole.iter().filter(|d| matches!(d, Decoded::Command(_))).count();
+        let escapes = input.iter().filter(|b| **b == 0x01).count();
+        prop_assert!(commands <= escapes);
+    }
+
+    #[test]
+    fn input_without_the_escape_passes_through(input in prop::collection::vec(any::<u8>().prop_filter("no C-a", |b| *b != 1), 0..300)) {
+        let out = escaped(std::slice::from_ref(&input));
+        if input.is_empty() {
+            prop_assert!(out.is_empty());
+        } else {
+            prop_assert_eq!(out, vec![Decoded::Data(input)]);
+        }
+    }
+
+    #[test]
+    fn line_stamps_do_not_depend_on_write_boundaries(input in prop::collection::vec(prop_oneof![Just(b'\n'), any::<u8>()], 0..300), cuts in prop::collection::vec(any::<usize>(), 0..8)) {
+        let stamp = |parts: &[Vec<u8>]| {
+            let mut s = Stamps::default();
+            s.toggle();
+            let mut out = Vec::new();
+            for p in parts {
+                // A fixed clock: only the boundaries change.
+                s.apply(p, 1234, &mut out);
+            }
+            out
+        };
+        let whole = stamp(std::slice::from_ref(&input));
+        prop_assert_eq!(stamp(&cut(&input, &cuts)), whole.clone());
+        let lines = input.iter().filter(|b| **b == b'\n').count();
+        let trailing = usize::from(input.last() == Some(&b'\n'));
+        prop_assert_eq!(whole.len(), input.len() + 15 * (lines - trailing));
+    }
+}
+
+#[test]
+fn every_mux_command_letter_is_qemus() {
+    let mut out = Vec::new();
+    Escape::new(1).feed(b"\x01h\x01?\x01x\x01s\x01b\x01c\x01t", &mut out);
+    use MuxCommand::*;
+    let want = [Help, Help, Exit, Save, Break, Switch, Timestamps];
+    assert_eq!(out, want.iter().map(|c| Decoded::Command(*c)).collect::<Vec<_>>());
 }

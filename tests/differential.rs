@@ -824,36 +824,48 @@ fn a_monitor_on_a_mux_sends_qemus_bytes() {
         }
         let mut s = std::os::unix::net::UnixStream::connect(&sock).unwrap();
         let mut got = Vec::new();
-        let read_for = |s: &mut std::os::unix::net::UnixStream, ms: u64| {
-            s.set_read_timeout(Some(Duration::from_millis(ms))).unwrap();
+        // Read until the output ends with `until` (or the peer closes, or
+        // 10 s pass), then for as long as more keeps coming within `quiet`.
+        let read_until = |s: &mut std::os::unix::net::UnixStream, until: &[u8], quiet: u64| {
             let mut out = Vec::new();
             let mut buf = [0u8; 4096];
-            loop {
+            let start = std::time::Instant::now();
+            while !until.is_empty() && !out.ends_with(until) && start.elapsed() < Duration::from_secs(10) {
+                s.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
                 match std::io::Read::read(s, &mut buf) {
-                    Ok(0) => break,
+                    Ok(0) => return String::from_utf8_lossy(&out).into_owned(),
                     Ok(n) => out.extend_from_slice(&buf[..n]),
-                    Err(_) => break,
+                    Err(_) => {}
                 }
+            }
+            s.set_read_timeout(Some(Duration::from_millis(quiet))).unwrap();
+            while let Ok(n) = std::io::Read::read(s, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                out.extend_from_slice(&buf[..n]);
             }
             String::from_utf8_lossy(&out).into_owned()
         };
         use std::io::Write as _;
-        let package = regex_free_package;
-        got.push(package(&read_for(&mut s, 700)));
-        for input in [
-            &b"\x01h"[..],
-            b"{\"execute\":\"qmp_capabilities\"}\n",
-            b"\x01c",
-            b"\x01zq\x01\x01\n",
-            b"{\"execute\":\"chardev-send-break\",\"arguments\":{\"id\":\"c\"}}\n",
-            b"{\"execute\":\"chardev-remove\",\"arguments\":{\"id\":\"c-base\"}}\n",
-            b"{\"execute\":\"chardev-change\",\"arguments\":{\"id\":\"c\",\"backend\":{\"type\":\"null\",\"data\":{}}}}\n",
+        got.push(regex_free_package(&read_until(&mut s, b"\r\n", 200)));
+        for (input, until) in [
+            (&b"\x01h"[..], &b"sends C-a\n\r"[..]),
+            (b"{\"execute\":\"qmp_capabilities\"}\n", b"\r\n"),
+            (b"\x01c", b""),
+            (b"\x01zq\x01\x01\n", b"\r\n"),
+            (b"{\"execute\":\"chardev-send-break\",\"arguments\":{\"id\":\"c\"}}\n", b"\r\n"),
+            (b"{\"execute\":\"chardev-remove\",\"arguments\":{\"id\":\"c-base\"}}\n", b"\r\n"),
+            (
+                b"{\"execute\":\"chardev-change\",\"arguments\":{\"id\":\"c\",\"backend\":{\"type\":\"null\",\"data\":{}}}}\n",
+                b"\r\n",
+            ),
         ] {
             s.write_all(input).unwrap();
-            got.push(read_for(&mut s, 400));
+            got.push(read_until(&mut s, until, 300));
         }
         s.write_all(b"{\"execute\":\"query-chardev\"}\n").unwrap();
-        let rows: serde_json::Value = serde_json::from_str(read_for(&mut s, 400).trim()).unwrap();
+        let rows: serde_json::Value = serde_json::from_str(read_until(&mut s, b"\r\n", 100).trim()).unwrap();
         let mut rows: Vec<String> = rows["return"]
             .as_array()
             .unwrap()
@@ -863,7 +875,7 @@ fn a_monitor_on_a_mux_sends_qemus_bytes() {
         rows.sort();
         got.push(rows.join("\n").replace(&sock.display().to_string(), "SOCK"));
         s.write_all(b"\x01x").unwrap();
-        let bye = read_for(&mut s, 1500);
+        let bye = read_until(&mut s, b"\"host-qmp-quit\"}}\r\n", 300);
         // The SHUTDOWN event's timestamp differs.
         got.push(bye.split("{\"timestamp\"").next().unwrap_or_default().to_owned());
         got.push(format!(

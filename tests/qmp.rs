@@ -477,6 +477,7 @@ fn every_backend_query_chardev_backends_lists_really_exists() {
         .collect();
     assert!(names.len() >= 10, "{names:?}");
     c.cmd(r#"{"execute":"chardev-add","arguments":{"id":"muxbase","backend":{"type":"ringbuf","data":{}}}}"#);
+    c.cmd(r#"{"execute":"chardev-add","arguments":{"id":"hubin","backend":{"type":"ringbuf","data":{}}}}"#);
     for (i, name) in names.iter().enumerate() {
         let data = match name.as_str() {
             "serial" | "parallel" | "pipe" => r#"{"device":"/dev/null"}"#,
@@ -484,6 +485,7 @@ fn every_backend_query_chardev_backends_lists_really_exists() {
             "udp" => r#"{"remote":{"type":"inet","data":{"host":"127.0.0.1","port":"9"}}}"#,
             "socket" => r#"{"addr":{"type":"inet","data":{"host":"127.0.0.1","port":"0"}}}"#,
             "mux" => r#"{"chardev":"muxbase"}"#,
+            "hub" => r#"{"chardevs":["hubin"]}"#,
             _ => "{}",
         };
         let reply = c.cmd(&format!(

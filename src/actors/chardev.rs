@@ -654,7 +654,13 @@ impl Handler<Control> for ChardevActor {
             Control::GivePorts(ports) => {
                 for p in ports {
                     // QEMU's hotswap: CLOSED if the new backend is not open,
-                    // OPENED (on re-attach) if it is.
+                    // OPENED (on re-attach) if it is. From an open backend to
+                    // an open one QEMU sends a second OPENED; a port carries
+                    // open/closed as state, so it tells CLOSED then OPENED: a
+                    // new session, on the new backend.
+                    if self.be_open && p.end.told_open() {
+                        p.end.push_open(false);
+                    }
                     p.end.push_open(self.be_open);
                     self.backend.attached(p.end.id());
                     self.ports.push(p);
