@@ -385,3 +385,164 @@ fn qemu_qmp_drives_monitors_on_a_socket_and_on_a_mux() {
         );
     }
 }
+
+#[test]
+fn a_monitor_on_a_pty() {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chardevd"))
+        .args(["-chardev", "pty,id=p", "-mon", "chardev=p,mode=control"])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut pts = None;
+    let mut line = String::new();
+    while pts.is_none() && err.read_line(&mut line).unwrap() > 0 {
+        if let Some(rest) = line.strip_prefix("char device redirected to ") {
+            pts = rest.split(' ').next().map(str::to_owned);
+        }
+        line.clear();
+    }
+    std::thread::spawn(move || for _ in err.lines() {});
+    let pts = pts.expect("the pty line");
+    let slave = std::fs::OpenOptions::new().read(true).write(true).open(&pts).unwrap();
+    {
+        use rustix::termios::{tcgetattr, tcsetattr, OptionalActions};
+        let mut t = tcgetattr(&slave).unwrap();
+        t.make_raw();
+        tcsetattr(&slave, OptionalActions::Now, &t).unwrap();
+    }
+    let read_line = |slave: &std::fs::File| {
+        let mut got = Vec::new();
+        while !got.ends_with(b"\r\n") {
+            got.extend(read_slave(slave));
+        }
+        String::from_utf8(got).unwrap()
+    };
+    // Opening the slave opens the pty: the monitor greets.
+    greeting_ok(read_line(&slave).trim_end(), true);
+    (&slave)
+        .write_all(b"{\"execute\":\"qmp_capabilities\",\"id\":7}\n")
+        .unwrap();
+    assert_eq!(read_line(&slave), "{\"return\": {}, \"id\": 7}\r\n");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_monitor_over_tls_with_openssl_s_client() {
+    if !require("openssl", have("openssl")) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().to_path_buf();
+    make_pki(&pki);
+    let cfg = chardevd::runtime::Config {
+        objects: vec![chardevd::config::ObjectOpt {
+            qom_type: "tls-creds-x509".into(),
+            id: "tls0".into(),
+            props: serde_json::json!({"dir": pki.join("server"), "endpoint": "server", "verify-peer": false}),
+        }],
+        ..Default::default()
+    };
+    let h = chardevd::runtime::spawn(cfg).unwrap();
+    let s = chardevd::ChardevBackend::from_qmp(&serde_json::json!({"type": "socket", "data": {
+        "addr": {"type": "inet", "data": {"host": "127.0.0.1", "port": "0"}}, "server": true, "wait": false,
+        "tls-creds": "tls0"}}))
+    .unwrap();
+    h.chardev_add("tls", s).await.unwrap();
+    h.run(chardevd::Command::MonitorAdd {
+        id: Some("secure".into()),
+        chardev: "tls".into(),
+        pretty: false,
+    })
+    .await
+    .unwrap();
+    let port = tcp_port_of(&h, "tls").await;
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        &format!(
+            "(printf '{{\"execute\":\"qmp_capabilities\"}}\\n{{\"execute\":\"query-chardev-backends\",\"id\":\"t\"}}\\n'; sleep 2) \
+             | openssl s_client -quiet -no_ign_eof -connect 127.0.0.1:{port} -CAfile {}/ca-cert.pem",
+            pki.display()
+        ),
+    ]);
+    let out = tokio::task::spawn_blocking(move || output_within(cmd, None, 20))
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.split("\r\n").collect();
+    greeting_ok(lines[0], true);
+    assert_eq!(lines[1], r#"{"return": {}}"#, "{text}");
+    assert!(
+        lines[2].contains(r#"{"name": "hub"}"#) && lines[2].ends_with(r#""id": "t"}"#),
+        "{text}"
+    );
+    h.shutdown();
+    h.join();
+}
+
+async fn tcp_port_of(h: &chardevd::runtime::Handle, id: &str) -> u16 {
+    let rows = h.query_chardev().await.unwrap();
+    let f = &rows.iter().find(|r| r.label == id).unwrap().filename;
+    f.rsplit_once(':')
+        .unwrap()
+        .1
+        .split(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_monitor_over_a_websocket_with_python() {
+    let has = Command::new("python3")
+        .args(["-c", "import websockets"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !require("python3 websockets", has) {
+        return;
+    }
+    let h = chardevd::runtime::spawn(chardevd::runtime::Config::default()).unwrap();
+    let w = chardevd::ChardevBackend::from_qmp(&serde_json::json!({"type": "socket", "data": {
+        "addr": {"type": "inet", "data": {"host": "127.0.0.1", "port": "0"}}, "server": true, "wait": false,
+        "websocket": true}}))
+    .unwrap();
+    h.chardev_add("ws", w).await.unwrap();
+    h.run(chardevd::Command::MonitorAdd {
+        id: None,
+        chardev: "ws".into(),
+        pretty: false,
+    })
+    .await
+    .unwrap();
+    let p = tcp_port_of(&h, "ws").await;
+    let script = format!(
+        "from websockets.sync.client import connect\n\
+         with connect('ws://127.0.0.1:{p}/', subprotocols=['binary']) as ws:\n\
+         \x20   buf = b''\n\
+         \x20   while not buf.endswith(b'\\r\\n'):\n\
+         \x20       buf += ws.recv(timeout=5)\n\
+         \x20   ws.send(b'{{\"execute\":\"qmp_capabilities\"}}\\n')\n\
+         \x20   reply = b''\n\
+         \x20   while not reply.endswith(b'\\r\\n'):\n\
+         \x20       reply += ws.recv(timeout=5)\n\
+         \x20   print(buf.decode().strip())\n\
+         \x20   print(reply.decode().strip())\n"
+    );
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", &script]);
+    let out = tokio::task::spawn_blocking(move || output_within(cmd, None, 20))
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{out:?}");
+    greeting_ok(lines[0], true);
+    assert_eq!(lines[1], r#"{"return": {}}"#);
+    h.shutdown();
+    h.join();
+}
