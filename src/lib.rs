@@ -39,15 +39,16 @@
 //! From the wire down (a module uses only the ones below it):
 //! - [`qmp`]: the QMP protocol: framing, request checks against the served
 //!   schema, the protocol's own commands, the bounded output queue,
-//!   sessions and listeners.
+//!   sessions and listeners, and QMP monitors on chardevs.
 //! - [`runtime`]: the embedding [`Handle`]; [`config`]: QEMU's command-line
 //!   options.
 //! - [`api`]: the typed [`Command`]s, the one [`api::Executor`] every caller
 //!   shares, and the library [`Frontend`].
 //! - `actors`: the supervisor (a thin shell over the registry), one actor
 //!   per chardev, and the arbiter pool.
-//! - `frontends`: built-in devices (`echo`, `port`), one file per driver.
-//! - [`backends`]: one file per QEMU backend kind, and the table of kinds.
+//! - `frontends`: built-in devices (`echo`, `bridge`, `port`), one file per driver.
+//! - [`backends`]: one file per QEMU backend kind (a mux and a hub hold
+//!   ports on the chardevs they use), and the table of kinds.
 //! - [`chardev`]: the core every kind plugs into: ports, the `Backend`
 //!   trait, transports and links, descriptor I/O, the log file.
 //! - `registry`: pure bookkeeping (ids, references, leases, generations;

@@ -1,9 +1,10 @@
 //! One actor per QMP connection.
 //!
 //! The session reads its input as a stream of framed messages ([`QmpCodec`]),
-//! checks each request ([`parse_request`], the schema), turns it into a
-//! [`QmpCommand`], answers the protocol's own commands itself and runs the
-//! rest through the [`Executor`]. One command runs at a time (the input is
+//! and its [`Protocol`] state checks each request
+//! ([`super::request::parse_request`], the schema), turns it into a
+//! [`super::command::QmpCommand`] and answers the protocol's own commands;
+//! the rest runs through the [`Executor`]. One command runs at a time (the input is
 //! not read meanwhile), so replies come in request order and a command that
 //! waits holds up only its own session.
 //!
