@@ -22,6 +22,7 @@ fn usage() -> String {
          --max-sessions N\tQMP sessions per listener (default 1024)\n\
          --threads N\tthreads for chardevs and QMP sessions (default: one per core)\n\
          --allow-exit\tlet a mux's C-a x stop the daemon, as in QEMU (default: an event)\n\
+         -echr N\tthe mux escape character (default 1: C-a; 0x14 is C-t)\n\
          -h, -help, --help, help\tthis text\n\
          -V, -version, --version\tthe version\n\
          Every --option VALUE may also be written --option=VALUE.",
@@ -251,6 +252,18 @@ fn parse_args(args: Vec<String>) -> Result<Option<Cli>, String> {
                     .ok_or(format!("{flag} {v}: a positive number expected"))?;
             }
             "allow-exit" if inline.is_none() => cli.cfg.allow_exit = true,
+            "echr" => {
+                // QEMU's strtol(.., 0): decimal, 0x hex or 0 octal.
+                let v = value()?;
+                let n = if let Some(h) = v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+                    u8::from_str_radix(h, 16).ok()
+                } else if v.len() > 1 && v.starts_with('0') {
+                    u8::from_str_radix(&v[1..], 8).ok()
+                } else {
+                    v.parse().ok()
+                };
+                cli.cfg.escape_char = Some(n.ok_or(format!("{flag} {v}: a character code 0-255 expected"))?);
+            }
             "object" => {
                 let v = value()?;
                 let o = config::parse_object(&v).map_err(|e| format!("{flag} {v}: {e}"))?;
@@ -403,6 +416,7 @@ fn main() -> ExitCode {
         limits: cli.cfg.limits,
         arbiters: cli.cfg.arbiters,
         allow_exit: cli.cfg.allow_exit,
+        escape_char: cli.cfg.escape_char,
         ..Config::default()
     }) {
         Ok(h) => h,

@@ -57,6 +57,8 @@ pub struct Config {
     /// A mux's `C-a x` stops the system (QEMU's behaviour); otherwise it
     /// raises `__org.chardevd_EXIT_REQUEST` and is logged.
     pub allow_exit: bool,
+    /// The mux escape character (QEMU's `-echr`; default `C-a`).
+    pub escape_char: Option<u8>,
 }
 
 /// A running chardevd. Cheap to clone; every clone drives the same system.
@@ -90,6 +92,7 @@ pub fn spawn(cfg: Config) -> io::Result<Handle> {
             let objects = crate::objects::Objects::new();
             let supervisor = Supervisor::new(pool.clone(), objects.clone())
                 .allow_exit(cfg.allow_exit)
+                .escape_char(cfg.escape_char.unwrap_or(crate::backends::mux::ESCAPE_CHAR))
                 .start();
             let global = Budget::new(cfg.limits.global_output_bytes);
             let monitors = Arc::new(crate::qmp::monitor::Starter::new(cfg.limits, global.clone()));

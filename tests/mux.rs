@@ -369,3 +369,32 @@ async fn output_of_a_ring_base_is_readable_and_help_lands_in_it() {
     h.shutdown();
     h.join();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_escape_character_as_with_qemus_echr() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("e.sock");
+    let h = runtime::spawn(Config {
+        escape_char: Some(0x14),
+        ..Config::default()
+    })
+    .unwrap();
+    h.chardev_add("base", unix_server(&path)).await.unwrap();
+    h.chardev_add("m", mux("base")).await.unwrap();
+    let mut fe = h.attach("m").await.unwrap();
+    assert_eq!(next(&mut fe).await, FrontendEvent::MuxIn);
+    let mut c = UnixStream::connect(&path).unwrap();
+    assert_eq!(next(&mut fe).await, FrontendEvent::Opened);
+    // C-a is now plain data; C-t h prints the help naming C-t.
+    c.write_all(b"\x01a").unwrap();
+    assert_eq!(read_data(&mut fe, 2).await, b"\x01a");
+    c.write_all(b"\x14h").unwrap();
+    let want = chardevd::backends::mux::help_text(0x14);
+    assert!(want.starts_with(b"\n\rC-t h    print this help"));
+    assert_eq!(read_exact(&mut c, want.len()), want);
+    // C-t C-t sends one C-t.
+    c.write_all(b"\x14\x14").unwrap();
+    assert_eq!(read_data(&mut fe, 1).await, b"\x14");
+    h.shutdown();
+    h.join();
+}

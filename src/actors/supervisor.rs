@@ -47,6 +47,7 @@ pub struct Supervisor {
     deferred: HashMap<String, Vec<Control>>,
     objects: Arc<Objects>,
     allow_exit: bool,
+    escape_char: u8,
     host: Host,
     monitors: HashMap<String, MonitorEntry>,
 }
@@ -82,9 +83,16 @@ impl Supervisor {
             deferred: HashMap::new(),
             objects,
             allow_exit: false,
+            escape_char: crate::backends::mux::ESCAPE_CHAR,
             host: Host::default(),
             monitors: HashMap::new(),
         }
+    }
+
+    /// The mux escape character (QEMU's `-echr`).
+    pub fn escape_char(mut self, c: u8) -> Self {
+        self.escape_char = c;
+        self
     }
 
     /// Let a mux's `C-a x` stop the daemon (else it raises
@@ -191,7 +199,7 @@ impl Actor for Supervisor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(1024);
         let me = ctx.address();
-        self.host = Host::new(self.allow_exit, move |req| me.do_send(Exit(req)));
+        self.host = Host::new(self.allow_exit, move |req| me.do_send(Exit(req))).with_escape_char(self.escape_char);
     }
 
     fn stopping(&mut self, _ctx: &mut Context<Self>) -> Running {

@@ -135,10 +135,21 @@ pub struct ExitRequest {
 }
 
 /// What a backend may ask of the daemon it runs in.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Host {
     allow_exit: bool,
+    escape_char: u8,
     exit: Option<std::sync::Arc<dyn Fn(ExitRequest) + Send + Sync>>,
+}
+
+impl Default for Host {
+    fn default() -> Self {
+        Host {
+            allow_exit: false,
+            escape_char: mux::ESCAPE_CHAR,
+            exit: None,
+        }
+    }
 }
 
 impl fmt::Debug for Host {
@@ -153,8 +164,20 @@ impl Host {
     pub fn new(allow_exit: bool, exit: impl Fn(ExitRequest) + Send + Sync + 'static) -> Host {
         Host {
             allow_exit,
+            escape_char: mux::ESCAPE_CHAR,
             exit: Some(std::sync::Arc::new(exit)),
         }
+    }
+
+    /// The same, with this mux escape character (QEMU's `-echr`).
+    pub fn with_escape_char(mut self, c: u8) -> Host {
+        self.escape_char = c;
+        self
+    }
+
+    /// The mux escape character (`C-a` unless `-echr` says otherwise).
+    pub fn escape_char(&self) -> u8 {
+        self.escape_char
     }
 
     /// Whether an exit request stops the daemon.

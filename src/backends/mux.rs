@@ -160,7 +160,7 @@ impl BackendConfig for Mux {
                 slots: vec![None; max],
                 focus: None,
                 held: vec![Vec::new(); max],
-                escape: Escape::new(ESCAPE_CHAR),
+                escape: Escape::new(cx.host.escape_char()),
                 input: Bytes::new(),
                 stashed: None,
                 out: VecDeque::new(),
