@@ -321,6 +321,14 @@ pub enum DeviceError {
     /// An unknown device id (class `DeviceNotFound`).
     #[error("Device '{0}' not found")]
     NotFound(String),
+    /// An input console's head that does not exist.
+    #[error("Device {device} (head {head}) is not bound to a QemuConsole")]
+    NotBound {
+        /// The device.
+        device: String,
+        /// The head.
+        head: i64,
+    },
     /// `__org.chardevd_port-set-open` on a device that is not a port.
     #[error("Device '{0}' is not a port")]
     NotAPort(String),
@@ -398,6 +406,12 @@ pub enum Error {
     /// The frontend was detached, or its chardev is gone.
     #[error("the frontend is detached from chardev '{0}'")]
     Detached(String),
+    /// `input-send-event` of an event type no chardev takes.
+    #[error("Input handler not found for event type {0}")]
+    NoInputHandler(&'static str),
+    /// A screen asked of a system with no vc.
+    #[error("There is no console to take a screendump from.")]
+    NoConsole,
     /// The actor system is not running (any more).
     #[error("chardevd is shutting down")]
     ShuttingDown,

@@ -21,7 +21,7 @@ fn usage() -> String {
          --stall-timeout SECS\tdrop a QMP client whose socket accepts nothing for SECS (default 60)\n\
          --max-sessions N\tQMP sessions per listener (default 1024)\n\
          --threads N\tthreads for chardevs and QMP sessions (default: one per core)\n\
-         --allow-exit\tlet a mux's C-a x stop the daemon, as in QEMU (default: an event)\n\
+         --allow-exit\tlet a mux's C-a x and a testdev's q stop the daemon, as in QEMU (default: an event)\n\
          -echr N\tthe mux escape character (default 1: C-a; 0x14 is C-t)\n\
          -h, -help, --help, help\tthis text\n\
          -V, -version, --version\tthe version\n\
@@ -440,6 +440,11 @@ fn main() -> ExitCode {
     handle.shutdown();
     handle.join();
     chardevd::backends::stdio::restore_terminal();
+    // A testdev's `q` (with --allow-exit): QEMU's exit((n << 1) | 1).
+    let status = match handle.exit_status() {
+        Some(code) => ExitCode::from(code),
+        None => status,
+    };
     for addr in handle.listeners() {
         if let QmpAddr::Unix { path, .. } = addr {
             remove_socket_file(&path);

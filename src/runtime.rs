@@ -74,12 +74,15 @@ struct Inner {
     thread: Mutex<Option<JoinHandle<()>>>,
     listeners: Mutex<Vec<QmpAddr>>,
     serve: Serve,
+    exit_status: Arc<std::sync::atomic::AtomicI32>,
 }
 
 /// Start chardevd on new threads. Fails if a chardev, device or listener of
 /// `cfg` cannot be created (the text says which and why).
 pub fn spawn(cfg: Config) -> io::Result<Handle> {
     let (tx, rx) = std::sync::mpsc::channel();
+    let exit_status = Arc::new(std::sync::atomic::AtomicI32::new(-1));
+    let status = exit_status.clone();
     let thread = std::thread::Builder::new().name("chardevd".into()).spawn(move || {
         let sys = System::new();
         let setup = sys.block_on(async move {
@@ -93,6 +96,7 @@ pub fn spawn(cfg: Config) -> io::Result<Handle> {
             let supervisor = Supervisor::new(pool.clone(), objects.clone())
                 .allow_exit(cfg.allow_exit)
                 .escape_char(cfg.escape_char.unwrap_or(crate::backends::mux::ESCAPE_CHAR))
+                .exit_status(status)
                 .start();
             let global = Budget::new(cfg.limits.global_output_bytes);
             let monitors = Arc::new(crate::qmp::monitor::Starter::new(cfg.limits, global.clone()));
@@ -126,6 +130,7 @@ pub fn spawn(cfg: Config) -> io::Result<Handle> {
                 thread: Mutex::new(Some(thread)),
                 listeners: Mutex::new(addrs),
                 serve,
+                exit_status,
             }),
         }),
         Ok(Err(e)) => {
@@ -262,6 +267,41 @@ impl Handle {
     /// `chardev-remove`.
     pub async fn chardev_remove(&self, id: &str) -> Result<(), Error> {
         self.run(Command::ChardevRemove { id: id.into() }).await.map(|_| ())
+    }
+
+    /// The exit status a testdev's `q` asked for, once it stopped the
+    /// system (only with [`Config::allow_exit`]).
+    pub fn exit_status(&self) -> Option<u8> {
+        u8::try_from(self.inner.exit_status.load(std::sync::atomic::Ordering::SeqCst)).ok()
+    }
+
+    /// `input-send-event`: events routed as QEMU's input core routes them
+    /// (to `device` first, if given).
+    pub async fn input_send_event(
+        &self,
+        device: Option<&str>,
+        events: Vec<crate::chardev::input::InputEvent>,
+    ) -> Result<(), Error> {
+        self.run(Command::InputSendEvent {
+            device: device.map(str::to_owned),
+            head: None,
+            events,
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// A vc's screen (the first vc's when `device` is `None`).
+    pub async fn screen(&self, device: Option<&str>) -> Result<crate::chardev::Screen, Error> {
+        match self
+            .run(Command::ScreenText {
+                device: device.map(str::to_owned),
+            })
+            .await?
+        {
+            Reply::Screen(s) => Ok(s),
+            _ => Err(Error::NoConsole),
+        }
     }
 
     /// `chardev-send-break`.

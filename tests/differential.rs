@@ -685,6 +685,17 @@ fn command_line_errors_are_qemus() {
             "n,mode=control,id=a",
         ],
         vec!["-qmp", "nosuch:foo"],
+        // device and UI kinds
+        vec!["-chardev", "vc,id=v,cols=x"],
+        vec!["-chardev", "vc,id=v,width=1.5"],
+        vec!["-chardev", "msmouse,id=m,bogus=1"],
+        vec!["-chardev", "wctablet"],
+        vec!["-chardev", "testdev,id=1t"],
+        vec!["-chardev", "spicevmc,id=s,name=vdagent"],
+        vec!["-chardev", "spiceport,id=s,name=org.qemu.console.0"],
+        vec!["-chardev", "dbus,id=d,name=x"],
+        vec!["-chardev", "console,id=c"],
+        vec!["-chardev", "qemu-vdagent,id=a,bogus=1"],
     ]
     .into_iter()
     .map(|c| c.into_iter().map(str::to_owned).collect())

@@ -18,6 +18,7 @@ COMMANDS = [
     'chardev-add', 'chardev-change', 'chardev-remove', 'chardev-send-break',
     'device_add', 'device_del', 'quit',
     'getfd', 'closefd', 'object-add', 'object-del', 'yank', 'query-yank',
+    'input-send-event', 'send-key', 'query-mice',
 ]
 
 # object-add takes QEMU's ObjectOptions union: keep the object types chardevd
@@ -45,7 +46,16 @@ EXTENSIONS = [
     {'name': '__org.chardevd_EXIT_REQUEST', 'meta-type': 'event',
      'arg-type': '__org.chardevd_q_obj_EXIT_REQUEST-arg'},
     {'name': '__org.chardevd_q_obj_EXIT_REQUEST-arg', 'meta-type': 'object',
-     'members': [{'name': 'chardev', 'type': 'str'}, {'name': 'source', 'type': 'str'}]},
+     'members': [{'name': 'chardev', 'type': 'str'}, {'name': 'source', 'type': 'str'},
+                 {'name': 'status', 'default': None, 'type': 'int'}]},
+    {'name': '__org.chardevd_screendump-text', 'meta-type': 'command',
+     'arg-type': '__org.chardevd_q_obj_screendump-text-arg', 'ret-type': '__org.chardevd_ScreenText'},
+    {'name': '__org.chardevd_q_obj_screendump-text-arg', 'meta-type': 'object',
+     'members': [{'name': 'device', 'default': None, 'type': 'str'}]},
+    {'name': '__org.chardevd_ScreenText', 'meta-type': 'object',
+     'members': [{'name': 'cols', 'type': 'int'}, {'name': 'rows', 'type': 'int'},
+                 {'name': 'cursor-row', 'type': 'int'}, {'name': 'cursor-col', 'type': 'int'},
+                 {'name': 'lines', 'type': '[str]'}]},
 ]
 
 def main():
@@ -82,7 +92,7 @@ def main():
         for v in e.get('variants', []):
             visit(v['type'])
 
-    for n in COMMANDS + EVENTS:
+    for n in COMMANDS + EVENTS + ['[str]']:
         visit(n)
     out = [e for e in schema if e['name'] in want] + EXTENSIONS
     with open(DST, 'w') as f:

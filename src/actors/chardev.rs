@@ -81,6 +81,10 @@ pub enum Control {
     Stop,
     /// QMP's `yank`: drop the current connection.
     Yank,
+    /// Input events for the chardev's input handler (then a sync).
+    Input(Vec<crate::chardev::input::InputEvent>),
+    /// The screen (a vc's).
+    Screen(oneshot::Sender<Option<crate::chardev::Screen>>),
 }
 
 /// A frontend's port as the chardev holds it (its `frontend-open` is the
@@ -686,6 +690,10 @@ impl Handler<Control> for ChardevActor {
                 for r in self.lend_replies.drain(..) {
                     let _ = r.send(());
                 }
+            }
+            Control::Input(events) => self.backend.input(&events),
+            Control::Screen(done) => {
+                let _ = done.send(self.backend.screen());
             }
             Control::Yank => {
                 if self.backend.yank() {

@@ -227,3 +227,36 @@ pub struct RemoveMonitor {
     /// Its id.
     pub id: String,
 }
+
+/// `input-send-event`: route the events as QEMU's input core does.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), Error>")]
+pub struct SendInput {
+    /// The console (a chardev with an input handler) tried first.
+    pub device: Option<String>,
+    /// Its head (only 0 exists).
+    pub head: Option<i64>,
+    /// The events, in order.
+    pub events: Vec<crate::chardev::input::InputEvent>,
+}
+
+/// `send-key`: the keys pressed in order, released in reverse.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct SendKey {
+    /// The qcodes.
+    pub keys: Vec<String>,
+}
+
+/// `query-mice`.
+#[derive(Debug, Message)]
+#[rtype(result = "Vec<crate::chardev::input::MouseInfo>")]
+pub struct QueryMice;
+
+/// A vc's screen: the chardev named, or the first vc.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<tokio::sync::oneshot::Receiver<Option<crate::chardev::Screen>>, Error>")]
+pub struct GetScreen {
+    /// The vc's id.
+    pub device: Option<String>,
+}

@@ -15,6 +15,7 @@ use super::chardev::{self, Attached, ChardevActor, ChardevGone, Control, Started
 use super::msgs::*;
 use super::pool::Pool;
 use crate::backends::{ExitRequest, Host};
+use crate::chardev::input::{InputEvent, InputHandler};
 use crate::chardev::{port, ChardevInfo, ChardevReturn, Port, PortConfig, PortId, Status};
 use crate::error::{DeviceError, Error, MonitorError};
 use crate::frontends::{self, StopDevice};
@@ -50,6 +51,18 @@ pub struct Supervisor {
     escape_char: u8,
     host: Host,
     monitors: HashMap<String, MonitorEntry>,
+    inputs: Vec<InputEntry>,
+    next_input: i64,
+    exit_status: Arc<std::sync::atomic::AtomicI32>,
+}
+
+/// A registered input handler (QEMU's `QemuInputHandlerState`), in
+/// registration order.
+#[derive(Debug)]
+struct InputEntry {
+    index: i64,
+    chardev: String,
+    handler: InputHandler,
 }
 
 /// A QMP monitor on a chardev.
@@ -86,6 +99,9 @@ impl Supervisor {
             escape_char: crate::backends::mux::ESCAPE_CHAR,
             host: Host::default(),
             monitors: HashMap::new(),
+            inputs: Vec::new(),
+            next_input: 1,
+            exit_status: Arc::new(std::sync::atomic::AtomicI32::new(-1)),
         }
     }
 
@@ -93,6 +109,33 @@ impl Supervisor {
     pub fn escape_char(mut self, c: u8) -> Self {
         self.escape_char = c;
         self
+    }
+
+    /// Where a testdev's `q` leaves the exit status it asks for (-1: none).
+    pub fn exit_status(mut self, status: Arc<std::sync::atomic::AtomicI32>) -> Self {
+        self.exit_status = status;
+        self
+    }
+
+    fn register_input(&mut self, chardev: &str, handler: Option<InputHandler>) {
+        self.inputs.retain(|e| e.chardev != chardev);
+        if let Some(handler) = handler {
+            self.inputs.push(InputEntry {
+                index: self.next_input,
+                chardev: chardev.to_owned(),
+                handler,
+            });
+            self.next_input += 1;
+        }
+    }
+
+    /// QEMU's `qemu_input_find_handler`: the console's own handler first,
+    /// then the first registered that takes the event type.
+    fn input_target(&self, mask: u8, console: Option<&str>) -> Option<&InputEntry> {
+        let takes = |e: &&InputEntry| e.handler.mask & mask != 0 && self.registry.get(&e.chardev).is_some();
+        console
+            .and_then(|c| self.inputs.iter().filter(|e| e.chardev == c).find(takes))
+            .or_else(|| self.inputs.iter().find(takes))
     }
 
     /// Let a mux's `C-a x` stop the daemon (else it raises
@@ -233,6 +276,7 @@ impl Handler<AddChardev> for Supervisor {
     fn handle(&mut self, msg: AddChardev, ctx: &mut Context<Self>) -> Self::Result {
         let AddChardev { id, backend } = msg;
         let info = backend.info();
+        let input = info.input;
         let ticket = match self.registry.reserve(&id, info.clone()) {
             Ok(t) => t,
             Err(r) => return Box::pin(fut::ready(Err(reject_to_add_error(&id, &backend, r)))),
@@ -269,6 +313,7 @@ impl Handler<AddChardev> for Supervisor {
                 };
                 match act.registry.commit(ticket, kept) {
                     Ok(()) => {
+                        act.register_input(&id, input);
                         tracing::info!(chardev = %id, "chardev added");
                         Ok(ChardevReturn { pty })
                     }
@@ -314,6 +359,7 @@ impl Handler<ChangeChardev> for Supervisor {
             return Box::pin(fut::ready(Err(Error::DoesNotExist(id))));
         };
         let kind = backend.kind();
+        let input = backend.info().input;
         // The new backend may need what the old one holds (the same pty link
         // path, the terminal, the same output file): the old one lends it for
         // the attempt and takes it back if the attempt fails.
@@ -353,6 +399,7 @@ impl Handler<ChangeChardev> for Supervisor {
                         match act.registry.finish_change(lease, Some(new)) {
                             Ok(_) => {
                                 old.addr.do_send(Control::Stop);
+                                act.register_input(&id, input);
                                 tracing::info!(chardev = %id, kind, "chardev changed");
                                 Ok(ChardevReturn { pty })
                             }
@@ -422,6 +469,7 @@ impl Handler<RemoveChardev> for Supervisor {
             Ok((c, ports)) => {
                 c.addr.do_send(Control::Stop);
                 self.detach_ports(ports);
+                self.register_input(&msg.id, None);
                 tracing::info!(chardev = %msg.id, "chardev removed");
                 Ok(())
             }
@@ -580,6 +628,7 @@ impl Handler<ChardevGone> for Supervisor {
     fn handle(&mut self, msg: ChardevGone, _ctx: &mut Context<Self>) {
         if let Some((_, ports)) = self.registry.gone(&msg.id, msg.generation) {
             self.detach_ports(ports);
+            self.register_input(&msg.id, None);
         }
     }
 }
@@ -774,7 +823,13 @@ impl Handler<Exit> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, Exit(req): Exit, ctx: &mut Context<Self>) {
-        if self.allow_exit {
+        if let (true, Some(status)) = (self.allow_exit, req.status) {
+            // QEMU's testdev calls exit(): no SHUTDOWN event.
+            tracing::warn!(chardev = %req.chardev, source = req.source, status, "exit requested: exiting");
+            self.exit_status
+                .store(i32::from(status), std::sync::atomic::Ordering::SeqCst);
+            System::current().stop();
+        } else if self.allow_exit {
             tracing::warn!(chardev = %req.chardev, source = req.source, "exit requested: shutting down");
             // As QEMU's qmp_quit: SHUTDOWN (host-qmp-quit), then exit 0.
             self.emit(events::shutdown_event("host-qmp-quit"), ctx);
@@ -785,7 +840,11 @@ impl Handler<Exit> for Supervisor {
                 source = req.source,
                 "exit requested; ignored (start the daemon with --allow-exit to let it stop the daemon)"
             );
-            let data = Json::object([("chardev", Json::str(req.chardev)), ("source", Json::str(req.source))]);
+            let mut members = vec![("chardev", Json::str(req.chardev)), ("source", Json::str(req.source))];
+            if let Some(status) = req.status {
+                members.push(("status", Json::Int(i64::from(status))));
+            }
+            let data = Json::object(members);
             self.emit(QmpEvent::now(EXIT_REQUEST_EVENT, Some(data)), ctx);
         }
     }
@@ -887,5 +946,104 @@ impl Handler<RemoveMonitor> for Supervisor {
         }
         tracing::info!(monitor = %msg.id, chardev = %m.chardev, "QMP monitor removed");
         Ok(())
+    }
+}
+
+impl Handler<SendInput> for Supervisor {
+    type Result = Result<(), Error>;
+
+    fn handle(&mut self, msg: SendInput, _ctx: &mut Context<Self>) -> Self::Result {
+        // QEMU's order: the console, then every event has a handler, then
+        // the events go out and every handler that got some syncs.
+        if let Some(dev) = &msg.device {
+            let console = self.inputs.iter().any(|e| &e.chardev == dev) && self.registry.get(dev).is_some();
+            if !console {
+                return Err(Error::Device(crate::error::DeviceError::NotFound(dev.clone())));
+            }
+            if msg.head.unwrap_or(0) != 0 {
+                return Err(Error::Device(crate::error::DeviceError::NotBound {
+                    device: dev.clone(),
+                    head: msg.head.unwrap_or(0),
+                }));
+            }
+        }
+        let mut batches: Vec<(String, Vec<InputEvent>)> = Vec::new();
+        for ev in &msg.events {
+            let Some(t) = self.input_target(ev.mask(), msg.device.as_deref()) else {
+                return Err(Error::NoInputHandler(ev.kind_name()));
+            };
+            match batches.iter_mut().find(|(c, _)| *c == t.chardev) {
+                Some((_, b)) => b.push(ev.clone()),
+                None => batches.push((t.chardev.clone(), vec![ev.clone()])),
+            }
+        }
+        for (chardev, events) in batches {
+            self.port_op(&chardev, Control::Input(events));
+        }
+        Ok(())
+    }
+}
+
+impl Handler<SendKey> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SendKey, _ctx: &mut Context<Self>) {
+        // Without a key handler QEMU drops them silently.
+        let Some(t) = self.input_target(crate::chardev::input::mask::KEY, None) else {
+            return;
+        };
+        let chardev = t.chardev.clone();
+        let down = msg.keys.iter().map(|k| InputEvent::Key {
+            qcode: k.clone(),
+            down: true,
+        });
+        let up = msg.keys.iter().rev().map(|k| InputEvent::Key {
+            qcode: k.clone(),
+            down: false,
+        });
+        self.port_op(&chardev, Control::Input(down.chain(up).collect()));
+    }
+}
+
+impl Handler<QueryMice> for Supervisor {
+    type Result = MessageResult<QueryMice>;
+
+    fn handle(&mut self, _msg: QueryMice, _ctx: &mut Context<Self>) -> Self::Result {
+        use crate::chardev::input::{mask, MouseInfo};
+        let pointer = mask::REL | mask::ABS;
+        let current = self.input_target(pointer, None).map(|e| e.index);
+        // QEMU prepends each handler: the newest first.
+        MessageResult(
+            self.inputs
+                .iter()
+                .rev()
+                .filter(|e| e.handler.mask & pointer != 0 && self.registry.get(&e.chardev).is_some())
+                .map(|e| MouseInfo {
+                    name: e.handler.name.to_owned(),
+                    index: e.index,
+                    current: Some(e.index) == current,
+                    absolute: e.handler.mask & mask::ABS != 0,
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Handler<GetScreen> for Supervisor {
+    type Result = Result<oneshot::Receiver<Option<crate::chardev::Screen>>, Error>;
+
+    fn handle(&mut self, msg: GetScreen, _ctx: &mut Context<Self>) -> Self::Result {
+        let is_vc = |id: &str| self.registry.info(id).is_some_and(|i| i.kind == "vc");
+        let id = match msg.device {
+            Some(d) if is_vc(&d) => d,
+            Some(d) => return Err(Error::Device(crate::error::DeviceError::NotFound(d))),
+            None => match self.inputs.iter().find(|e| is_vc(&e.chardev)) {
+                Some(e) => e.chardev.clone(),
+                None => return Err(Error::NoConsole),
+            },
+        };
+        let (tx, rx) = oneshot::channel();
+        self.port_op(&id, Control::Screen(tx));
+        Ok(rx)
     }
 }

@@ -151,6 +151,27 @@ pub enum Command {
     },
     /// `query-yank`.
     QueryYank,
+    /// `input-send-event`.
+    InputSendEvent {
+        /// The console tried first (a chardev with an input handler).
+        device: Option<String>,
+        /// Its head.
+        head: Option<i64>,
+        /// The events.
+        events: Vec<crate::chardev::input::InputEvent>,
+    },
+    /// `send-key`: press the keys in order, release them in reverse.
+    SendKey {
+        /// The qcodes.
+        keys: Vec<String>,
+    },
+    /// `query-mice`.
+    QueryMice,
+    /// `__org.chardevd_screendump-text`: a vc's screen as text.
+    ScreenText {
+        /// The vc (default: the first).
+        device: Option<String>,
+    },
 }
 
 /// A command's result.
@@ -170,4 +191,8 @@ pub enum Reply {
     Quit,
     /// The yank instances (chardev ids).
     Yanks(Vec<String>),
+    /// `query-mice`.
+    Mice(Vec<crate::chardev::input::MouseInfo>),
+    /// A screen.
+    Screen(crate::chardev::Screen),
 }

@@ -196,6 +196,22 @@ impl Executor {
                 Ok(Reply::Empty)
             }
             Command::QueryYank => Ok(Reply::Yanks(self.ask(QueryYank).await?)),
+            Command::InputSendEvent { device, head, events } => {
+                self.ask(SendInput { device, head, events }).await??;
+                Ok(Reply::Empty)
+            }
+            Command::SendKey { keys } => {
+                self.ask(SendKey { keys }).await?;
+                Ok(Reply::Empty)
+            }
+            Command::QueryMice => Ok(Reply::Mice(self.ask(QueryMice).await?)),
+            Command::ScreenText { device } => {
+                let rx = self.ask(GetScreen { device }).await??;
+                match rx.await {
+                    Ok(Some(screen)) => Ok(Reply::Screen(screen)),
+                    _ => Err(Error::NoConsole),
+                }
+            }
             Command::MonitorAdd { id, chardev, pretty } => {
                 let Some(starter) = self.monitors.clone() else {
                     return Err(Error::Monitor(crate::error::MonitorError::Unavailable));

@@ -20,6 +20,7 @@ use std::fmt;
 
 pub mod file;
 pub mod hub;
+pub mod msmouse;
 pub mod mux;
 pub mod null;
 pub mod parallel;
@@ -30,7 +31,10 @@ pub mod ringbuf;
 pub mod serial;
 pub mod socket;
 pub mod stdio;
+pub mod testdev;
 pub mod udp;
+pub mod vc;
+pub mod wctablet;
 
 /// One backend kind.
 pub struct Kind {
@@ -49,12 +53,16 @@ pub struct Kind {
 /// Every kind this build has, in the order `query-chardev-backends` lists
 /// them (QEMU 10.0.2's order, filtered).
 pub static KINDS: &[Kind] = &[
+    testdev::KIND,
     serial::KIND,
-    socket::KIND,
+    wctablet::KIND,
     file::KIND,
     udp::KIND,
     ringbuf::MEMORY,
     parallel::KIND,
+    vc::KIND,
+    socket::KIND,
+    msmouse::KIND,
     null::KIND,
     hub::KIND,
     pty::KIND,
@@ -64,8 +72,9 @@ pub static KINDS: &[Kind] = &[
     stdio::KIND,
 ];
 
-/// Every name of QEMU 10.0.2's `ChardevBackendKind`; the ones not in
-/// [`KINDS`] are refused as a QEMU built without them refuses them.
+/// Every name of QEMU 10.0.2's `ChardevBackendKind` on Linux (Windows'
+/// `console` is not one); the ones not in [`KINDS`] are refused as a QEMU
+/// built without them refuses them.
 pub const QEMU_KINDS: &[&str] = &[
     "file",
     "serial",
@@ -82,7 +91,6 @@ pub const QEMU_KINDS: &[&str] = &[
     "braille",
     "testdev",
     "stdio",
-    "console",
     "spicevmc",
     "spiceport",
     "qemu-vdagent",
@@ -130,8 +138,10 @@ pub struct OpenContext {
 pub struct ExitRequest {
     /// The chardev that asks.
     pub chardev: String,
-    /// What asked (`mux`).
+    /// What asked (`mux`, `testdev`).
     pub source: &'static str,
+    /// The exit status it asks for (testdev's `q`); none: QEMU's `quit`.
+    pub status: Option<u8>,
 }
 
 /// What a backend may ask of the daemon it runs in.

@@ -443,6 +443,7 @@ impl MuxBackend {
                 self.host.request_exit(ExitRequest {
                     chardev: self.id.clone(),
                     source: "mux",
+                    status: None,
                 });
             }
             MuxCommand::Save => {}

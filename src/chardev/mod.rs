@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 pub mod fdio;
+pub mod input;
 pub mod logfile;
 pub mod port;
 pub mod transport;
@@ -126,10 +127,34 @@ pub trait Backend: 'static {
     /// handlers when a frontend sets the mux's).
     fn frontends_open(&mut self, _any: bool) {}
 
+    /// Input events the input core routed to this chardev's input handler
+    /// (its kind's [`crate::registry::KindInfo::input`]), then QEMU's sync.
+    fn input(&mut self, _events: &[input::InputEvent]) {}
+
+    /// The screen, for the kinds that have one (`vc`).
+    fn screen(&self) -> Option<Screen> {
+        None
+    }
+
     /// Who gets data and the chardev's own events now.
     fn focus(&self) -> Focus {
         Focus::All
     }
+}
+
+/// A text console's screen (`__org.chardevd_screendump-text`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Screen {
+    /// Width in characters.
+    pub cols: u16,
+    /// Height in characters.
+    pub rows: u16,
+    /// The rows, top to bottom, without trailing blanks.
+    pub lines: Vec<String>,
+    /// The cursor's row (from 0).
+    pub cursor_row: u16,
+    /// The cursor's column (from 0).
+    pub cursor_col: u16,
 }
 
 /// The operations of a ring kind (`ringbuf-write`, `ringbuf-read`).

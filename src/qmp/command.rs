@@ -3,6 +3,7 @@
 use super::error::QmpError;
 use crate::api::{Command, DataFormat, Payload};
 use crate::backends::ChardevBackend;
+use crate::chardev::input::{key_value, InputEvent};
 use crate::json::Json;
 
 /// A QMP command.
@@ -137,6 +138,28 @@ impl QmpCommand {
                 },
             }),
             "query-yank" => run(Command::QueryYank),
+            "input-send-event" => run(Command::InputSendEvent {
+                device: args.get("device").and_then(Json::as_str).map(str::to_owned),
+                head: match args.get("head") {
+                    Some(Json::Int(i)) => Some(*i),
+                    Some(Json::UInt(u)) => Some(i64::try_from(*u).unwrap_or(i64::MAX)),
+                    _ => None,
+                },
+                events: match args.get("events") {
+                    Some(Json::Array(v)) => v.iter().map(InputEvent::from_qmp).collect(),
+                    _ => Vec::new(),
+                },
+            }),
+            "send-key" => run(Command::SendKey {
+                keys: match args.get("keys") {
+                    Some(Json::Array(v)) => v.iter().map(key_value).collect(),
+                    _ => Vec::new(),
+                },
+            }),
+            "query-mice" => run(Command::QueryMice),
+            "__org.chardevd_screendump-text" => run(Command::ScreenText {
+                device: args.get("device").and_then(Json::as_str).map(str::to_owned),
+            }),
             "__org.chardevd_port-set-open" => run(Command::PortSetOpen {
                 id: string(args, "id"),
                 open: matches!(args.get("open"), Some(Json::Bool(true))),

@@ -280,6 +280,25 @@ pub fn reply_json(r: Reply) -> Json {
                 .collect(),
         ),
         Reply::Text(t) => Json::Str(t),
+        Reply::Mice(mice) => Json::Array(
+            mice.into_iter()
+                .map(|m| {
+                    Json::object([
+                        ("name", Json::Str(m.name)),
+                        ("index", Json::Int(m.index)),
+                        ("current", Json::Bool(m.current)),
+                        ("absolute", Json::Bool(m.absolute)),
+                    ])
+                })
+                .collect(),
+        ),
+        Reply::Screen(s) => Json::object([
+            ("cols", Json::Int(i64::from(s.cols))),
+            ("rows", Json::Int(i64::from(s.rows))),
+            ("cursor-row", Json::Int(i64::from(s.cursor_row))),
+            ("cursor-col", Json::Int(i64::from(s.cursor_col))),
+            ("lines", Json::Array(s.lines.into_iter().map(Json::Str).collect())),
+        ]),
         Reply::Yanks(ids) => Json::Array(
             ids.into_iter()
                 .map(|id| Json::object([("type", Json::str("chardev")), ("id", Json::Str(id))]))

@@ -55,6 +55,8 @@ pub struct KindInfo {
     pub refuses: &'static [&'static str],
     /// QMP's `yank` applies (socket chardevs).
     pub yank: bool,
+    /// The input handler it registers (msmouse, wctablet, vc).
+    pub input: Option<crate::chardev::input::InputHandler>,
 }
 
 impl KindInfo {
@@ -70,6 +72,7 @@ impl KindInfo {
             max_references: usize::MAX,
             refuses: &[],
             yank: false,
+            input: None,
         }
     }
 }

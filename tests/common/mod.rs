@@ -97,12 +97,13 @@ pub fn qemu_binary() -> Option<PathBuf> {
     }
 }
 
-/// Start real QEMU with no guest and QMP on a unix socket.
+/// Start real QEMU with no guest and QMP on a unix socket. It runs (no
+/// `-S`): `input-send-event` refuses a stopped VM.
 pub fn qemu(bin: &Path) -> Server {
     let dir = tempfile::tempdir().expect("tempdir");
     let socket = dir.path().join("qemu.sock");
     let mut child = Command::new(bin)
-        .args(["-machine", "none", "-nodefaults", "-display", "none", "-S", "-qmp"])
+        .args(["-machine", "none", "-nodefaults", "-display", "none", "-qmp"])
         .arg(format!("unix:{},server=on,wait=off", socket.display()))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
