@@ -128,7 +128,7 @@ pub trait Backend: 'static {
     fn frontends_open(&mut self, _any: bool) {}
 
     /// Input events the input core routed to this chardev's input handler
-    /// (its kind's [`crate::registry::KindInfo::input`]), then QEMU's sync.
+    /// (its kind's input handler in the registry), then QEMU's sync.
     fn input(&mut self, _events: &[input::InputEvent]) {}
 
     /// The screen, for the kinds that have one (`vc`).
