@@ -108,6 +108,9 @@ pub enum BackendError {
     /// A ring size above the limit.
     #[error("size of ringbuf chardev must be at most {0}")]
     RingTooBig(i64),
+    /// The braille backend could not reach a BrlAPI server.
+    #[error("brlapi__openConnection: {0}")]
+    Brlapi(String),
     /// `openpty` failed.
     #[error("Failed to create PTY: {0}")]
     PtyCreate(#[source] OsError),

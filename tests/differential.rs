@@ -696,6 +696,8 @@ fn command_line_errors_are_qemus() {
         vec!["-chardev", "dbus,id=d,name=x"],
         vec!["-chardev", "console,id=c"],
         vec!["-chardev", "qemu-vdagent,id=a,bogus=1"],
+        vec!["-chardev", "braille,id=b"],
+        vec!["-chardev", "braille,id=b,bogus=1"],
     ]
     .into_iter()
     .map(|c| c.into_iter().map(str::to_owned).collect())
@@ -763,6 +765,9 @@ fn introspection_and_backend_list_are_qemus() {
     };
     let fetch = |socket: &std::path::Path| {
         let mut c = Client::negotiated(socket);
+        // Debian's QEMU has braille as a module, listed once loaded: a
+        // chardev-add loads it (and fails without a BrlAPI server).
+        c.cmd(r#"{"execute":"chardev-add","arguments":{"id":"b","backend":{"type":"braille","data":{}}}}"#);
         let schema: serde_json::Value = serde_json::from_str(&c.cmd(r#"{"execute":"query-qmp-schema"}"#)).unwrap();
         let backends: serde_json::Value =
             serde_json::from_str(&c.cmd(r#"{"execute":"query-chardev-backends"}"#)).unwrap();

@@ -1,7 +1,10 @@
 //! Property tests of the device models' input parsers (testdev's command
-//! lines, the Wacom tablet's commands, the serial mouse's packets) with
+//! lines, the Wacom tablet's commands, the serial mouse's packets, the Baum
+//! braille protocol) with
 //! arbitrary input cut at arbitrary points: no panics, bounded buffers,
 //! and a stream cut anywhere gives what the uncut stream gives.
+#[cfg(feature = "braille")]
+use chardevd::backends::braille::{Baum, Display};
 use chardevd::backends::msmouse::{power_up_bytes, Mouse};
 use chardevd::backends::testdev::{Command, Parser};
 use chardevd::backends::wctablet::{Tablet, FULL_CONFIG, OUT_MAX};
@@ -85,7 +88,7 @@ proptest! {
 
     #[test]
     fn testdev_commands_do_not_depend_on_read_boundaries(input in testdevish(), cuts in prop::collection::vec(any::<usize>(), 0..10)) {
-        let whole = commands(&[input.clone()]);
+        let whole = commands(std::slice::from_ref(&input));
         prop_assert_eq!(&commands(&cut(&input, &cuts)), &whole);
         // A command is the first non-blank after the number (a digit
         // there is a command, as in QEMU), so never more than non-blanks.
@@ -203,14 +206,121 @@ fn mouse_moves_decode_to_the_sum_of_the_events() {
     m.set_tiocm(0x004);
     m.take(usize::MAX);
     for (dx, dy) in [(5i64, -3i64), (-60, 20), (100, -100)] {
-        m.event(&InputEvent::Rel { axis: Axis::X, value: dx });
-        m.event(&InputEvent::Rel { axis: Axis::Y, value: dy });
-        m.event(&InputEvent::Rel { axis: Axis::X, value: 1 });
+        m.event(&InputEvent::Rel {
+            axis: Axis::X,
+            value: dx,
+        });
+        m.event(&InputEvent::Rel {
+            axis: Axis::Y,
+            value: dy,
+        });
+        m.event(&InputEvent::Rel {
+            axis: Axis::X,
+            value: 1,
+        });
         m.sync();
         let p = m.take(usize::MAX);
         assert_eq!(p.len(), 3);
         let x = (((p[0] & 0x03) << 6) | p[1]) as i8;
         let y = (((p[0] & 0x0c) << 4) | p[2]) as i8;
         assert_eq!((x as i64, y as i64), (dx + 1, dy));
+    }
+}
+
+/// Bytes biased towards the Baum protocol: ESC, its requests, dots.
+#[cfg(feature = "braille")]
+fn baumish() -> impl Strategy<Value = Vec<u8>> {
+    let byte = prop_oneof![
+        4 => Just(0x1bu8),
+        3 => prop::sample::select(vec![0x01u8, 0x05, 0x08, 0x12, 0x15, 0x84, 0x8a, 0x77]),
+        4 => any::<u8>(),
+    ];
+    prop::collection::vec(byte, 0..600)
+}
+
+#[cfg(feature = "braille")]
+fn baum_run(parts: &[Vec<u8>], cells: u32) -> (Vec<Display>, Vec<u8>, u64) {
+    let mut b = Baum::new();
+    b.set_size(cells, 1);
+    let mut shown = Vec::new();
+    let mut out = Vec::new();
+    for p in parts {
+        shown.extend(b.write(p));
+        out.extend(b.take(usize::MAX));
+    }
+    (shown, out, b.dropped())
+}
+
+#[cfg(feature = "braille")]
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn baum_packets_do_not_depend_on_write_boundaries(input in baumish(), cuts in prop::collection::vec(any::<usize>(), 0..10), cells in 0u32..100) {
+        let whole = baum_run(std::slice::from_ref(&input), cells);
+        let cut_up = baum_run(&cut(&input, &cuts), cells);
+        prop_assert_eq!(&cut_up.0, &whole.0);
+        // Replies match unless the 256-byte queue overflowed (the whole
+        // input in one write answered by more than the frontend could hold).
+        if whole.2 == 0 {
+            prop_assert_eq!(&cut_up.1, &whole.1);
+        }
+        // Every display write has the display's width (at most 84 cells),
+        // its text is printable, its cursor within it.
+        let width = cells.min(84) as usize;
+        for d in &whole.0 {
+            prop_assert_eq!(d.cells.len(), width);
+            prop_assert_eq!(d.text.len(), width);
+            prop_assert!(d.text.iter().all(|c| (0x20..0x7f).contains(c)));
+            prop_assert!(d.cursor as usize <= width);
+        }
+        // Replies are whole packets: ESC-led, ESC doubled inside.
+        let out = &whole.1;
+        prop_assert!(out.is_empty() || out[0] == 0x1b);
+    }
+
+    #[test]
+    fn baum_keys_always_come_in_press_release_pairs(codes in prop::collection::vec(any::<u64>(), 0..50)) {
+        let mut b = Baum::new();
+        b.set_size(40, 1);
+        let mut out = Vec::new();
+        for c in &codes {
+            b.key(*c);
+            let got = b.take(usize::MAX);
+            // Nothing, or a press and a release of the same kind of key.
+            if !got.is_empty() {
+                prop_assert_eq!(got[0], 0x1b);
+                let half = got.len() / 2;
+                prop_assert_eq!(got[half], 0x1b);
+                prop_assert_eq!(got[1], got[half + 1]);
+                prop_assert!(got[half + 2..].iter().all(|b| *b == 0));
+            }
+            out.extend(got);
+        }
+    }
+}
+
+#[cfg(feature = "braille")]
+proptest! {
+    #[test]
+    fn brlapi_packets_decode_the_same_however_cut(payloads in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..64), 0..8), junk in prop::collection::vec(any::<u8>(), 0..64), cuts in prop::collection::vec(any::<usize>(), 0..8)) {
+        use chardevd::backends::brlapi::{encode, Decoder};
+        let mut wire: Vec<u8> = payloads.iter().enumerate().flat_map(|(i, p)| encode(b'a' as u32 + i as u32, p)).collect();
+        wire.extend(&junk);
+        let mut d = Decoder::default();
+        let mut got = Vec::new();
+        for part in cut(&wire, &cuts) {
+            d.feed(&part);
+            while let Some(Ok(p)) = d.next_packet() {
+                got.push(p);
+            }
+        }
+        // Every packet sent comes out whole and in order (then whatever the
+        // junk makes, never a panic).
+        prop_assert!(got.len() >= payloads.len());
+        for (i, p) in payloads.iter().enumerate() {
+            prop_assert_eq!(&got[i].payload, p);
+            prop_assert_eq!(got[i].ty, b'a' as u32 + i as u32);
+        }
     }
 }

@@ -18,6 +18,10 @@ use serde::{Deserialize, Serialize};
 use std::any::Any;
 use std::fmt;
 
+#[cfg(feature = "braille")]
+pub mod braille;
+#[cfg(feature = "braille")]
+pub mod brlapi;
 pub mod file;
 pub mod hub;
 pub mod msmouse;
@@ -61,6 +65,8 @@ pub static KINDS: &[Kind] = &[
     ringbuf::MEMORY,
     parallel::KIND,
     vc::KIND,
+    #[cfg(feature = "braille")]
+    braille::KIND,
     socket::KIND,
     msmouse::KIND,
     null::KIND,
