@@ -429,3 +429,88 @@ fn connection_errors_read_as_qemus() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// A real brltty (6.7, headless: no braille, screen or speech driver, so a
+/// display of 1x1) as the BrlAPI server: chardevd's braille gets its size,
+/// takes a tty, writes and keeps answering; QEMU 10.0.2 and chardevd create
+/// the chardev alike.
+#[test]
+fn a_real_brltty_server() {
+    if !require("brltty", have("brltty")) {
+        return;
+    }
+    let free = TcpListener::bind("127.0.0.1:0").unwrap();
+    let n = free.local_addr().unwrap().port() - 4101;
+    drop(free);
+    let host = format!("127.0.0.1:{n}");
+    let mut brltty = Command::new("brltty")
+        .args(["-n", "-e", "-q", "-b", "no", "-s", "no", "-x", "no"])
+        .arg(format!("--api-parameters=auth=none,host={host}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", n + 4101)).is_err() {
+        assert!(Instant::now() < deadline, "brltty did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("s.sock");
+    let (mut child, mut c) = daemon(
+        dir.path(),
+        &[("BRLAPI_HOST", &host), ("CONTROLVT", "1")],
+        &[
+            "-chardev",
+            &format!("socket,id=s,path={},server=on,wait=off", sock.display()),
+        ],
+    );
+    assert_eq!(add_braille(&mut c), r#"{"return": {}}"#);
+    let ours = c.cmd(r#"{"execute": "query-chardev"}"#);
+    c.cmd(r#"{"execute": "device_add", "arguments": {"driver": "bridge", "id": "br", "chardev": "s", "peer": "b"}}"#);
+    let mut s = UnixStream::connect(&sock).unwrap();
+    s.write_all(&[ESC, 0x84]).unwrap();
+    let mut want = vec![ESC, 0x84];
+    want.extend_from_slice(b"Baum Vario01\0\0\0\0");
+    assert_eq!(read_n(&mut s, want.len()), want, "brltty's 1x1 display");
+    // A cell with the cursor, then more requests: still answered (a write
+    // brltty refused would have ended the connection with an exception).
+    s.write_all(&[ESC, 0x01, 0x01 | 0xc0, ESC, 0x05, ESC, 0x8a]).unwrap();
+    assert_eq!(read_n(&mut s, 3), [ESC, 0x05, 1]);
+    assert_eq!(
+        read_n(&mut s, 10),
+        [ESC, 0x8a, b'0', b'0', b'0', b'0', b'0', b'0', b'0', b'0']
+    );
+    let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
+    assert!(!log.contains("exception") && !log.contains("baum:"), "{log}");
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // QEMU with the same server: the same reply and query-chardev row.
+    if let Some(bin) = qemu_binary() {
+        let qdir = tempfile::tempdir().unwrap();
+        let qsock = qdir.path().join("q.sock");
+        let mut q = Command::new(bin)
+            .args(["-machine", "none", "-nodefaults", "-display", "none", "-qmp"])
+            .arg(format!("unix:{},server=on,wait=off", qsock.display()))
+            .env("BRLAPI_HOST", &host)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for_socket_file(&qsock);
+        let mut qc = Client::negotiated(&qsock);
+        assert_eq!(add_braille(&mut qc), r#"{"return": {}}"#);
+        let theirs = qc.cmd(r#"{"execute": "query-chardev"}"#);
+        let row = r#"{"frontend-open": false, "filename": "braille", "label": "b"}"#;
+        assert!(theirs.contains(row) && ours.contains(row), "{theirs}\n{ours}");
+        let _ = q.kill();
+        let _ = q.wait();
+    } else {
+        require("QEMU 10.0 (qemu-system-x86_64)", false);
+    }
+    let _ = brltty.kill();
+    let _ = brltty.wait();
+}
