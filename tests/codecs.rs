@@ -7,6 +7,9 @@ use chardevd::backends::mux::{Decoded, Escape, MuxCommand, Stamps};
 use chardevd::backends::socket::dn::subject_dn_bytes;
 use chardevd::backends::socket::telnet::{Filter, Piece};
 use chardevd::backends::socket::websocket::{self, Decoder, Handshake};
+mod common;
+
+use common::cut;
 use proptest::prelude::*;
 
 /// Bytes biased towards telnet commands.
@@ -17,20 +20,6 @@ fn telnetish() -> impl Strategy<Value = Vec<u8>> {
         4 => any::<u8>(),
     ];
     prop::collection::vec(byte, 0..200)
-}
-
-/// Cut `input` at the given fractions.
-fn cut(input: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
-    let mut points: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
-    points.sort_unstable();
-    let mut parts = Vec::new();
-    let mut at = 0;
-    for p in points {
-        parts.push(input[at..p].to_vec());
-        at = p;
-    }
-    parts.push(input[at..].to_vec());
-    parts
 }
 
 /// Pieces with adjacent data merged (read boundaries only split data).

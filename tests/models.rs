@@ -9,21 +9,10 @@ use chardevd::backends::msmouse::{power_up_bytes, Mouse};
 use chardevd::backends::testdev::{Command, Parser};
 use chardevd::backends::wctablet::{Tablet, FULL_CONFIG, OUT_MAX};
 use chardevd::chardev::input::{Axis, Button, InputEvent};
-use proptest::prelude::*;
+mod common;
 
-/// Cut `input` at the given points (taken modulo its length).
-fn cut(input: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
-    let mut points: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
-    points.sort_unstable();
-    let mut parts = Vec::new();
-    let mut at = 0;
-    for p in points {
-        parts.push(input[at..p].to_vec());
-        at = p;
-    }
-    parts.push(input[at..].to_vec());
-    parts
-}
+use common::cut;
+use proptest::prelude::*;
 
 /// Bytes biased towards testdev's alphabet: blanks, digits, command letters.
 fn testdevish() -> impl Strategy<Value = Vec<u8>> {

@@ -429,3 +429,17 @@ pub fn make_pki(dir: &Path) {
         }
     }
 }
+
+/// Cut `input` at the given points (taken modulo its length).
+pub fn cut(input: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
+    let mut points: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
+    points.sort_unstable();
+    let mut parts = Vec::new();
+    let mut at = 0;
+    for p in points {
+        parts.push(input[at..p].to_vec());
+        at = p;
+    }
+    parts.push(input[at..].to_vec());
+    parts
+}
