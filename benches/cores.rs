@@ -3,6 +3,8 @@
 //! runs) keeps the dependency tree small; see BENCHMARKS.md for the
 //! end-to-end comparison with QEMU.
 use chardevd::backends::ring::Ring;
+use chardevd::backends::ringbuf::qemu_base64_decode;
+use chardevd::backends::socket::{telnet, websocket};
 use chardevd::json::framer::Framer;
 use chardevd::json::Json;
 use std::hint::black_box;
@@ -57,6 +59,61 @@ fn main() {
         let mut out = Vec::new();
         f.feed(black_box(big.as_bytes()), &mut out);
         black_box(out);
+    });
+    let strings = format!(
+        r#"{{"execute":"ringbuf-write","arguments":{{"device":"r","data":"{}","format":"utf8"}}}}"#,
+        "a plain line of console text, no escapes at all; ".repeat(20_000)
+    );
+    bench("framer: 1 MiB utf8 ringbuf-write", strings.len(), || {
+        let mut f = Framer::new();
+        let mut out = Vec::new();
+        f.feed(black_box(strings.as_bytes()), &mut out);
+        black_box(out);
+    });
+    use base64::Engine as _;
+    let raw: Vec<u8> = (0..48 * 1024).map(|i| (i * 31 % 251) as u8).collect();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&raw);
+    bench("base64: decode 48 KiB (canonical)", raw.len(), || {
+        black_box(qemu_base64_decode(black_box(&b64)).unwrap());
+    });
+    let wrapped: String = b64
+        .as_bytes()
+        .chunks(76)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join("\n");
+    bench("base64: decode 48 KiB (MIME lines, lenient)", raw.len(), || {
+        black_box(qemu_base64_decode(black_box(&wrapped)).unwrap());
+    });
+    let reply = Json::Str(b64.clone());
+    bench("writer: 64 KiB base64 string", b64.len(), || {
+        black_box(black_box(&reply).to_qemu_string());
+    });
+    let stream: Vec<u8> = (0..64 * 1024).map(|i| (i % 200) as u8).collect();
+    bench("telnet: filter 64 KiB without IAC", stream.len(), || {
+        let mut f = telnet::Filter::new(false);
+        let mut out = Vec::new();
+        f.feed(black_box(&stream), &mut out);
+        black_box(out);
+    });
+    let payload = &stream[..60_000];
+    let mask = [0x12u8, 0x34, 0x56, 0x78];
+    let mut frame = vec![0x82, 0x80 | 126];
+    frame.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    bench("websocket: decode a 60 KB masked frame", payload.len(), || {
+        let mut d = websocket::Decoder::new();
+        let (mut data, mut reply) = (Vec::new(), Vec::new());
+        d.feed(black_box(&frame), &mut data, &mut reply).unwrap();
+        assert_eq!(data.len(), 60_000);
+        black_box(data);
+    });
+    let mut ws_out = Vec::new();
+    bench("websocket: encode a 60 KB frame", payload.len(), || {
+        ws_out.clear();
+        websocket::binary_frame(black_box(payload), &mut ws_out);
+        black_box(&ws_out);
     });
     let text = Json::Str("h\u{e9}llo world \u{1F600} ".repeat(2048));
     bench("writer: 40 KiB non-ASCII string", text.to_qemu_string().len(), || {

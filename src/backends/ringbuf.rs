@@ -163,7 +163,20 @@ impl RingOps for Ring {
 /// Decode base64 as QEMU does (`qbase64_decode`): only `A-Za-z0-9+/=` and
 /// newlines are allowed, and decoding is glib-lenient (a trailing partial
 /// quantum is dropped; `=` counts as a zero digit that suppresses its byte).
+///
+/// Canonical input (what every encoder writes: the alphabet, `=` padding to a
+/// multiple of 4, zero trailing bits) is decoded by the `base64` crate's fast
+/// path, which gives glib's result for it; anything else takes the lenient
+/// path below.
 pub fn qemu_base64_decode(s: &str) -> Result<Vec<u8>, Error> {
+    use base64::Engine as _;
+    if let Ok(v) = base64::engine::general_purpose::STANDARD.decode(s) {
+        return Ok(v);
+    }
+    qemu_base64_decode_lenient(s)
+}
+
+fn qemu_base64_decode_lenient(s: &str) -> Result<Vec<u8>, Error> {
     let valid = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=' | b'\n');
     if !s.bytes().all(valid) {
         return Err(Error::Base64Invalid);
@@ -211,6 +224,24 @@ mod tests {
         assert_eq!(qemu_base64_decode("====").unwrap(), b"\0");
         assert_eq!(qemu_base64_decode("aGVs\nbG8=").unwrap(), b"hello");
         assert!(qemu_base64_decode("a b").is_err());
+        assert_eq!(qemu_base64_decode("YQ==").unwrap(), b"a");
+        // Nonzero trailing bits: the crate refuses, glib drops them.
+        assert_eq!(qemu_base64_decode("YR==").unwrap(), b"a");
+        assert_eq!(qemu_base64_decode("").unwrap(), b"");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_path_agrees_with_the_lenient_one(s in "[A-Za-z0-9+/=\\n]{0,40}") {
+            proptest::prop_assert_eq!(qemu_base64_decode(&s).ok(), qemu_base64_decode_lenient(&s).ok());
+        }
+
+        #[test]
+        fn encoded_bytes_decode_back(data in proptest::collection::vec(proptest::num::u8::ANY, 0..100)) {
+            use base64::Engine as _;
+            let s = base64::engine::general_purpose::STANDARD.encode(&data);
+            proptest::prop_assert_eq!(qemu_base64_decode_lenient(&s).unwrap(), data);
+        }
     }
 
     #[test]

@@ -175,14 +175,22 @@ fn step(state: State, b: u8) -> Step {
 }
 
 /// The QMP input framer: feed it bytes, collect complete messages.
+///
+/// The tokens of the message being read live in one buffer (`text`), each
+/// token a range of it, so lexing allocates nothing per token. Inside a
+/// string the lexer skips whole runs of plain bytes at once ([`plain_run`]):
+/// a 64 MiB base64 payload is copied, not stepped through byte by byte.
 #[derive(Debug)]
 pub struct Framer {
     state: State,
-    token: Vec<u8>,
-    tokens: Vec<(Tok, Vec<u8>)>,
+    /// The accepted tokens of the current message, then the token being lexed.
+    text: Vec<u8>,
+    /// Where the token being lexed starts in `text` (also the total size of
+    /// the accepted tokens).
+    token_start: usize,
+    tokens: Vec<(Tok, usize, usize)>,
     brace: i64,
     bracket: i64,
-    token_size: usize,
     max_token_size: usize,
 }
 
@@ -190,6 +198,26 @@ impl Default for Framer {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// Buffer capacity kept between messages; a bigger one is given back after
+/// the message that grew it, so an idle session holds no 64 MiB buffer.
+const KEEP_CAPACITY: usize = 1 << 20;
+
+/// The length of the run of bytes at the start of `data` that a string in
+/// state `DqString`/`SqString` takes without changing state: every byte in
+/// 0x20..=0xfd except the closing `quote` and the backslash. Checked 32 bytes
+/// at a time with a branch-free fold the compiler turns into vector code.
+fn plain_run(data: &[u8], quote: u8) -> usize {
+    let special = |b: u8| (b < 0x20) | (b >= 0xfe) | (b == quote) | (b == b'\\');
+    let mut i = 0;
+    for chunk in data.chunks_exact(32) {
+        if chunk.iter().fold(false, |acc, &b| acc | special(b)) {
+            break;
+        }
+        i += 32;
+    }
+    i + data[i..].iter().position(|&b| special(b)).unwrap_or(data.len() - i)
 }
 
 impl Framer {
@@ -202,19 +230,39 @@ impl Framer {
     pub fn with_max_token_size(max_token_size: usize) -> Self {
         Framer {
             state: State::Start,
-            token: Vec::new(),
+            text: Vec::new(),
+            token_start: 0,
             tokens: Vec::new(),
             brace: 0,
             bracket: 0,
-            token_size: 0,
             max_token_size,
         }
     }
 
     /// Feed bytes; every complete message (or error) is pushed onto `out`.
     pub fn feed(&mut self, data: &[u8], out: &mut Vec<Message>) {
-        for &b in data {
-            self.feed_byte(b, out);
+        let mut i = 0;
+        while i < data.len() {
+            let quote = match self.state {
+                State::DqString => b'"',
+                State::SqString => b'\'',
+                _ => 0,
+            };
+            if quote != 0 {
+                // The byte-by-byte path checks the size after each byte; stop
+                // the run where that check would first fire.
+                let room = (self.max_token_size + 1).saturating_sub(self.text.len() - self.token_start);
+                let end = data.len().min(i.saturating_add(room));
+                let n = plain_run(&data[i..end], quote);
+                if n > 0 {
+                    self.text.extend_from_slice(&data[i..i + n]);
+                    i += n;
+                    self.check_size(out);
+                    continue;
+                }
+            }
+            self.feed_byte(data[i], out);
+            i += 1;
         }
     }
 
@@ -222,14 +270,14 @@ impl Framer {
         loop {
             match step(self.state, b) {
                 Step::Go(s) => {
-                    self.token.push(b);
+                    self.text.push(b);
                     self.state = s;
                 }
                 Step::Skip(s) => {
                     self.state = s;
                 }
                 Step::Emit(t) => {
-                    self.token.push(b);
+                    self.text.push(b);
                     self.finish_token(t, out);
                 }
                 Step::EmitLookahead(t) => {
@@ -241,29 +289,31 @@ impl Framer {
                     continue;
                 }
                 Step::Error => {
-                    self.token.push(b);
-                    let text = stray_text(&self.token);
-                    self.token.clear();
+                    self.text.push(b);
+                    let text = stray_text(&self.text[self.token_start..]);
                     self.state = State::Recovery;
                     self.emit(Err(format!("JSON parse error, stray '{text}'")), out);
                 }
             }
             break;
         }
-        if self.token.len() > self.max_token_size {
-            let token = std::mem::take(&mut self.token);
+        self.check_size(out);
+    }
+
+    fn check_size(&mut self, out: &mut Vec<Message>) {
+        if self.text.len() - self.token_start > self.max_token_size {
             self.state = State::Start;
-            self.process_token(Tok::Partial, token, out);
+            self.process_token(Tok::Partial, out);
         }
     }
 
     fn finish_token(&mut self, t: Tok, out: &mut Vec<Message>) {
-        let token = std::mem::take(&mut self.token);
         self.state = State::Start;
-        self.process_token(t, token, out);
+        self.process_token(t, out);
     }
 
-    fn process_token(&mut self, t: Tok, token: Vec<u8>, out: &mut Vec<Message>) {
+    /// The token at `text[token_start..]` is complete.
+    fn process_token(&mut self, t: Tok, out: &mut Vec<Message>) {
         match t {
             Tok::LCurly => self.brace += 1,
             Tok::RCurly => self.brace -= 1,
@@ -271,7 +321,8 @@ impl Framer {
             Tok::RSquare => self.bracket -= 1,
             _ => {}
         }
-        if self.token_size + token.len() + 1 > self.max_token_size {
+        let len = self.text.len() - self.token_start;
+        if self.token_start + len + 1 > self.max_token_size {
             self.emit(Err("JSON token size limit exceeded".into()), out);
             return;
         }
@@ -283,13 +334,17 @@ impl Framer {
             self.emit(Err("JSON nesting depth limit exceeded".into()), out);
             return;
         }
-        self.token_size += token.len();
-        self.tokens.push((t, token));
+        self.tokens.push((t, self.token_start, self.text.len()));
+        self.token_start = self.text.len();
         if (self.brace > 0 || self.bracket > 0) && self.brace >= 0 && self.bracket >= 0 {
             return;
         }
-        let tokens = std::mem::take(&mut self.tokens);
-        let msg = Parser { toks: &tokens, pos: 0 }.parse_message();
+        let msg = Parser {
+            toks: &self.tokens,
+            text: &self.text,
+            pos: 0,
+        }
+        .parse_message();
         self.emit(msg, out);
     }
 
@@ -297,7 +352,13 @@ impl Framer {
         self.brace = 0;
         self.bracket = 0;
         self.tokens.clear();
-        self.token_size = 0;
+        if self.text.capacity() > KEEP_CAPACITY {
+            self.text = Vec::new();
+            self.tokens = Vec::new();
+        } else {
+            self.text.clear();
+        }
+        self.token_start = 0;
         out.push(msg);
     }
 }
@@ -316,8 +377,12 @@ fn stray_text(token: &[u8]) -> String {
     text
 }
 
+/// Objects up to this many members find duplicate keys by a scan.
+const SCAN_MEMBERS: usize = 16;
+
 struct Parser<'a> {
-    toks: &'a [(Tok, Vec<u8>)],
+    toks: &'a [(Tok, usize, usize)],
+    text: &'a [u8],
     pos: usize,
 }
 
@@ -327,17 +392,15 @@ fn perr<T>(msg: impl std::fmt::Display) -> PResult<T> {
     Err(format!("JSON parse error, {msg}"))
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     fn parse_message(mut self) -> Message {
         self.parse_value()
     }
 
-    fn next(&mut self) -> Option<&(Tok, Vec<u8>)> {
-        let t = self.toks.get(self.pos);
-        if t.is_some() {
-            self.pos += 1;
-        }
-        t
+    fn next(&mut self) -> Option<(Tok, &'a [u8])> {
+        let &(tok, start, end) = self.toks.get(self.pos)?;
+        self.pos += 1;
+        Some((tok, &self.text[start..end]))
     }
 
     fn peek(&self) -> Option<Tok> {
@@ -348,7 +411,6 @@ impl Parser<'_> {
         let Some((tok, text)) = self.next() else {
             return perr("premature EOI");
         };
-        let text = text.as_slice();
         match tok {
             Tok::LCurly => self.parse_object(),
             Tok::LSquare => self.parse_array(),
@@ -376,9 +438,18 @@ impl Parser<'_> {
             Some(_) => return perr("missing : in object pair"),
         }
         let value = self.parse_value()?;
-        // A hash set, not a scan: an object with a million members must not
-        // cost a trillion comparisons on the shared actor thread.
-        if !keys.insert(key.clone()) {
+        // A scan for small objects (no allocation); a hash set once an object
+        // grows, so a million members do not cost a trillion comparisons on
+        // the shared actor thread.
+        let duplicate = if members.len() < SCAN_MEMBERS {
+            members.iter().any(|(k, _)| *k == key)
+        } else {
+            if keys.is_empty() {
+                keys.extend(members.iter().map(|(k, _)| k.clone()));
+            }
+            !keys.insert(key.clone())
+        };
+        if duplicate {
             return perr("duplicate key");
         }
         members.push((key, value));
@@ -511,8 +582,13 @@ fn parse_string(tok: &[u8]) -> PResult<String> {
             };
             out.push(ch);
         } else if c < 0x80 {
-            out.push(c as char);
-            p += 1;
+            // A run of ASCII without escapes is copied at once.
+            let run = tok[p..end]
+                .iter()
+                .position(|&b| b >= 0x80 || b == b'\\')
+                .unwrap_or(end - p);
+            out.push_str(std::str::from_utf8(&tok[p..p + run]).unwrap_or_default());
+            p += run;
         } else {
             let (len, ch) = next_sequence(&tok[p..end]);
             match ch {
@@ -644,6 +720,33 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// The string fast path (whole runs) and byte-at-a-time feeding agree
+        /// on any bytes, also where a run meets the size limit.
+        #[test]
+        fn string_runs_match_byte_steps(
+            parts in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just(b"{\"a\":\"".to_vec()),
+                    proptest::strategy::Just(b"'\\\"}]".to_vec()),
+                    proptest::collection::vec(proptest::num::u8::ANY, 0..8),
+                    proptest::collection::vec(0x20u8..0x7f, 0..70),
+                ],
+                0..12,
+            ),
+            limit in 8usize..80,
+        ) {
+            let input = parts.concat();
+            let mut whole = Framer::with_max_token_size(limit);
+            let mut a = Vec::new();
+            whole.feed(&input, &mut a);
+            let mut bytes = Framer::with_max_token_size(limit);
+            let mut b = Vec::new();
+            for &x in &input {
+                bytes.feed_byte(x, &mut b);
+            }
+            proptest::prop_assert_eq!(a, b);
+        }
+
         #[test]
         fn any_rechunking_yields_the_same_messages(cuts in proptest::collection::vec(0usize..200, 0..20)) {
             let input: &[u8] = b"{\"execute\":\"query-chardev\",\"id\":1}\n{'execute':'x','arguments':{'a':[1,2.5,\"\\u00e9\"]}}{]  {\"id\":\"x\n\"}{\"execute\":\"y\"}";

@@ -141,7 +141,16 @@ impl Filter {
     /// Empty `Data` pieces are never produced.
     pub fn feed(&mut self, input: &[u8], out: &mut Vec<Piece>) {
         let mut data: Vec<u8> = Vec::with_capacity(input.len());
-        for &b in input {
+        let mut rest = input;
+        while let Some((&b, tail)) = rest.split_first() {
+            if self.state == State::Data && b != IAC {
+                // Plain data up to the next IAC is copied at once.
+                let run = rest.iter().position(|&c| c == IAC).unwrap_or(rest.len());
+                data.extend_from_slice(&rest[..run]);
+                rest = &rest[run..];
+                continue;
+            }
+            rest = tail;
             match self.state {
                 State::Data => {
                     if b == IAC {
