@@ -1,45 +1,268 @@
 #!/usr/bin/env bash
-# Compare chardevd with real QEMU 10.0.2 on the same machine, same client
-# (target/release/chardevd-load), same byte streams. Prints a markdown table
-# with the ratio chardevd/QEMU. Usage: bash benches/compare.sh [SECONDS]
-# Needs qemu-system-x86_64 (bash .ci/install-deps). Only loopback/unix sockets.
+# Every scenario of BENCHMARKS.md in one run: chardevd against QEMU 10.0.2,
+# socat and the raw socket floor, same client (chardevd-load), same machine.
+# Prints markdown tables with the ratios; BENCHMARKS.md holds one run's output.
+#
+#   bash benches/compare.sh [SECONDS]     # full run (release build)
+#   bash benches/compare.sh --smoke       # CI: every scenario for a moment,
+#                                         # debug build, checks they all run
+#
+# Each peer gets its best configuration: QEMU one -qmp socket for one
+# session and N sockets only for N sessions (it serves one client per
+# socket; more sockets slow every one of them); socat -b 131072. Processes
+# are fresh for every memory figure. Needs qemu-system-x86_64 and socat
+# (bash .ci/install-deps). Only loopback and unix sockets are used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-secs=${1:-3}
-cargo build --release --bins --quiet
+secs=3
+count=10000
+small=1000
+profile=release
+if [ "${1:-}" = "--smoke" ]; then
+  secs=0.3
+  count=200
+  small=50
+  profile=debug
+elif [ -n "${1:-}" ]; then
+  secs=$1
+fi
+if [ $profile = release ]; then
+  cargo build --release --bins --quiet
+else
+  cargo build --bins --quiet
+fi
+bin=target/$profile
+load=$bin/chardevd-load
 dir=$(mktemp -d)
-trap 'kill $qpid $cpid 2>/dev/null || true; rm -rf "$dir"' EXIT
-N=16
-qargs=()
-for i in $(seq 0 $((N - 1))); do qargs+=(-qmp "unix:$dir/q$i.sock,server=on,wait=off"); done
-qemu-system-x86_64 -machine none -nodefaults -display none -S "${qargs[@]}" &
-qpid=$!
-./target/release/chardevd -qmp "unix:$dir/c.sock,server=on,wait=off" >/dev/null 2>&1 &
-cpid=$!
-for _ in $(seq 100); do [ -S "$dir/c.sock" ] && [ -S "$dir/q$((N - 1)).sock" ] && break; sleep 0.1; done
-qsocks() { for i in $(seq 0 $(($1 - 1))); do printf -- '--socket %s ' "$dir/q$i.sock"; done; }
-field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
-run() { # name, unit field, load args...
-  local name=$1 unit=$2; shift 2
-  local sessions=1 a
-  for a in "$@"; do :; done
-  local q c
-  # shellcheck disable=SC2046
-  q=$(./target/release/chardevd-load $(qsocks 16) --seconds "$secs" "$@")
-  c=$(./target/release/chardevd-load --socket "$dir/c.sock" --seconds "$secs" "$@")
-  local qv cv
-  qv=$(echo "$q" | field "$unit"); cv=$(echo "$c" | field "$unit")
-  printf '| %s | %s | %s | %s | **%.1f×** | %s / %s |\n' "$name" "$unit" "$qv" "$cv" \
-    "$(echo "$cv / $qv" | bc -l)" "$(echo "$q" | field p99_us)" "$(echo "$c" | field p99_us)"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$dir"
 }
-echo "| workload | metric | QEMU 10.0.2 | chardevd | ratio | p99 µs (QEMU / chardevd) |"
-echo "|---|---|---|---|---|---|"
-run "B1 query-chardev, 1 session, sequential" ops_per_sec --workload query
-run "B1 query-chardev, 1 session, 64 in flight" ops_per_sec --workload query --depth 64
-run "B1 query-chardev, 16 sessions, sequential" ops_per_sec --workload query --sessions 16
-run "B2 ringbuf-write 48 KiB base64, 1 session" mb_per_sec --workload write --payload 49152
-run "B2 ringbuf-write+read 64 KiB base64, 1 session" mb_per_sec --workload read --payload 65536
-run "B2 ringbuf-write 1 MiB base64, 1 session" mb_per_sec --workload write --payload 1048576
-run "B5 chardev-add + chardev-remove (null), 1 session" ops_per_sec --workload churn
+trap cleanup EXIT
+
+wait_sock() { for _ in $(seq 200); do [ -S "$1" ] && return 0; sleep 0.05; done; echo "no socket $1" >&2; exit 1; }
+stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+field() { tr ' ' '\n' | sed -n "s/^$1=//p" | head -1; }
+ratio() { if [ "$(echo "$2 > 0" | bc -l)" = 1 ]; then printf '%.1f' "$(echo "$1 / $2" | bc -l)"; else echo n/a; fi; }
+
+# start_qemu N: a fresh QEMU with N -qmp sockets q0..q(N-1); sets qpid.
+start_qemu() {
+  local n=$1 a=() i
+  rm -f "$dir"/q*.sock
+  for i in $(seq 0 $((n - 1))); do a+=(-qmp "unix:$dir/q$i.sock,server=on,wait=off"); done
+  qemu-system-x86_64 -machine none -nodefaults -display none -S "${a[@]}" 2>/dev/null &
+  qpid=$!
+  pids+=("$qpid")
+  wait_sock "$dir/q$((n - 1)).sock"
+}
+qsocks() { local i; for i in $(seq 0 $(($1 - 1))); do printf -- '--socket %s ' "$dir/q$i.sock"; done; }
+
+# start_chardevd THREADS [ARGS...]: a fresh chardevd; sets cpid.
+start_chardevd() {
+  local t=$1
+  shift
+  rm -f "$dir/c.sock"
+  $bin/chardevd --threads "$t" -qmp "unix:$dir/c.sock,server=on,wait=off" "$@" >"$dir/c.log" 2>&1 &
+  cpid=$!
+  pids+=("$cpid")
+  wait_sock "$dir/c.sock"
+}
+
+L() { $load --format kv --seconds "$secs" "$@"; }
+
+# row NAME UNIT QEMU_LINE CHARDEVD_LINE
+row() {
+  local qv cv
+  qv=$(echo "$3" | field "$2")
+  cv=$(echo "$4" | field "$2")
+  printf '| %s | %s | %s | %s | **%s×** | %s / %s |\n' "$1" "$2" "$qv" "$cv" "$(ratio "$cv" "$qv")" \
+    "$(echo "$3" | field p99_us)" "$(echo "$4" | field p99_us)"
+}
+
+echo "Run of $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) vCPU, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo);"
+echo "$(qemu-system-x86_64 --version | head -1); $(socat -V 2>/dev/null | sed -n 's/^socat version \([^ ]*\).*/socat \1/p'); ${secs}s per cell."
 echo
-echo "QEMU peak RSS: $(grep VmHWM /proc/$qpid/status | awk '{print $2, $3}'); chardevd peak RSS: $(grep VmHWM /proc/$cpid/status | awk '{print $2, $3}')"
+
+# --- B1: QMP command rate ---------------------------------------------------
+$load --echo-server "$dir/echo.sock" &
+epid=$!
+pids+=("$epid")
+wait_sock "$dir/echo.sock"
+floor=$(L --socket "$dir/echo.sock" --workload ping --payload 32)
+stop "$epid"
+start_qemu 1
+start_chardevd 2
+q1=$(L --socket "$dir/q0.sock" --workload query)
+c1=$(L --socket "$dir/c.sock" --workload query)
+q8=$(L --socket "$dir/q0.sock" --workload query --depth 8)
+c8=$(L --socket "$dir/c.sock" --workload query --depth 8)
+echo "## B1: QMP command rate (query-chardev)"
+echo
+echo "| scenario | metric | QEMU 10.0.2 | chardevd | ratio | p99 µs (QEMU / chardevd) |"
+echo "|---|---|---|---|---|---|"
+row "1 session, sequential (QEMU: 1 socket)" ops_per_sec "$q1" "$c1"
+row "1 session, 8 in flight (QEMU: 1 socket)" ops_per_sec "$q8" "$c8"
+fo=$(echo "$floor" | field ops_per_sec)
+co=$(echo "$c1" | field ops_per_sec)
+echo
+echo "Raw floor (unix-socket ping-pong of 32 bytes between two processes): $fo round trips/s,"
+echo "p50 $(echo "$floor" | field p50_us) µs. Sequential query-chardev: chardevd at $(ratio "$fo" "$co")× the floor's round-trip time"
+echo "(p50 $(echo "$c1" | field p50_us) µs), QEMU at $(ratio "$fo" "$(echo "$q1" | field ops_per_sec)")×."
+stop "$qpid"
+stop "$cpid"
+echo
+start_qemu 64
+q64=$(L $(qsocks 64) --workload query --sessions 64)
+stop "$qpid"
+echo "| 64 sessions, sequential (QEMU: 64 sockets) | metric | QEMU 10.0.2 | chardevd | ratio | p99 µs (QEMU / chardevd) |"
+echo "|---|---|---|---|---|---|"
+for t in 1 2; do
+  start_chardevd $t
+  c64=$(L --socket "$dir/c.sock" --workload query --sessions 64)
+  row "chardevd --threads $t" ops_per_sec "$q64" "$c64"
+  stop "$cpid"
+done
+echo
+
+# --- B2: large payloads ------------------------------------------------------
+start_qemu 1
+start_chardevd 2
+echo "## B2: large QMP payloads (1 session; QEMU: 1 socket)"
+echo
+echo "| scenario | metric | QEMU 10.0.2 | chardevd | ratio | p99 µs (QEMU / chardevd) |"
+echo "|---|---|---|---|---|---|"
+for p in 4096 49152 1048576; do
+  q=$(L --socket "$dir/q0.sock" --workload write --payload $p)
+  c=$(L --socket "$dir/c.sock" --workload write --payload $p)
+  row "ringbuf-write $p B base64" mb_per_sec "$q" "$c"
+done
+q=$(L --socket "$dir/q0.sock" --workload read --payload 65536)
+c=$(L --socket "$dir/c.sock" --workload read --payload 65536)
+row "ringbuf-write + ringbuf-read 64 KiB base64" mb_per_sec "$q" "$c"
+stop "$qpid"
+big=$(L --socket "$dir/c.sock" --workload bigread --payload $((64 << 20)))
+echo
+echo "chardevd alone (QEMU would need minutes to fill the ring): 64 MiB filled by 1 MiB writes then read"
+echo "whole as base64: $(echo "$big" | field mb_per_sec) MB/s, $(echo "$big" | field p50_us) µs per fill+read."
+stop "$cpid"
+echo
+
+# --- latency isolation ---------------------------------------------------------
+echo "## Latency isolation (chardevd)"
+echo
+echo "| chardevd | query-chardev p50 µs | p99 µs | max µs | meanwhile: 64 MiB ring fill+read MB/s |"
+echo "|---|---|---|---|---|"
+for t in 1 2; do
+  start_chardevd $t
+  alone=$(L --socket "$dir/c.sock" --workload query)
+  L --socket "$dir/c.sock" --workload bigread --payload $((64 << 20)) >"$dir/big.out" &
+  bpid=$!
+  sleep 0.3
+  busy=$(L --socket "$dir/c.sock" --workload query)
+  wait $bpid
+  printf '| --threads %s, alone | %s | %s | %s | |\n' $t "$(echo "$alone" | field p50_us)" "$(echo "$alone" | field p99_us)" "$(echo "$alone" | field max_us)"
+  printf '| --threads %s, beside a 64 MiB reader | %s | %s | %s | %s |\n' $t "$(echo "$busy" | field p50_us)" "$(echo "$busy" | field p99_us)" "$(echo "$busy" | field max_us)" "$(field mb_per_sec <"$dir/big.out")"
+  stop "$cpid"
+done
+echo
+
+# --- B3: relay -------------------------------------------------------------------
+echo "## B3: relay, socket -> bridge -> socket (chardevd) against socat -b 131072"
+echo
+echo "| scenario | metric | socat | chardevd --threads 1 | ratio | chardevd --threads 2 | ratio | p99 µs (socat / 1 / 2) |"
+echo "|---|---|---|---|---|---|---|---|"
+relay() { # NAME UNIT WORKLOAD PAYLOAD
+  local s c1 c2
+  rm -f "$dir/sa.sock" "$dir/sb.sock"
+  socat -b 131072 "UNIX-LISTEN:$dir/sa.sock" "UNIX-LISTEN:$dir/sb.sock" &
+  local sp=$!
+  pids+=("$sp")
+  wait_sock "$dir/sa.sock"
+  s=$(L --socket "$dir/sa.sock" --peer "unix:$dir/sb.sock" --workload "$3" --payload "$4")
+  stop "$sp"
+  local out=()
+  for t in 1 2; do
+    start_chardevd $t -chardev "socket,id=a,path=$dir/ca.sock,server=on,wait=off" \
+      -chardev "socket,id=b,path=$dir/cb.sock,server=on,wait=off" -device bridge,id=br,chardev=a,peer=b
+    out+=("$(L --socket "$dir/ca.sock" --peer "unix:$dir/cb.sock" --workload "$3" --payload "$4")")
+    stop "$cpid"
+    rm -f "$dir/ca.sock" "$dir/cb.sock"
+  done
+  local sv v1 v2
+  sv=$(echo "$s" | field "$2")
+  v1=$(echo "${out[0]}" | field "$2")
+  v2=$(echo "${out[1]}" | field "$2")
+  printf '| %s | %s | %s | %s | **%s×** | %s | **%s×** | %s / %s / %s |\n' "$1" "$2" "$sv" "$v1" "$(ratio "$v1" "$sv")" \
+    "$v2" "$(ratio "$v2" "$sv")" "$(echo "$s" | field p99_us)" "$(echo "${out[0]}" | field p99_us)" "$(echo "${out[1]}" | field p99_us)"
+}
+relay "stream, 64 KiB writes" mb_per_sec relay-stream 65536
+relay "stream, 1-byte writes" mb_per_sec relay-stream 1
+relay "round trip, 1 byte" ops_per_sec relay-ping 1
+relay "round trip, 64 KiB" ops_per_sec relay-ping 65536
+echo
+
+# --- B5: churn and scale -----------------------------------------------------------
+echo "## B5: chardev churn, scale and memory (fresh processes)"
+echo
+echo "| scenario | metric | QEMU 10.0.2 | chardevd | ratio (chardevd better when > 1) |"
+echo "|---|---|---|---|---|"
+start_qemu 1
+start_chardevd 2
+q=$(L --socket "$dir/q0.sock" --workload churn)
+c=$(L --socket "$dir/c.sock" --workload churn)
+printf '| chardev-add + chardev-remove (null), 1 session | ops_per_sec | %s | %s | **%s×** |\n' \
+  "$(echo "$q" | field ops_per_sec)" "$(echo "$c" | field ops_per_sec)" "$(ratio "$(echo "$c" | field ops_per_sec)" "$(echo "$q" | field ops_per_sec)")"
+stop "$qpid"
+stop "$cpid"
+scale() { # KIND COUNT
+  start_qemu 1
+  start_chardevd 2
+  local q c
+  q=$(L --socket "$dir/q0.sock" --workload scale --kind "$1" --count "$2" --pid "$qpid")
+  c=$(L --socket "$dir/c.sock" --workload scale --kind "$1" --count "$2" --pid "$cpid")
+  stop "$qpid"
+  stop "$cpid"
+  local qa ca qr cr
+  qa=$(echo "$q" | field adds_per_sec)
+  ca=$(echo "$c" | field adds_per_sec)
+  printf '| %s %s chardevs added (pipelined 64) | adds/s | %s | %s | **%s×** |\n' "$2" "$1" "$qa" "$ca" "$(ratio "$ca" "$qa")"
+  qr=$(echo "$q" | field rss_per_chardev_b)
+  cr=$(echo "$c" | field rss_per_chardev_b)
+  printf '| RSS per idle %s chardev | bytes | %s | %s | **%s×** |\n' "$1" "$qr" "$cr" "$(ratio "$qr" "$cr")"
+  if [ "$1" = null ]; then
+    local qo co
+    qo=$(echo "$q" | field ops_per_sec)
+    co=$(echo "$c" | field ops_per_sec)
+    printf '| query-chardev with %s chardevs | ops_per_sec | %s | %s | **%s×** |\n' "$2" "$qo" "$co" "$(ratio "$co" "$qo")"
+  fi
+}
+scale null $count
+scale ringbuf $small
+scale socket $small
+start_qemu 64
+start_chardevd 2
+q=$(L $(qsocks 64) --workload idle --sessions 64 --pid "$qpid")
+c=$(L --socket "$dir/c.sock" --workload idle --sessions 64 --pid "$cpid")
+qr=$(echo "$q" | field rss_per_session_b)
+cr=$(echo "$c" | field rss_per_session_b)
+printf '| RSS per idle QMP session (64 sessions) | bytes | %s | %s | **%s×** |\n' "$qr" "$cr" "$(ratio "$qr" "$cr")"
+printf '| peak RSS of the process after the runs above | kB | %s | %s | |\n' \
+  "$(awk '/VmHWM/ {print $2}' /proc/$qpid/status)" "$(awk '/VmHWM/ {print $2}' /proc/$cpid/status)"
+stop "$qpid"
+stop "$cpid"
+echo
+
+# --- B6: event fan-out --------------------------------------------------------------
+echo "## B6: VSERPORT_CHANGE fan-out (chardevd; QEMU needs a guest for this event)"
+echo
+echo "| ports toggled per second | sessions | chardevd | events delivered/s | p50 µs | p99 µs | max µs |"
+echo "|---|---|---|---|---|---|---|"
+for t in 1 2; do
+  start_chardevd $t
+  e=$(L --socket "$dir/c.sock" --workload events --sessions 64 --count "$small")
+  printf '| %s | 64 | --threads %s | %s | %s | %s | %s |\n' "$small" $t "$(echo "$e" | field ops_per_sec)" \
+    "$(echo "$e" | field p50_us)" "$(echo "$e" | field p99_us)" "$(echo "$e" | field max_us)"
+  stop "$cpid"
+done
