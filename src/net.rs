@@ -8,6 +8,7 @@
 //! Unix socket paths are safer than QEMU's: an existing path that is not a
 //! socket is never unlinked, and a socket where a live server answers is
 //! never taken over (QEMU unlinks both); only a stale socket is replaced.
+use crate::chardev::fdio::c_path;
 use crate::chardev::fdio::FdIo;
 use crate::error::{BackendError, OsError};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -17,6 +18,7 @@ use std::fmt;
 use std::future::poll_fn;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::fs::FileTypeExt;
 use std::sync::Arc;
 use std::task::Poll;
@@ -163,20 +165,23 @@ impl UnixName {
 
     fn sockaddr(&self) -> Result<SocketAddrUnix, BackendError> {
         let too_long = || BackendError::UnixPathTooLong(self.path.clone());
+        // QEMU's C string: U+0000 is `C0 80` (and counts two bytes).
+        let path = c_path(&self.path);
+        let bytes = path.as_bytes();
         if self.is_abstract {
-            if self.path.len() >= SUN_PATH {
+            if bytes.len() >= SUN_PATH {
                 return Err(too_long());
             }
-            let mut name = self.path.as_bytes().to_vec();
+            let mut name = bytes.to_vec();
             if !self.tight {
                 name.resize(SUN_PATH - 1, 0);
             }
             SocketAddrUnix::new_abstract_name(&name).map_err(|_| too_long())
         } else {
-            if self.path.len() > SUN_PATH {
+            if bytes.len() > SUN_PATH {
                 return Err(too_long());
             }
-            SocketAddrUnix::new(self.path.as_str()).map_err(|_| too_long())
+            SocketAddrUnix::new(&*path).map_err(|_| too_long())
         }
     }
 
@@ -334,7 +339,8 @@ pub async fn resolve(a: &InetSocketAddress, passive: bool) -> Result<Vec<SocketA
         }
     } else if let Ok(ip) = a.host.parse::<IpAddr>() {
         vec![SocketAddr::new(ip, port)]
-    } else if numeric {
+    } else if numeric || a.host.contains('\0') {
+        // A name QEMU passes with U+0000 (as C0 80) resolves to nothing.
         return Err(fail("Name or service not known"));
     } else {
         let host = if a.host.is_empty() {
@@ -371,7 +377,7 @@ pub struct Listening {
 impl Drop for Listening {
     fn drop(&mut self) {
         if let Some(path) = self.unlink.take() {
-            remove_socket_file(std::path::Path::new(&path));
+            remove_socket_file(std::path::Path::new(&*c_path(&path)));
         }
     }
 }
@@ -535,7 +541,7 @@ fn live_server(path: &str) -> bool {
             return true;
         }
     }
-    std::os::unix::net::UnixStream::connect(path).is_ok()
+    std::os::unix::net::UnixStream::connect(&*c_path(path)).is_ok()
 }
 
 /// Whether `/proc/net/unix` (`Num RefCount Protocol Flags Type St Inode
@@ -567,7 +573,8 @@ async fn listen_unix(name: &UnixName, backlog: i32) -> Result<Listening, Backend
     }
     let sa = name.sockaddr()?;
     if !name.is_abstract {
-        if let Ok(meta) = std::fs::symlink_metadata(&name.path) {
+        let os_path = c_path(&name.path).into_owned();
+        if let Ok(meta) = std::fs::symlink_metadata(&os_path) {
             if meta.is_dir() {
                 return Err(BackendError::UnlinkSocket {
                     path: name.path.clone(),
@@ -585,7 +592,7 @@ async fn listen_unix(name: &UnixName, backlog: i32) -> Result<Listening, Backend
                 return Err(BackendError::UnixInUse(name.path.clone()));
             }
             // A stale socket: replace it.
-            let _ = std::fs::remove_file(&name.path);
+            let _ = std::fs::remove_file(&os_path);
         }
     }
     let fd = stream_socket(AddressFamily::UNIX, None).map_err(|e| BackendError::SocketSetup(e.into()))?;
@@ -628,7 +635,7 @@ pub fn relisten(local: &Local, v6only: bool, backlog: i32) -> io::Result<OwnedFd
                 .sockaddr()
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
             if !name.is_abstract {
-                remove_socket_file(std::path::Path::new(&name.path));
+                remove_socket_file(std::path::Path::new(&*c_path(&name.path)));
             }
             let fd = stream_socket(AddressFamily::UNIX, None)?;
             rustix::net::bind(&fd, &sa)?;

@@ -92,8 +92,9 @@ impl BackendConfig for Pty {
             let (master, name) = create().map_err(|e| BackendError::PtyCreate(e.into()))?;
             let link = match &self.path {
                 Some(p) => {
-                    std::os::unix::fs::symlink(&name, p).map_err(|e| BackendError::PtySymlink(e.into()))?;
-                    Some(PathBuf::from(p))
+                    let p = PathBuf::from(crate::chardev::fdio::c_path(p).into_owned());
+                    std::os::unix::fs::symlink(&name, &p).map_err(|e| BackendError::PtySymlink(e.into()))?;
+                    Some(p)
                 }
                 None => None,
             };

@@ -101,6 +101,10 @@ async fn resolve(host: &str, port: &str, a: &InetSocketAddress) -> Result<Vec<So
         Ok(p) => (p % 65536) as u16,
         Err(_) => return Err(fail("Servname not supported for ai_socktype".into())),
     };
+    if host.contains('\0') {
+        // QEMU passes U+0000 as C0 80: no such name.
+        return Err(fail("Name or service not known".into()));
+    }
     let addrs = tokio::net::lookup_host((host, port))
         .await
         .map_err(|e| fail(gai_text(&e)))?;

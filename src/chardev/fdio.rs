@@ -21,16 +21,36 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// How often an open of a fifo for writing retries while it has no reader.
 pub const FIFO_WAIT_POLL: Duration = Duration::from_millis(50);
 
+/// A path as QEMU passes it to the OS: QEMU keeps U+0000 inside a string
+/// as the two bytes `C0 80` (modified UTF-8), so `"a\u0000b"` names the file
+/// `a\xC0\x80b` there, and here too (a NUL byte cannot be in a path).
+pub fn c_path(path: &str) -> std::borrow::Cow<'_, std::ffi::OsStr> {
+    use std::os::unix::ffi::OsStringExt;
+    if !path.contains('\0') {
+        return std::borrow::Cow::Borrowed(std::ffi::OsStr::new(path));
+    }
+    let mut bytes = Vec::with_capacity(path.len() + 4);
+    for &b in path.as_bytes() {
+        if b == 0 {
+            bytes.extend_from_slice(&[0xc0, 0x80]);
+        } else {
+            bytes.push(b);
+        }
+    }
+    std::borrow::Cow::Owned(std::ffi::OsString::from_vec(bytes))
+}
+
 /// Open without ever blocking the thread: `O_NONBLOCK | O_CLOEXEC | O_NOCTTY`
 /// are added, and a fifo opened for writing with no reader yet (`ENXIO`) is
 /// retried every [`FIFO_WAIT_POLL`] until one comes. QEMU blocks there (and
 /// freezes); here only the command that asked waits, and it stays cancellable.
 pub async fn open_nonblocking(path: &str, flags: OFlags, mode: u32) -> Result<OwnedFd, rustix::io::Errno> {
     let flags = flags | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+    let path = c_path(path);
     loop {
-        match rustix::fs::open(path, flags, Mode::from_raw_mode(mode)) {
+        match rustix::fs::open(&*path, flags, Mode::from_raw_mode(mode)) {
             Err(rustix::io::Errno::NXIO)
-                if rustix::fs::stat(path).is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Fifo) =>
+                if rustix::fs::stat(&*path).is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Fifo) =>
             {
                 tokio::time::sleep(FIFO_WAIT_POLL).await;
             }
@@ -221,12 +241,25 @@ impl Link for FdLink {
             return;
         };
         let flags = OFlags::WRONLY | OFlags::APPEND | OFlags::NONBLOCK | OFlags::CLOEXEC;
-        match rustix::fs::open(path.as_str(), flags, Mode::empty())
+        match rustix::fs::open(&*c_path(path), flags, Mode::empty())
             .map_err(io::Error::from)
             .and_then(FdIo::new)
         {
             Ok(o) => self.output = Some(o),
             Err(e) => tracing::warn!(path = %path, cause = %e, "cannot reopen the output file"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::c_path;
+    use std::os::unix::ffi::OsStrExt;
+
+    #[test]
+    fn u0000_in_a_path_is_c0_80_as_qemu_passes_it() {
+        // QEMU 10.0.2 creates `/tmp/nul\xC0\x80x` for "out": "/tmp/nul\u0000x".
+        assert_eq!(c_path("/tmp/nul\0x").as_bytes(), b"/tmp/nul\xc0\x80x");
+        assert_eq!(c_path("plain").as_bytes(), b"plain");
     }
 }

@@ -20,7 +20,7 @@
 //! assert_eq!(out[1].as_ref().unwrap_err(), "JSON parse error, expecting value");
 //! ```
 
-use super::{next_sequence, qemu_lossy_utf8, Json};
+use super::{next_sequence, qemu_lossy_utf8, run_until, Json};
 use std::collections::HashSet;
 
 /// Largest total size of the tokens of one message (QEMU's `MAX_TOKEN_SIZE`, 64 MiB).
@@ -210,15 +210,7 @@ const KEEP_CAPACITY: usize = 1 << 20;
 /// at a time with a branch-free fold the compiler turns into vector code.
 fn plain_run(data: &[u8], quote: u8) -> usize {
     // Outside 0x20..0xfe is one unsigned compare after the shift.
-    let special = |b: u8| (b.wrapping_sub(0x20) >= 0xde) | (b == quote) | (b == b'\\');
-    let mut i = 0;
-    for chunk in data.chunks_exact(32) {
-        if chunk.iter().fold(false, |acc, &b| acc | special(b)) {
-            break;
-        }
-        i += 32;
-    }
-    i + data[i..].iter().position(|&b| special(b)).unwrap_or(data.len() - i)
+    run_until(data, |b| (b.wrapping_sub(0x20) >= 0xde) | (b == quote) | (b == b'\\'))
 }
 
 impl Framer {
@@ -370,6 +362,11 @@ impl Framer {
 pub const MAX_STRAY_QUOTE: usize = 4096;
 
 fn stray_text(token: &[u8]) -> String {
+    // QEMU prints the token as a C string: it ends at a raw NUL byte.
+    let token = match token.iter().position(|&b| b == 0) {
+        Some(nul) => &token[..nul],
+        None => token,
+    };
     if token.len() <= MAX_STRAY_QUOTE {
         return qemu_lossy_utf8(token);
     }
@@ -584,10 +581,7 @@ fn parse_string(tok: &[u8]) -> PResult<String> {
             out.push(ch);
         } else if c < 0x80 {
             // A run of ASCII without escapes is copied at once.
-            let run = tok[p..end]
-                .iter()
-                .position(|&b| b >= 0x80 || b == b'\\')
-                .unwrap_or(end - p);
+            let run = run_until(&tok[p..end], |b| (b >= 0x80) | (b == b'\\'));
             out.push_str(std::str::from_utf8(&tok[p..p + run]).unwrap_or_default());
             p += run;
         } else {
@@ -628,6 +622,16 @@ mod tests {
         assert_eq!(
             errs(br#"{"a":1} {'b':'it\'s'}"#),
             vec![r#"ok {"a": 1}"#, r#"ok {"b": "it's"}"#]
+        );
+    }
+
+    #[test]
+    fn a_raw_nul_ends_the_quoted_token_as_in_qemus_c_string() {
+        // QEMU 10.0.2: `stray ''` and `stray '"chardev-cha'`.
+        assert_eq!(errs(b"{\x00\"execut\": 1}")[0], "JSON parse error, stray ''");
+        assert_eq!(
+            errs(b"{\"execute\":\"chardev-cha\x00ge\"}")[0],
+            "JSON parse error, stray '\"chardev-cha'"
         );
     }
 

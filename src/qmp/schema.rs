@@ -344,8 +344,7 @@ impl Visit<'_> {
 
 /// GLib's `g_str_hash` (djb2 over signed chars).
 fn g_str_hash(key: &str) -> u32 {
-    key.bytes()
-        .fold(5381u32, |h, b| h.wrapping_mul(33).wrapping_add(b as i8 as i32 as u32))
+    crate::json::c_bytes(key).fold(5381u32, |h, b| h.wrapping_mul(33).wrapping_add(b as i8 as i32 as u32))
 }
 
 /// The unexpected member QEMU reports when several are left.
@@ -392,6 +391,15 @@ mod tests {
 
     fn check(cmd: &str, args: &str) -> Result<(), String> {
         schema().check_args(cmd, &parse(args), false)
+    }
+
+    #[test]
+    fn the_first_unexpected_key_follows_qemus_c0_80_hashes() {
+        // QEMU 10.0.2 names '' here, not the key with U+0000 in it.
+        assert_eq!(
+            check("query-chardev", r#"{"":1,"\u0000\u0000a\u0000":2}"#),
+            Err("Parameter '' is unexpected".into())
+        );
     }
 
     #[test]

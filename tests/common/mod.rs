@@ -100,6 +100,11 @@ pub fn qemu_binary() -> Option<PathBuf> {
 /// Start real QEMU with no guest and QMP on a unix socket. It runs (no
 /// `-S`): `input-send-event` refuses a stopped VM.
 pub fn qemu(bin: &Path) -> Server {
+    qemu_with_stderr(bin, Stdio::null())
+}
+
+/// The same, with QEMU's stderr going to `stderr`.
+pub fn qemu_with_stderr(bin: &Path, stderr: Stdio) -> Server {
     let dir = tempfile::tempdir().expect("tempdir");
     let socket = dir.path().join("qemu.sock");
     let mut child = Command::new(bin)
@@ -107,7 +112,7 @@ pub fn qemu(bin: &Path) -> Server {
         .arg(format!("unix:{},server=on,wait=off", socket.display()))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .expect("spawn qemu");
     wait_for_socket(&socket, &mut child);
@@ -126,12 +131,17 @@ pub struct Client {
 
 impl Client {
     pub fn connect(path: &Path) -> Client {
-        let stream = UnixStream::connect(path).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-        Client {
+        Client::try_connect(path).expect("connect")
+    }
+
+    /// Connect, or the error (a server that is gone, a full backlog).
+    pub fn try_connect(path: &Path) -> std::io::Result<Client> {
+        let stream = UnixStream::connect(path)?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        Ok(Client {
             stream,
             buf: Vec::new(),
-        }
+        })
     }
 
     /// Connect, read the greeting, negotiate.

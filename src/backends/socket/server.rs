@@ -137,7 +137,7 @@ impl Transport for Server {
             drop(io);
             let unlink = self.listening.unlink.take();
             if let Some(path) = &unlink {
-                net::remove_socket_file(std::path::Path::new(path));
+                net::remove_socket_file(std::path::Path::new(&*crate::chardev::fdio::c_path(path)));
             }
             self.handshake = None;
             self.released = Some((unlink, v6only));
