@@ -96,12 +96,13 @@ pub fn spawn(cfg: Config) -> io::Result<Handle> {
             let supervisor = Supervisor::new(pool.clone(), objects.clone())
                 .allow_exit(cfg.allow_exit)
                 .escape_char(cfg.escape_char.unwrap_or(crate::backends::mux::ESCAPE_CHAR))
-                .exit_status(status)
-                .start();
+                .exit_status(status);
+            let directory = supervisor.directory();
+            let supervisor = supervisor.start();
             let global = Budget::new(cfg.limits.global_output_bytes);
             let monitors = Arc::new(crate::qmp::monitor::Starter::new(cfg.limits, global.clone()));
             let serve = Serve {
-                exec: Executor::new(supervisor, objects).with_monitors(monitors),
+                exec: Executor::new(supervisor, directory, objects).with_monitors(monitors),
                 pool,
                 limits: cfg.limits,
                 global,

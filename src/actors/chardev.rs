@@ -18,7 +18,7 @@
 use crate::backends::{ChardevBackend, OpenContext};
 use crate::chardev::logfile::LogFile;
 use crate::chardev::port::Completion;
-use crate::chardev::{Backend, CharIoctl, Focus, Input, Output, Port, PortEnd, PortId, Status, READ_CHUNK};
+use crate::chardev::{Backend, CharIoctl, Focus, Input, Output, Port, PortEnd, PortId, SharedRing, Status, READ_CHUNK};
 use crate::error::{BackendError, Error};
 use actix::prelude::*;
 use bytes::Bytes;
@@ -205,6 +205,8 @@ pub struct Started {
     pub status: Arc<Status>,
     /// The pty path, for chardev-add's return value.
     pub pty: Option<String>,
+    /// The ring of a ring kind.
+    pub ring: Option<SharedRing>,
 }
 
 /// Open a chardev on the current arbiter: its log file first (as QEMU), then
@@ -232,6 +234,7 @@ pub async fn open(
         })
         .await?;
     let status = Status::new(opened.backend.filename());
+    let ring = opened.backend.ring();
     let actor = ChardevActor {
         id,
         generation,
@@ -257,6 +260,7 @@ pub async fn open(
         addr: actor.start(),
         status,
         pty: opened.pty,
+        ring,
     })
 }
 
@@ -730,6 +734,7 @@ impl Handler<RingOp> for ChardevActor {
         let Some(ring) = self.backend.ring() else {
             return Err(Error::NotRingbuf(self.id.clone()));
         };
+        let mut ring = crate::chardev::lock_ring(&ring);
         Ok(match msg {
             RingOp::Write(data) => {
                 ring.write(&data);

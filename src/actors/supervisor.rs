@@ -12,11 +12,12 @@
 //! chardev in the middle of a change are held back and replayed once the
 //! change is over, so nothing is lost or misrouted while ports move.
 use super::chardev::{self, Attached, ChardevActor, ChardevGone, Control, Started};
+use super::directory::{self, Directory};
 use super::msgs::*;
 use super::pool::Pool;
 use crate::backends::{ExitRequest, Host};
 use crate::chardev::input::{InputEvent, InputHandler};
-use crate::chardev::{port, ChardevInfo, ChardevReturn, Port, PortConfig, PortId, Status};
+use crate::chardev::{port, ChardevReturn, Port, PortConfig, PortId, SharedRing, Status};
 use crate::error::{DeviceError, Error, MonitorError};
 use crate::frontends::{self, StopDevice};
 use crate::json::Json;
@@ -32,6 +33,7 @@ use tokio::sync::oneshot;
 pub struct ChardevRef {
     addr: Addr<ChardevActor>,
     status: Arc<Status>,
+    ring: Option<SharedRing>,
     arbiter: usize,
 }
 
@@ -40,6 +42,7 @@ pub struct ChardevRef {
 #[derive(Debug)]
 pub struct Supervisor {
     registry: Registry<ChardevRef>,
+    directory: Directory,
     devices: HashMap<String, (Recipient<StopDevice>, usize)>,
     bus: EventBus,
     pool: Pool,
@@ -88,6 +91,7 @@ impl Supervisor {
     pub fn new(pool: Pool, objects: Arc<Objects>) -> Self {
         Supervisor {
             registry: Registry::new(),
+            directory: Directory::new(),
             devices: HashMap::new(),
             bus: EventBus::default(),
             pool,
@@ -102,6 +106,29 @@ impl Supervisor {
             inputs: Vec::new(),
             next_input: 1,
             exit_status: Arc::new(std::sync::atomic::AtomicI32::new(-1)),
+        }
+    }
+
+    /// The view of the live chardevs this supervisor keeps up to date, for
+    /// executors to read without asking it.
+    pub fn directory(&self) -> Directory {
+        self.directory.clone()
+    }
+
+    /// Show `id` in the directory as the registry has it now (or not at all).
+    fn publish(&self, id: &str) {
+        let c = self.registry.get(id);
+        match (c, self.registry.info(id), self.registry.seq_of(id)) {
+            (Some(c), Some(info), Some(seq)) => self.directory.set(
+                id,
+                directory::Entry {
+                    seq,
+                    addr: c.addr.clone(),
+                    ring: c.ring.clone().filter(|_| info.ring),
+                    status: c.status.clone(),
+                },
+            ),
+            _ => self.directory.unset(id),
         }
     }
 
@@ -309,10 +336,12 @@ impl Handler<AddChardev> for Supervisor {
                 let kept = ChardevRef {
                     addr: started.addr,
                     status: started.status,
+                    ring: started.ring,
                     arbiter,
                 };
                 match act.registry.commit(ticket, kept) {
                     Ok(()) => {
+                        act.publish(&id);
                         act.register_input(&id, input);
                         tracing::info!(chardev = %id, "chardev added");
                         Ok(ChardevReturn { pty })
@@ -394,9 +423,12 @@ impl Handler<ChangeChardev> for Supervisor {
                         let new = ChardevRef {
                             addr: started.addr,
                             status: started.status,
+                            ring: started.ring,
                             arbiter,
                         };
-                        match act.registry.finish_change(lease, Some(new)) {
+                        let finished = act.registry.finish_change(lease, Some(new));
+                        act.publish(&id);
+                        match finished {
                             Ok(_) => {
                                 old.addr.do_send(Control::Stop);
                                 act.register_input(&id, input);
@@ -467,6 +499,7 @@ impl Handler<RemoveChardev> for Supervisor {
     fn handle(&mut self, msg: RemoveChardev, _ctx: &mut Context<Self>) -> Self::Result {
         match self.registry.remove(&msg.id) {
             Ok((c, ports)) => {
+                self.publish(&msg.id);
                 c.addr.do_send(Control::Stop);
                 self.detach_ports(ports);
                 self.register_input(&msg.id, None);
@@ -495,17 +528,7 @@ impl Handler<QueryChardev> for Supervisor {
     type Result = MessageResult<QueryChardev>;
 
     fn handle(&mut self, _msg: QueryChardev, _ctx: &mut Context<Self>) -> Self::Result {
-        MessageResult(
-            self.registry
-                .live()
-                .into_iter()
-                .map(|(id, c)| ChardevInfo {
-                    label: id.to_owned(),
-                    filename: c.status.filename(),
-                    frontend_open: c.status.frontend_open(),
-                })
-                .collect(),
-        )
+        MessageResult(self.directory.query())
     }
 }
 
@@ -627,6 +650,7 @@ impl Handler<ChardevGone> for Supervisor {
 
     fn handle(&mut self, msg: ChardevGone, _ctx: &mut Context<Self>) {
         if let Some((_, ports)) = self.registry.gone(&msg.id, msg.generation) {
+            self.publish(&msg.id);
             self.detach_ports(ports);
             self.register_input(&msg.id, None);
         }

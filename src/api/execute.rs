@@ -2,16 +2,15 @@
 //! session, a monitor and the embedding handle see the same checks in the
 //! same order (QEMU's) and the same typed errors.
 use super::command::{Command, DataFormat, Payload, Reply};
-use crate::actors::chardev::{ChardevActor, RingData, RingOp};
 use crate::actors::msgs::*;
-use crate::actors::Supervisor;
+use crate::actors::{Directory, Supervisor};
 use crate::backends::ringbuf::qemu_base64_decode;
+use crate::chardev::{lock_ring, SharedRing};
 use crate::error::Error;
 use crate::objects::Objects;
 use crate::registry::events::shutdown_event;
 use actix::prelude::*;
 use base64::Engine as _;
-use bytes::Bytes;
 use std::sync::Arc;
 
 /// Work on payloads at least this large (base64 of a big ring read, decoding
@@ -64,15 +63,19 @@ pub trait MonitorStarter: Send + Sync + std::fmt::Debug {
 #[derive(Debug, Clone)]
 pub struct Executor {
     supervisor: Addr<Supervisor>,
+    directory: Directory,
     objects: Arc<Objects>,
     monitors: Option<Arc<dyn MonitorStarter>>,
 }
 
 impl Executor {
-    /// An executor for `supervisor`'s system, whose objects are `objects`.
-    pub fn new(supervisor: Addr<Supervisor>, objects: Arc<Objects>) -> Executor {
+    /// An executor for `supervisor`'s system, whose objects are `objects`;
+    /// `directory` is the supervisor's ([`Supervisor::directory`]), read for
+    /// the commands that only look.
+    pub fn new(supervisor: Addr<Supervisor>, directory: Directory, objects: Arc<Objects>) -> Executor {
         Executor {
             supervisor,
+            directory,
             objects,
             monitors: None,
         }
@@ -105,18 +108,23 @@ impl Executor {
     }
 
     /// A ring chardev, checked as QEMU checks it: it exists, then it is a ring.
-    async fn ring(&self, device: &str) -> Result<Addr<ChardevActor>, Error> {
-        match self.ask(Lookup { id: device.to_owned() }).await? {
-            None => Err(Error::RingNotFound(device.to_owned())),
-            Some(f) if !f.ring => Err(Error::NotRingbuf(device.to_owned())),
-            Some(f) => Ok(f.addr),
+    fn ring(&self, device: &str) -> Result<SharedRing, Error> {
+        match self.directory.ring(device) {
+            Err(()) => Err(Error::RingNotFound(device.to_owned())),
+            Ok(None) => Err(Error::NotRingbuf(device.to_owned())),
+            Ok(Some(ring)) => Ok(ring),
         }
     }
 
     /// Run one command.
     pub async fn run(&self, cmd: Command) -> Result<Reply, Error> {
         match cmd {
-            Command::QueryChardev => Ok(Reply::Chardevs(self.ask(QueryChardev).await?)),
+            Command::QueryChardev => {
+                // Thousands of rows: built off the arbiter.
+                let dir = self.directory.clone();
+                let n = dir.len();
+                Ok(Reply::Chardevs(offload(n * 64, move || dir.query()).await))
+            }
             Command::QueryChardevBackends => {
                 Ok(Reply::Backends(crate::backends::KINDS.iter().map(|k| k.name).collect()))
             }
@@ -133,36 +141,42 @@ impl Executor {
                 Ok(Reply::Empty)
             }
             Command::RingbufWrite { device, data } => {
-                let ring = self.ring(&device).await?;
-                let bytes = offload(data.len(), move || match data {
-                    Payload::Utf8(s) => Ok(Bytes::from(s.into_bytes())),
-                    Payload::Base64(s) => qemu_base64_decode(&s).map(Bytes::from),
-                    Payload::Bytes(b) => Ok(b),
+                // The ring is written under its lock right here (no message
+                // to its actor); big payloads are decoded off the arbiter.
+                let ring = self.ring(&device)?;
+                offload(data.len(), move || {
+                    match data {
+                        Payload::Utf8(s) => lock_ring(&ring).write(s.as_bytes()),
+                        Payload::Base64(s) => lock_ring(&ring).write(&qemu_base64_decode(&s)?),
+                        Payload::Bytes(b) => lock_ring(&ring).write(&b),
+                    }
+                    Ok::<_, Error>(())
                 })
                 .await?;
-                ring.send(RingOp::Write(bytes))
-                    .await
-                    .map_err(|_| Error::RingNotFound(device))??;
                 Ok(Reply::Empty)
             }
             Command::RingbufRead { device, size, format } => {
-                let ring = self.ring(&device).await?;
+                let ring = self.ring(&device)?;
                 if size <= 0 {
                     return Err(Error::SizeNotPositive);
                 }
                 let size = usize::try_from(size).unwrap_or(usize::MAX);
                 let utf8 = format == DataFormat::Utf8;
-                let data = ring
-                    .send(RingOp::Read { size, utf8 })
-                    .await
-                    .map_err(|_| Error::RingNotFound(device))??;
-                Ok(Reply::Text(match data {
-                    RingData::Text(t) => t,
-                    RingData::Bytes(b) => {
-                        offload(b.len(), move || base64::engine::general_purpose::STANDARD.encode(b)).await
-                    }
-                    RingData::Done => String::new(),
-                }))
+                // Taken under the lock and encoded, off the arbiter when big.
+                let big = lock_ring(&ring).len().min(size);
+                Ok(Reply::Text(
+                    offload(big, move || {
+                        let mut r = lock_ring(&ring);
+                        if utf8 {
+                            r.read_utf8(size)
+                        } else {
+                            let b = r.read(size);
+                            drop(r);
+                            base64::engine::general_purpose::STANDARD.encode(b)
+                        }
+                    })
+                    .await,
+                ))
             }
             Command::DeviceAdd { driver, id, props } => {
                 self.ask(DeviceAdd { driver, id, props }).await??;

@@ -80,9 +80,20 @@ impl Ring {
             return String::new();
         }
         let bytes = self.buf.make_contiguous();
-        let mut out = String::new();
+        let limit = n.min(bytes.len());
+        let mut out = String::with_capacity(limit);
         let mut pos = 0;
         while pos < bytes.len() {
+            if bytes[pos] < 0x80 {
+                // A run of ASCII (NUL included) is whole characters: copied at once.
+                let run = crate::json::run_until(&bytes[pos..limit], |b| b >= 0x80);
+                out.push_str(std::str::from_utf8(&bytes[pos..pos + run]).unwrap_or_default());
+                pos += run;
+                if pos >= n {
+                    break;
+                }
+                continue;
+            }
             let (len, ch) = next_sequence(&bytes[pos..]);
             let first = pos == 0;
             let incomplete_at_end = ch.is_none() && pos + len == bytes.len() && len < expected_len(bytes[pos]);

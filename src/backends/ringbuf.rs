@@ -4,7 +4,7 @@
 //! kinds' capability ([`RingOps`]); no other kind carries ring operations.
 use super::ring::{Ring, DEFAULT_RING_SIZE};
 use super::{from_data, BackendConfig, Kind, OpenContext, Opened};
-use crate::chardev::{Backend, Input, Output, RingOps};
+use crate::chardev::{lock_ring, Backend, Input, Output, RingOps, SharedRing};
 use crate::error::{BackendError, Error};
 use crate::options::Opts;
 use crate::registry::KindInfo;
@@ -115,7 +115,7 @@ impl<T: RingKind> BackendConfig for T {
         Box::pin(async move {
             let size = ring_size(size)?;
             Ok(Opened::open(RingBackend {
-                ring: Ring::new(size),
+                ring: std::sync::Arc::new(std::sync::Mutex::new(Ring::new(size))),
                 kind: T::NAME,
             }))
         })
@@ -125,7 +125,7 @@ impl<T: RingKind> BackendConfig for T {
 /// The run-time side: frontend output goes into the ring (and the log).
 #[derive(Debug)]
 struct RingBackend {
-    ring: Ring,
+    ring: SharedRing,
     kind: &'static str,
 }
 
@@ -135,7 +135,7 @@ impl Backend for RingBackend {
     }
 
     fn poll_output(&mut self, _cx: &mut Context<'_>, data: &[u8]) -> Poll<Output> {
-        self.ring.write(data);
+        lock_ring(&self.ring).write(data);
         Poll::Ready(Output::Written(data.len()))
     }
 
@@ -143,8 +143,8 @@ impl Backend for RingBackend {
         self.kind.into()
     }
 
-    fn ring(&mut self) -> Option<&mut dyn RingOps> {
-        Some(&mut self.ring)
+    fn ring(&self) -> Option<SharedRing> {
+        Some(self.ring.clone())
     }
 }
 
@@ -157,6 +157,9 @@ impl RingOps for Ring {
     }
     fn read_utf8(&mut self, n: usize) -> String {
         Ring::read_utf8(self, n)
+    }
+    fn len(&self) -> usize {
+        Ring::len(self)
     }
 }
 

@@ -94,8 +94,10 @@ pub trait Backend: 'static {
         Err(crate::error::Error::NotSupported)
     }
 
-    /// The ring, for the kinds that have one (`ringbuf`, `memory`).
-    fn ring(&mut self) -> Option<&mut dyn RingOps> {
+    /// The ring, for the kinds that have one (`ringbuf`, `memory`): shared
+    /// with the executors, which run `ringbuf-write` and `ringbuf-read` on it
+    /// under its lock without a message to this chardev's actor.
+    fn ring(&self) -> Option<SharedRing> {
         None
     }
 
@@ -157,14 +159,29 @@ pub struct Screen {
     pub cursor_col: u16,
 }
 
+/// A ring kind's ring, shared by its backend (frontend output goes in) and
+/// the executors (`ringbuf-write`, `ringbuf-read`).
+pub type SharedRing = Arc<std::sync::Mutex<dyn RingOps + Send>>;
+
+/// Lock a shared ring (a panic while it was held leaves the bytes usable).
+pub fn lock_ring(ring: &SharedRing) -> std::sync::MutexGuard<'_, dyn RingOps + Send + 'static> {
+    ring.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// The operations of a ring kind (`ringbuf-write`, `ringbuf-read`).
-pub trait RingOps {
+pub trait RingOps: std::fmt::Debug {
     /// Append bytes (the oldest are overwritten when full).
     fn write(&mut self, data: &[u8]);
     /// Take up to `n` bytes.
     fn read(&mut self, n: usize) -> Vec<u8>;
     /// Take up to `n` bytes as text, whole characters only.
     fn read_utf8(&mut self, n: usize) -> String;
+    /// The number of bytes held.
+    fn len(&self) -> usize;
+    /// Nothing is held.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// What query-chardev shows of a live chardev; shared by its actor (which

@@ -103,12 +103,25 @@ impl FdSource for FdTable {
 pub struct FdStream {
     stream: tokio::net::UnixStream,
     table: Arc<FdTable>,
+    /// How much of the caller's buffer the next read offers. `recvmsg`
+    /// needs initialised memory, so what is offered is zeroed first: the
+    /// window starts small (an idle session touches one page, not the whole
+    /// read buffer) and doubles while reads fill it.
+    window: usize,
 }
+
+/// The smallest and largest read window of an [`FdStream`].
+const MIN_WINDOW: usize = 4096;
+const MAX_WINDOW: usize = 1 << 20;
 
 impl FdStream {
     /// Read `stream`, keeping descriptors in `table`.
     pub fn new(stream: tokio::net::UnixStream, table: Arc<FdTable>) -> FdStream {
-        FdStream { stream, table }
+        FdStream {
+            stream,
+            table,
+            window: MIN_WINDOW,
+        }
     }
 }
 
@@ -117,7 +130,8 @@ impl AsyncRead for FdStream {
         let me = self.get_mut();
         loop {
             std::task::ready!(me.stream.poll_read_ready(cx))?;
-            let unfilled = buf.initialize_unfilled();
+            let offered = me.window.min(buf.remaining());
+            let unfilled = buf.initialize_unfilled_to(offered);
             let result = me.stream.try_io(tokio::io::Interest::READABLE, || {
                 let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(8))];
                 let mut ancillary = RecvAncillaryBuffer::new(&mut space);
@@ -141,6 +155,11 @@ impl AsyncRead for FdStream {
                 Ok((n, fds)) => {
                     me.table.received(fds);
                     buf.advance(n);
+                    if n == offered {
+                        me.window = (me.window * 2).min(MAX_WINDOW);
+                    } else if n < me.window / 4 {
+                        me.window = (me.window / 2).max(MIN_WINDOW);
+                    }
                     return Poll::Ready(Ok(()));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,

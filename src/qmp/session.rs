@@ -68,7 +68,7 @@ impl Default for SessionLimits {
 }
 
 /// Size of one read from the socket.
-const IO_CHUNK: usize = 64 * 1024;
+const IO_CHUNK: usize = 256 * 1024;
 
 /// How long `quit` waits for its reply to be written.
 const QUIT_FLUSH: Duration = Duration::from_secs(1);

@@ -404,6 +404,12 @@ impl<C> Registry<C> {
         matches!(s.state, State::Live(_)).then_some(&s.info)
     }
 
+    /// A live chardev's place in creation order.
+    pub fn seq_of(&self, id: &str) -> Option<u64> {
+        let s = self.chardevs.get(id)?;
+        matches!(s.state, State::Live(_)).then_some(s.seq)
+    }
+
     /// A live chardev's generation.
     #[cfg(test)]
     pub fn generation_of(&self, id: &str) -> Option<u64> {

@@ -1,0 +1,98 @@
+//! The directory: a read-only view of the live chardevs that the supervisor
+//! publishes for the executors, so the commands that only read
+//! (`query-chardev`, and finding the ring of `ringbuf-write`/`ringbuf-read`)
+//! run on the session's own arbiter instead of a round trip to the
+//! supervisor's. The supervisor stays the only writer: it updates an entry
+//! in the same handler that changes the registry, before it replies, so a
+//! session that saw `chardev-add` succeed finds the chardev in its next
+//! command.
+use super::chardev::ChardevActor;
+use super::msgs::Found;
+use crate::chardev::{ChardevInfo, SharedRing, Status};
+use actix::Addr;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// One live chardev as the directory shows it.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Creation order (the registry's), which `query-chardev` follows.
+    pub seq: u64,
+    /// The chardev's actor.
+    pub addr: Addr<ChardevActor>,
+    /// The ring, if its kind has the ring operations.
+    pub ring: Option<SharedRing>,
+    /// Its `filename` and frontend state, shared with the actor.
+    pub status: Arc<Status>,
+}
+
+/// The shared view. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Directory(Arc<RwLock<HashMap<String, Entry>>>);
+
+impl Directory {
+    /// An empty directory.
+    pub fn new() -> Directory {
+        Directory::default()
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, HashMap<String, Entry>> {
+        self.0.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, HashMap<String, Entry>> {
+        self.0.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Show `id` as `entry` (added, or its backend changed).
+    pub fn set(&self, id: &str, entry: Entry) {
+        self.write().insert(id.to_owned(), entry);
+    }
+
+    /// `id` is gone.
+    pub fn unset(&self, id: &str) {
+        self.write().remove(id);
+    }
+
+    /// A live chardev by id.
+    pub fn find(&self, id: &str) -> Option<Found> {
+        self.read().get(id).map(|e| Found {
+            addr: e.addr.clone(),
+            ring: e.ring.is_some(),
+        })
+    }
+
+    /// A live chardev's ring: `Ok(None)` if `id` exists and has no ring,
+    /// `Err(())` if there is no such chardev.
+    pub fn ring(&self, id: &str) -> Result<Option<SharedRing>, ()> {
+        self.read().get(id).map(|e| e.ring.clone()).ok_or(())
+    }
+
+    /// The number of live chardevs.
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    /// No chardev is live.
+    pub fn is_empty(&self) -> bool {
+        self.read().is_empty()
+    }
+
+    /// The rows of `query-chardev`, in creation order. The lock is held only
+    /// while the entries are copied out; filenames are read after.
+    pub fn query(&self) -> Vec<ChardevInfo> {
+        let mut rows: Vec<(u64, String, Arc<Status>)> = self
+            .read()
+            .iter()
+            .map(|(id, e)| (e.seq, id.clone(), e.status.clone()))
+            .collect();
+        rows.sort_unstable_by_key(|r| r.0);
+        rows.into_iter()
+            .map(|(_, label, status)| ChardevInfo {
+                label,
+                filename: status.filename(),
+                frontend_open: status.frontend_open(),
+            })
+            .collect()
+    }
+}
