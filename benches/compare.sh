@@ -45,7 +45,7 @@ trap cleanup EXIT
 wait_sock() { for _ in $(seq 200); do [ -S "$1" ] && return 0; sleep 0.05; done; echo "no socket $1" >&2; exit 1; }
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 field() { tr ' ' '\n' | sed -n "s/^$1=//p" | head -1; }
-ratio() { if [ "$(echo "$2 > 0" | bc -l)" = 1 ]; then printf '%.1f' "$(echo "$1 / $2" | bc -l)"; else echo n/a; fi; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0) printf "%.1f", a / b; else print "n/a" }'; }
 
 # start_qemu N: a fresh QEMU with N -qmp sockets q0..q(N-1); sets qpid.
 start_qemu() {

@@ -12,7 +12,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 fn bench(name: &str, bytes_per_iter: usize, mut f: impl FnMut()) {
-    if std::env::var("CHARDEVD_BENCH_SMOKE").is_ok_and(|v| v == "1") {
+    if smoke() {
         let t = Instant::now();
         f();
         println!(
@@ -140,5 +140,43 @@ fn main() {
     bench("ring: utf8 read of 4 KiB", utf8.len(), || {
         ring.write(&utf8);
         black_box(ring.read_utf8(utf8.len()));
+    });
+    actor_floor();
+}
+
+fn smoke() -> bool {
+    std::env::var("CHARDEVD_BENCH_SMOKE").is_ok_and(|v| v == "1")
+}
+
+/// The resident set of this process, in bytes.
+fn rss_bytes() -> i64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// The memory floor of one actor per chardev: the RSS an idle actix actor
+/// with no state costs (its mailbox, context and task), to read beside the
+/// RSS per idle chardev in BENCHMARKS.md.
+fn actor_floor() {
+    struct Idle;
+    impl actix::Actor for Idle {
+        type Context = actix::Context<Self>;
+    }
+    let n: usize = if smoke() { 100 } else { 20_000 };
+    actix::System::new().block_on(async move {
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+        let before = rss_bytes();
+        let addrs: Vec<actix::Addr<Idle>> = (0..n).map(|_| actix::Actor::start(Idle)).collect();
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+        let per = (rss_bytes() - before) as f64 / n as f64;
+        println!(
+            "{:<44} {per:>10.0} B per actor ({n} actors)",
+            "memory: RSS per idle empty actix actor"
+        );
+        black_box(addrs);
     });
 }
