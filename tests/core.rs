@@ -225,3 +225,42 @@ async fn the_handle_checks_in_qmps_order() {
     h.shutdown();
     h.join();
 }
+
+/// The ring commands find the chardev the way QMP's last word left it:
+/// the new ring after a `chardev-change`, a refusal after a change to a kind
+/// without a ring, and "not found" after removal, in every session at once.
+#[test]
+fn ring_commands_follow_change_and_removal() {
+    let d = chardevd(&["-chardev", "ringbuf,id=r,size=16"]);
+    let mut q = Client::negotiated(&d.socket);
+    let ok = r#"{"return": {}}"#;
+    let write = |q: &mut Client, data: &str| {
+        q.cmd(&format!(
+            r#"{{"execute":"ringbuf-write","arguments":{{"device":"r","data":"{data}"}}}}"#
+        ))
+    };
+    let read = |q: &mut Client| q.cmd(r#"{"execute":"ringbuf-read","arguments":{"device":"r","size":100}}"#);
+    assert_eq!(write(&mut q, "old"), ok);
+    let change = |q: &mut Client, backend: &str| {
+        q.cmd(&format!(
+            r#"{{"execute":"chardev-change","arguments":{{"id":"r","backend":{backend}}}}}"#
+        ))
+    };
+    assert_eq!(change(&mut q, r#"{"type":"ringbuf","data":{"size":32}}"#), ok);
+    assert_eq!(write(&mut q, "new"), ok);
+    // A second session sees the same ring at once.
+    let mut other = Client::negotiated(&d.socket);
+    assert_eq!(read(&mut other), r#"{"return": "new"}"#);
+    assert_eq!(read(&mut q), r#"{"return": ""}"#);
+    assert_eq!(change(&mut q, r#"{"type":"null","data":{}}"#), ok);
+    assert_eq!(
+        write(&mut q, "x"),
+        r#"{"error": {"class": "GenericError", "desc": "r is not a ringbuf device"}}"#
+    );
+    assert_eq!(q.cmd(r#"{"execute":"chardev-remove","arguments":{"id":"r"}}"#), ok);
+    assert_eq!(
+        read(&mut other),
+        r#"{"error": {"class": "GenericError", "desc": "Device 'r' not found"}}"#
+    );
+    assert_eq!(q.cmd(r#"{"execute":"query-chardev"}"#), r#"{"return": []}"#);
+}

@@ -70,7 +70,7 @@ pub struct Executor {
 
 impl Executor {
     /// An executor for `supervisor`'s system, whose objects are `objects`;
-    /// `directory` is the supervisor's ([`Supervisor::directory`]), read for
+    /// `directory` is the supervisor's (`Supervisor::directory`), read for
     /// the commands that only look.
     pub fn new(supervisor: Addr<Supervisor>, directory: Directory, objects: Arc<Objects>) -> Executor {
         Executor {

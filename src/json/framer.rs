@@ -178,7 +178,7 @@ fn step(state: State, b: u8) -> Step {
 ///
 /// The tokens of the message being read live in one buffer (`text`), each
 /// token a range of it, so lexing allocates nothing per token. Inside a
-/// string the lexer skips whole runs of plain bytes at once ([`plain_run`]):
+/// string the lexer skips whole runs of plain bytes at once (`plain_run`):
 /// a 64 MiB base64 payload is copied, not stepped through byte by byte.
 #[derive(Debug)]
 pub struct Framer {
