@@ -183,18 +183,77 @@ fn parse() -> Result<Opts, String> {
                 echo_server(&path).map_err(|e| format!("echo server {path}: {e}"))?;
                 std::process::exit(0);
             }
-            "-h" | "--help" => return Err("see the doc comment of src/bin/chardevd-load.rs".into()),
+            "-h" | "--help" => {
+                print!("{HELP}");
+                std::process::exit(0);
+            }
             other => return Err(format!("unknown argument {other}")),
         }
     }
     if o.addrs.is_empty() {
-        return Err("--connect (or --socket) is required".into());
+        return Err("--connect (or --socket) is required (--help for the usage)".into());
+    }
+    if !WORKLOADS.contains(&o.workload.as_str()) {
+        return Err(format!(
+            "unknown workload {:?}: one of {}",
+            o.workload,
+            WORKLOADS.join(", ")
+        ));
     }
     if o.workload.starts_with("relay") && o.peer.is_none() {
         return Err("relay workloads need --peer".into());
     }
     Ok(o)
 }
+
+/// Every workload `--workload` takes.
+const WORKLOADS: &[&str] = &[
+    "query",
+    "write",
+    "read",
+    "bigread",
+    "churn",
+    "scale",
+    "idle",
+    "events",
+    "ping",
+    "relay-stream",
+    "relay-ping",
+];
+
+const HELP: &str = "\
+chardevd-load: drive a QMP endpoint (chardevd or QEMU), a relay or an echo server
+
+usage:
+  chardevd-load --connect ADDR [--connect ADDR ...] --workload NAME
+                [--sessions N] [--seconds S] [--depth D] [--payload BYTES]
+                [--count N] [--kind null|ringbuf|socket] [--peer ADDR]
+                [--pid PID] [--format table|kv|json]
+  chardevd-load --echo-server PATH
+
+ADDR is unix:PATH, tcp:HOST:PORT or a path (--socket PATH is --connect unix:PATH).
+Sessions are spread over the addresses round-robin (QEMU serves one client
+per -qmp socket: give it one socket per session).
+
+QMP workloads (one operation = the commands listed):
+  query     query-chardev
+  write     ringbuf-write of PAYLOAD bytes in base64
+  read      ringbuf-write then ringbuf-read of PAYLOAD bytes in base64
+  bigread   a ring of PAYLOAD bytes (default 64 MiB) filled by 1 MiB writes, read whole
+  churn     chardev-add + chardev-remove of a null chardev (sent together)
+  scale     add COUNT chardevs of KIND (adds/s; with --pid, RSS per chardev), then query-chardev
+  idle      open SESSIONS sessions that do nothing (with --pid, RSS per session)
+  events    (chardevd) a driver toggles COUNT port frontends; SESSIONS subscribers
+            count VSERPORT_CHANGE events and their latency
+Byte workloads:
+  ping          PAYLOAD bytes out and back (against --echo-server: the raw floor)
+  relay-stream  PAYLOAD-byte chunks into ADDR, counted out of --peer ADDR
+  relay-ping    PAYLOAD bytes into ADDR, back from --peer, read again at ADDR
+
+--depth D keeps D operations in flight per session (1: sequential).
+Results: ops, ops/s, MB/s, latency p50/p99/max in µs, and with --pid the
+server's RSS and peak RSS; progress on stderr when it is a terminal.
+";
 
 /// The raw floor's far end: echo every byte on every connection.
 fn echo_server(path: &str) -> std::io::Result<()> {
