@@ -13,8 +13,9 @@
 //!
 //! Control (attach, detach, open state, ioctls, breaks, moving the ports for
 //! `chardev-change`, stopping) arrives as [`Control`] messages from the
-//! supervisor, in order, with replies over oneshot channels. Ring operations
-//! arrive as [`RingOp`] from the executor; only ring kinds have the ring.
+//! supervisor, in order, with replies over oneshot channels. The ring of a
+//! ring kind is shared (`SharedRing`): the executors run `ringbuf-write` and
+//! `ringbuf-read` on it under its lock, with no message to the actor.
 use crate::backends::{ChardevBackend, OpenContext};
 use crate::chardev::logfile::LogFile;
 use crate::chardev::port::Completion;
@@ -67,8 +68,6 @@ pub enum Control {
     },
     /// `chardev-send-break`: a BREAK to the frontends.
     Break,
-    /// Whether the backend is open now (QEMU's `be_open`).
-    IsOpen(oneshot::Sender<bool>),
     /// `chardev-change`: hand over every port.
     TakePorts(oneshot::Sender<Vec<Attached>>),
     /// `chardev-change`: take these ports over.
@@ -93,32 +92,6 @@ pub enum Control {
 pub struct Attached {
     /// The chardev's end.
     pub end: PortEnd,
-}
-
-/// Ring operations (ring kinds only; the executor checks the kind first).
-#[derive(Debug, Message)]
-#[rtype(result = "Result<RingData, Error>")]
-pub enum RingOp {
-    /// `ringbuf-write`.
-    Write(Bytes),
-    /// `ringbuf-read`.
-    Read {
-        /// Most bytes.
-        size: usize,
-        /// As text (whole characters) rather than bytes.
-        utf8: bool,
-    },
-}
-
-/// A ring operation's result.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RingData {
-    /// Written.
-    Done,
-    /// Bytes read.
-    Bytes(Vec<u8>),
-    /// Text read.
-    Text(String),
 }
 
 /// Told to the supervisor when a chardev's actor stops by itself.
@@ -648,9 +621,6 @@ impl Handler<Control> for ChardevActor {
                     p.end.push_break();
                 }
             }
-            Control::IsOpen(done) => {
-                let _ = done.send(self.be_open);
-            }
             Control::TakePorts(done) => {
                 if self.lending == Lending::Released {
                     // Nothing more is written once lent: hand over now.
@@ -724,24 +694,5 @@ impl Handler<Control> for ChardevActor {
             }
         }
         self.wake();
-    }
-}
-
-impl Handler<RingOp> for ChardevActor {
-    type Result = Result<RingData, Error>;
-
-    fn handle(&mut self, msg: RingOp, _ctx: &mut Context<Self>) -> Self::Result {
-        let Some(ring) = self.backend.ring() else {
-            return Err(Error::NotRingbuf(self.id.clone()));
-        };
-        let mut ring = crate::chardev::lock_ring(&ring);
-        Ok(match msg {
-            RingOp::Write(data) => {
-                ring.write(&data);
-                RingData::Done
-            }
-            RingOp::Read { size, utf8: true } => RingData::Text(ring.read_utf8(size)),
-            RingOp::Read { size, utf8: false } => RingData::Bytes(ring.read(size)),
-        })
     }
 }

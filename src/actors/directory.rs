@@ -6,10 +6,7 @@
 //! in the same handler that changes the registry, before it replies, so a
 //! session that saw `chardev-add` succeed finds the chardev in its next
 //! command.
-use super::chardev::ChardevActor;
-use super::msgs::Found;
 use crate::chardev::{ChardevInfo, SharedRing, Status};
-use actix::Addr;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -18,8 +15,6 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub struct Entry {
     /// Creation order (the registry's), which `query-chardev` follows.
     pub seq: u64,
-    /// The chardev's actor.
-    pub addr: Addr<ChardevActor>,
     /// The ring, if its kind has the ring operations.
     pub ring: Option<SharedRing>,
     /// Its `filename` and frontend state, shared with the actor.
@@ -52,14 +47,6 @@ impl Directory {
     /// `id` is gone.
     pub fn unset(&self, id: &str) {
         self.write().remove(id);
-    }
-
-    /// A live chardev by id.
-    pub fn find(&self, id: &str) -> Option<Found> {
-        self.read().get(id).map(|e| Found {
-            addr: e.addr.clone(),
-            ring: e.ring.is_some(),
-        })
     }
 
     /// A live chardev's ring: `Ok(None)` if `id` exists and has no ring,

@@ -1,7 +1,6 @@
 //! Messages to the supervisor. The executor (QMP sessions, monitors, the
 //! embedding handle) sends them; [`super::Supervisor`] handles them and
 //! answers with the result named in each `rtype`.
-use super::chardev::ChardevActor;
 use crate::backends::ChardevBackend;
 use crate::chardev::{CharIoctl, ChardevInfo, ChardevReturn, Port, PortConfig};
 use crate::error::Error;
@@ -49,23 +48,6 @@ pub struct SendBreak {
 #[derive(Debug, Message)]
 #[rtype(result = "Vec<ChardevInfo>")]
 pub struct QueryChardev;
-
-/// Find a live chardev (for operations the executor sends to it directly).
-#[derive(Debug, Message)]
-#[rtype(result = "Option<Found>")]
-pub struct Lookup {
-    /// Id.
-    pub id: String,
-}
-
-/// A live chardev, as [`Lookup`] finds it.
-#[derive(Debug, Clone)]
-pub struct Found {
-    /// The actor.
-    pub addr: Addr<ChardevActor>,
-    /// Its kind has the ring operations.
-    pub ring: bool,
-}
 
 /// Attach a frontend (QEMU's `qemu_chr_fe_init` + `set_handlers`).
 #[derive(Debug, Message)]

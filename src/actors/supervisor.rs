@@ -123,7 +123,6 @@ impl Supervisor {
                 id,
                 directory::Entry {
                     seq,
-                    addr: c.addr.clone(),
                     ring: c.ring.clone().filter(|_| info.ring),
                     status: c.status.clone(),
                 },
@@ -529,19 +528,6 @@ impl Handler<QueryChardev> for Supervisor {
 
     fn handle(&mut self, _msg: QueryChardev, _ctx: &mut Context<Self>) -> Self::Result {
         MessageResult(self.directory.query())
-    }
-}
-
-impl Handler<Lookup> for Supervisor {
-    type Result = Option<Found>;
-
-    fn handle(&mut self, msg: Lookup, _ctx: &mut Context<Self>) -> Self::Result {
-        let c = self.registry.get(&msg.id)?;
-        let ring = self.registry.info(&msg.id).is_some_and(|i| i.ring);
-        Some(Found {
-            addr: c.addr.clone(),
-            ring,
-        })
     }
 }
 
