@@ -78,6 +78,7 @@ pub mod json;
 pub mod net;
 pub mod objects;
 pub mod options;
+mod os_error;
 pub mod qmp;
 pub(crate) mod registry;
 pub mod runtime;

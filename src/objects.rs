@@ -15,7 +15,7 @@
 //! - `tls-creds-anon`, `tls-creds-psk` (rustls has neither anonymous nor PSK
 //!   ciphers) and `authz-pam` are refused as a QEMU built without them
 //!   refuses them: `invalid object type: ...`.
-use crate::error::OsError;
+use crate::os_error::OsError;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use serde::Deserialize;
@@ -298,7 +298,7 @@ impl Objects {
 
     /// `object-add`: `props` are the members other than `qom-type` and `id`.
     pub fn add(&self, qom_type: &str, id: &str, props_json: &serde_json::Value) -> Result<(), ObjectError> {
-        if !crate::registry::id_wellformed(id) {
+        if !crate::options::id_wellformed(id) {
             return Err(ObjectError::BadId);
         }
         if self.get(id).is_some() {

@@ -141,6 +141,13 @@ impl Opts {
     }
 }
 
+/// QEMU's `id_wellformed`: a letter, then letters, digits, '-', '.', '_'.
+pub fn id_wellformed(id: &str) -> bool {
+    let mut chars = id.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -99,22 +99,7 @@ fn parse(text: &str) -> Vec<Step> {
 }
 
 fn normalize(line: &str, sorted: bool) -> String {
-    let mut s = line.to_owned();
-    if let Some(i) = s.find("\"package\": \"") {
-        let start = i + "\"package\": \"".len();
-        if let Some(len) = s[start..].find('"') {
-            s.replace_range(start..start + len, "<pkg>");
-        }
-    }
-    // pty numbers differ between the two runs.
-    while let Some(i) = s.find("/dev/pts/") {
-        let start = i + "/dev/pts/".len();
-        let len = s[start..].bytes().take_while(u8::is_ascii_digit).count();
-        if len == 0 {
-            break;
-        }
-        s.replace_range(i..start + len, "<pts>");
-    }
+    let mut s = mask_package_and_pts(line);
     if let Some(i) = s.find("\"timestamp\": {") {
         if let Some(len) = s[i..].find('}') {
             s.replace_range(i..i + len + 1, "\"timestamp\": <ts>");

@@ -626,21 +626,7 @@ impl Peer {
     }
 
     fn normalize(&self, line: &str) -> String {
-        let mut s = line.replace(&self.dir(), DIR);
-        if let Some(i) = s.find("\"package\": \"") {
-            let start = i + "\"package\": \"".len();
-            if let Some(len) = s[start..].find('"') {
-                s.replace_range(start..start + len, "<pkg>");
-            }
-        }
-        while let Some(i) = s.find("/dev/pts/") {
-            let start = i + "/dev/pts/".len();
-            let len = s[start..].bytes().take_while(u8::is_ascii_digit).count();
-            if len == 0 {
-                break;
-            }
-            s.replace_range(i..start + len, "<pts>");
-        }
+        let s = mask_package_and_pts(&line.replace(&self.dir(), DIR));
         if s.contains("\"return\": [") {
             // QEMU prints infinite and NaN numbers as C does (`-inf`): quote
             // them so the line parses.

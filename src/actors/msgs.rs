@@ -2,7 +2,7 @@
 //! embedding handle) sends them; [`super::Supervisor`] handles them and
 //! answers with the result named in each `rtype`.
 use crate::backends::ChardevBackend;
-use crate::chardev::{CharIoctl, ChardevInfo, ChardevReturn, Port, PortConfig};
+use crate::chardev::{CharIoctl, ChardevReturn, Port, PortConfig};
 use crate::error::Error;
 use crate::json::Json;
 use crate::registry::{EventSink, Holder, QmpEvent};
@@ -43,11 +43,6 @@ pub struct SendBreak {
     /// Id.
     pub id: String,
 }
-
-/// `query-chardev`.
-#[derive(Debug, Message)]
-#[rtype(result = "Vec<ChardevInfo>")]
-pub struct QueryChardev;
 
 /// Attach a frontend (QEMU's `qemu_chr_fe_init` + `set_handlers`).
 #[derive(Debug, Message)]

@@ -117,13 +117,12 @@ impl Supervisor {
 
     /// Show `id` in the directory as the registry has it now (or not at all).
     fn publish(&self, id: &str) {
-        let c = self.registry.get(id);
-        match (c, self.registry.info(id), self.registry.seq_of(id)) {
-            (Some(c), Some(info), Some(seq)) => self.directory.set(
+        match (self.registry.get(id), self.registry.seq_of(id)) {
+            (Some(c), Some(seq)) => self.directory.set(
                 id,
                 directory::Entry {
                     seq,
-                    ring: c.ring.clone().filter(|_| info.ring),
+                    ring: c.ring.clone(),
                     status: c.status.clone(),
                 },
             ),
@@ -520,14 +519,6 @@ impl Handler<SendBreak> for Supervisor {
         }
         self.port_op(&msg.id, Control::Break);
         Ok(())
-    }
-}
-
-impl Handler<QueryChardev> for Supervisor {
-    type Result = MessageResult<QueryChardev>;
-
-    fn handle(&mut self, _msg: QueryChardev, _ctx: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.directory.query())
     }
 }
 

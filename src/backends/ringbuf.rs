@@ -104,10 +104,7 @@ impl<T: RingKind> BackendConfig for T {
     }
 
     fn info(&self) -> KindInfo {
-        KindInfo {
-            ring: true,
-            ..KindInfo::plain(T::NAME)
-        }
+        KindInfo::plain(T::NAME)
     }
 
     fn open(self: Box<Self>, _cx: OpenContext) -> LocalBoxFuture<'static, Result<Opened, BackendError>> {

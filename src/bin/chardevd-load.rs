@@ -582,14 +582,26 @@ fn run_ping(o: &Opts, idx: usize, stop: &AtomicBool, progress: &AtomicU64, start
     let msg = vec![b'p'; o.payload()];
     let mut back = vec![0u8; o.payload()];
     start();
+    round_trips(stop, progress, msg.len() as u64, || {
+        c.write_all(&msg)?;
+        c.read_exact(&mut back)
+    })
+}
+
+/// Run `op` until `stop`, timing each call as one operation of `bytes`.
+fn round_trips(
+    stop: &AtomicBool,
+    progress: &AtomicU64,
+    bytes: u64,
+    mut op: impl FnMut() -> std::io::Result<()>,
+) -> std::io::Result<Tally> {
     let mut t = Tally::default();
     while !stop.load(Ordering::Relaxed) {
         let t0 = Instant::now();
-        c.write_all(&msg)?;
-        c.read_exact(&mut back)?;
+        op()?;
         t.lat_us.push(t0.elapsed().as_micros() as u32);
         t.ops += 1;
-        t.bytes += msg.len() as u64;
+        t.bytes += bytes;
         progress.fetch_add(1, Ordering::Relaxed);
     }
     Ok(t)
@@ -659,19 +671,12 @@ fn run_relay_ping(o: &Opts, stop: &AtomicBool, progress: &AtomicU64, start: &dyn
     let msg = vec![b'r'; o.payload().max(1)];
     let mut buf = vec![0u8; msg.len()];
     start();
-    let mut t = Tally::default();
-    while !stop.load(Ordering::Relaxed) {
-        let t0 = Instant::now();
+    round_trips(stop, progress, 2 * msg.len() as u64, || {
         a.write_all(&msg)?;
         b.read_exact(&mut buf)?;
         b.write_all(&buf)?;
-        a.read_exact(&mut buf)?;
-        t.lat_us.push(t0.elapsed().as_micros() as u32);
-        t.ops += 1;
-        t.bytes += 2 * msg.len() as u64;
-        progress.fetch_add(1, Ordering::Relaxed);
-    }
-    Ok(t)
+        a.read_exact(&mut buf)
+    })
 }
 
 /// `idle`: SESSIONS negotiated sessions that send nothing.

@@ -20,7 +20,8 @@
 //! dropped and logged, and the monitor stays.
 use super::output::{write_loop, Budget, Output};
 use super::protocol::{Protocol, Step};
-use super::session::{failure, reply_json, success, SessionLimits};
+use super::session::{reply_json, SessionLimits};
+use super::wire::{failure, success};
 use crate::actors::msgs::{Quit, Subscribe, Unsubscribe};
 use crate::api::execute::{offload, MonitorSpec, MonitorStarter};
 use crate::api::{Executor, Reply};
@@ -395,7 +396,7 @@ mod tests {
 
     #[test]
     fn pretty_output_is_qemus_with_crlf() {
-        let greeting = super::super::session::greeting_with(false);
+        let greeting = crate::qmp::wire::greeting_with(false);
         let text = String::from_utf8(render(&greeting, true).to_vec()).unwrap();
         assert!(text.starts_with("{\r\n    \"QMP\": {\r\n        \"version\": {\r\n            \"qemu\": {\r\n"));
         assert!(

@@ -7,7 +7,7 @@ use super::error::QmpError;
 use super::fds::FdTable;
 use super::request::{parse_request, ShapeError};
 use super::schema::schema;
-use super::session::{failure, success, version};
+use super::wire::{failure, greeting_with, success, version};
 use crate::api::Command;
 use crate::error::Error;
 use crate::json::framer::Message;
@@ -51,7 +51,7 @@ impl Protocol {
 
     /// The greeting for this connection.
     pub fn greeting(&self) -> Json {
-        super::session::greeting_with(self.oob_offered)
+        greeting_with(self.oob_offered)
     }
 
     /// Check one message and answer what needs no executor; the rest runs

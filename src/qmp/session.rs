@@ -11,10 +11,10 @@
 //! Output goes through the session's [`Output`] queue, bounded in bytes and
 //! drained by a writer task; events reach the same queue from the event bus.
 use super::codec::QmpCodec;
-use super::error::QmpError;
 use super::fds::FdTable;
 use super::output::{write_loop, Budget, Output, WireSink};
 use super::protocol::{Protocol, Step};
+use super::wire::{failure, greeting, success, wire};
 use crate::actors::msgs::{Quit, Subscribe, Unsubscribe};
 use crate::api::execute::offload;
 use crate::api::{Executor, Reply};
@@ -305,59 +305,4 @@ pub fn reply_json(r: Reply) -> Json {
                 .collect(),
         ),
     }
-}
-
-/// The greeting object.
-pub fn greeting() -> Json {
-    greeting_with(true)
-}
-
-/// The greeting object, offering `oob` or not.
-pub fn greeting_with(oob: bool) -> Json {
-    let caps = if oob { vec![Json::str("oob")] } else { Vec::new() };
-    Json::object([(
-        "QMP",
-        Json::object([("version", version()), ("capabilities", Json::Array(caps))]),
-    )])
-}
-
-/// The `query-version` result.
-pub fn version() -> Json {
-    let (major, minor, micro) = super::QEMU_VERSION;
-    Json::object([
-        (
-            "qemu",
-            Json::object([
-                ("major", Json::Int(major)),
-                ("minor", Json::Int(minor)),
-                ("micro", Json::Int(micro)),
-            ]),
-        ),
-        ("package", Json::str(super::package_string())),
-    ])
-}
-
-/// A message on the wire: QEMU's compact JSON and CRLF.
-pub fn wire(v: &Json) -> Bytes {
-    let mut s = v.to_qemu_string();
-    s.push_str("\r\n");
-    Bytes::from(s)
-}
-
-/// `{"return": …, "id": …}`.
-pub fn success(id: Option<Json>, ret: Json) -> Json {
-    let mut m = vec![("return".to_owned(), ret)];
-    if let Some(id) = id {
-        m.push(("id".to_owned(), id));
-    }
-    Json::Object(m)
-}
-
-/// `{"id": …, "error": {…}}`.
-pub fn failure(id: Option<Json>, err: &QmpError) -> Json {
-    let mut m = vec![("error".to_owned(), err.to_json())];
-    if let Some(id) = id {
-        m.push(("id".to_owned(), id));
-    }
-    Json::Object(m)
 }

@@ -39,8 +39,6 @@ pub struct Resource {
 pub struct KindInfo {
     /// QEMU's backend name.
     pub kind: &'static str,
-    /// `ringbuf-read` / `ringbuf-write` apply.
-    pub ring: bool,
     /// `chardev-change` may replace it (false for mux and hub).
     pub hotswap: bool,
     /// How many frontends it takes at once.
@@ -60,11 +58,10 @@ pub struct KindInfo {
 }
 
 impl KindInfo {
-    /// A kind with one port, no ring, hot-swappable, nothing referenced.
+    /// A kind with one port, hot-swappable, nothing referenced.
     pub fn plain(kind: &'static str) -> KindInfo {
         KindInfo {
             kind,
-            ring: false,
             hotswap: true,
             max_ports: 1,
             resources: Vec::new(),
@@ -207,12 +204,7 @@ pub struct Lease {
     new: KindInfo,
 }
 
-/// QEMU's `id_wellformed`: a letter, then letters, digits, '-', '.', '_'.
-pub fn id_wellformed(id: &str) -> bool {
-    let mut chars = id.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
-}
+pub use crate::options::id_wellformed;
 
 /// The registry.
 #[derive(Debug)]

@@ -123,6 +123,28 @@ pub fn qemu_with_stderr(bin: &Path, stderr: Stdio) -> Server {
     }
 }
 
+/// A reply line with what differs between QEMU and chardevd by design, or
+/// between two runs, masked: the `package` string and pty numbers.
+pub fn mask_package_and_pts(line: &str) -> String {
+    let mut s = line.to_owned();
+    if let Some(i) = s.find("\"package\": \"") {
+        let start = i + "\"package\": \"".len();
+        if let Some(len) = s[start..].find('"') {
+            s.replace_range(start..start + len, "<pkg>");
+        }
+    }
+    // pty numbers differ between the two runs.
+    while let Some(i) = s.find("/dev/pts/") {
+        let start = i + "/dev/pts/".len();
+        let len = s[start..].bytes().take_while(u8::is_ascii_digit).count();
+        if len == 0 {
+            break;
+        }
+        s.replace_range(i..start + len, "<pts>");
+    }
+    s
+}
+
 /// A raw QMP connection.
 pub struct Client {
     pub stream: UnixStream,
