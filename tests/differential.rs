@@ -894,7 +894,7 @@ fn a_monitor_on_a_mux_sends_qemus_bytes() {
         let _ = child.kill();
         (got, exited)
     };
-    let (want, q_exit) = run(&bin, &["-machine", "none", "-nodefaults", "-display", "none"]);
+    let (want, q_exit) = run(&bin, &["-machine", "none", "-nodefaults", "-display", "none", "-S"]);
     let (got, d_exit) = run(std::path::Path::new(env!("CARGO_BIN_EXE_chardevd")), &["--allow-exit"]);
     assert!(
         q_exit && d_exit,
