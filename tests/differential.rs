@@ -823,6 +823,10 @@ fn a_monitor_on_a_mux_sends_qemus_bytes() {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+        // QEMU makes the socket before its monitor and mux are set up: a
+        // client that comes that early can get the greeting twice (or an
+        // event first). Let both finish starting.
+        std::thread::sleep(Duration::from_millis(500));
         let mut s = std::os::unix::net::UnixStream::connect(&sock).unwrap();
         let mut got = Vec::new();
         // Read until the output ends with `until` (or the peer closes, or
