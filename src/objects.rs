@@ -352,6 +352,13 @@ impl Objects {
     }
 }
 
+/// The rustls provider every credential is built with: *ring* (no C build).
+/// rustls 0.23.48 deprecates it for lacking post-quantum key exchange; the
+/// peers of a console socket (QEMU's GnuTLS, openssl, browsers) all speak
+/// the classic groups it has, and the alternative (aws-lc-rs) needs a C and
+/// CMake build in every embedder. Allowed here, once, so no embedder's build
+/// warns.
+#[allow(deprecated)]
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
