@@ -28,7 +28,7 @@
 //!     fe.write(bytes::Bytes::from_static(b"boot ok\n")).await?;
 //!     assert_eq!(handle.ringbuf_read("log0", 100, Default::default()).await?, "boot ok\n");
 //!     handle.quit().await?; // QEMU's SHUTDOWN event, then the system stops
-//!     assert_eq!(events.recv().await.map(|e| e.name.clone()).as_deref(), Some("SHUTDOWN"));
+//!     assert!(matches!(events.recv().await, Some(Ok(e)) if e.event.name() == "SHUTDOWN"));
 //!     handle.join();
 //!     Ok::<_, Box<dyn std::error::Error>>(())
 //! })
@@ -73,6 +73,7 @@ pub mod backends;
 pub mod chardev;
 pub mod config;
 pub mod error;
+pub mod events;
 pub(crate) mod frontends;
 pub mod json;
 pub mod net;
@@ -90,5 +91,4 @@ pub use error::{BackendError, DeviceError, Error, ErrorClass};
 pub use qmp::listener::QmpAddr;
 pub use qmp::session::SessionLimits;
 pub use qmp::{package_string, QEMU_VERSION};
-pub use registry::QmpEvent;
 pub use runtime::{spawn, Config, Handle};

@@ -26,18 +26,18 @@ use crate::backends::ChardevBackend;
 use crate::chardev::{ChardevInfo, ChardevReturn, PortConfig};
 use crate::config::DeviceOpt;
 use crate::error::Error;
+use crate::events::{Event, EventStream, ShutdownReason};
 use crate::json::Json;
 use crate::qmp::listener::{self, Listener, QmpAddr, Serve};
 use crate::qmp::output::Budget;
 use crate::qmp::session::SessionLimits;
-use crate::registry::events::shutdown_event;
-use crate::registry::{Delivery, EventSink, Holder, QmpEvent};
+use crate::registry::Holder;
 use actix::prelude::*;
 use bytes::Bytes;
 use std::io;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 /// What to start with.
 #[derive(Debug, Default)]
@@ -188,20 +188,6 @@ async fn setup(serve: &Serve, cfg: Config) -> io::Result<Vec<Listener>> {
         listeners.push(l);
     }
     Ok(listeners)
-}
-
-/// An embedder's event subscription: typed events into a bounded channel.
-#[derive(Debug)]
-struct TypedSink(mpsc::Sender<Arc<QmpEvent>>);
-
-impl EventSink for TypedSink {
-    fn deliver(&self, event: &Arc<QmpEvent>, _wire: &Bytes) -> Delivery {
-        match self.0.try_send(event.clone()) {
-            Ok(()) => Delivery::Queued,
-            Err(mpsc::error::TrySendError::Full(_)) => Delivery::Full,
-            Err(mpsc::error::TrySendError::Closed(_)) => Delivery::Closed,
-        }
-    }
 }
 
 impl Handle {
@@ -391,12 +377,14 @@ impl Handle {
         ))
     }
 
-    /// Subscribe to every event; `capacity` events may queue before the
-    /// subscription is dropped for not keeping up.
-    pub async fn events(&self, capacity: usize) -> Result<mpsc::Receiver<Arc<QmpEvent>>, Error> {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
-        self.exec.ask(Subscribe(Box::new(TypedSink(tx)))).await?;
-        Ok(rx)
+    /// Subscribe to every event. At most `capacity` unread events are
+    /// kept: when more arrive, the oldest are dropped and the stream yields
+    /// `Err(Lagged(n))` before the next event (the subscription stays). The
+    /// stream ends when the system stops.
+    pub async fn events(&self, capacity: usize) -> Result<EventStream, Error> {
+        let (stream, sink) = crate::events::event_stream(capacity);
+        self.exec.ask(Subscribe(Box::new(sink))).await?;
+        Ok(stream)
     }
 
     /// Stop the system as QMP `quit` does (SHUTDOWN with reason
@@ -410,7 +398,12 @@ impl Handle {
     /// reason `host-signal` to every subscriber, which sessions get to send
     /// (bounded), then stop. Returns when the system is stopping.
     pub async fn quit_on_signal(&self) -> Result<(), Error> {
-        self.exec.ask(Emit(shutdown_event("host-signal"))).await?;
+        self.exec
+            .ask(Emit(Event::Shutdown {
+                guest: false,
+                reason: ShutdownReason::HostSignal,
+            }))
+            .await?;
         self.exec.ask(Quit).await
     }
 

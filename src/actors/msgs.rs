@@ -4,8 +4,9 @@
 use crate::backends::ChardevBackend;
 use crate::chardev::{CharIoctl, ChardevReturn, Port, PortConfig};
 use crate::error::Error;
+use crate::events::Event;
 use crate::json::Json;
-use crate::registry::{EventSink, Holder, QmpEvent};
+use crate::registry::{EventSink, Holder};
 use actix::prelude::*;
 
 /// `chardev-add`.
@@ -107,10 +108,10 @@ pub struct Subscribe(pub Box<dyn EventSink>);
 #[rtype(result = "()")]
 pub struct Unsubscribe(pub u64);
 
-/// Emit an event (throttled per QEMU's table where it applies).
+/// Emit an event, stamped now (throttled per QEMU's table where it applies).
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
-pub struct Emit(pub QmpEvent);
+pub struct Emit(pub Event);
 
 /// `device_add`.
 #[derive(Debug, Message)]

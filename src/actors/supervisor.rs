@@ -19,10 +19,10 @@ use crate::backends::{ExitRequest, Host};
 use crate::chardev::input::{InputEvent, InputHandler};
 use crate::chardev::{port, ChardevReturn, Port, PortConfig, PortId, SharedRing, Status};
 use crate::error::{DeviceError, Error, MonitorError};
+use crate::events::{Event, ShutdownReason, Stamped};
 use crate::frontends::{self, StopDevice};
-use crate::json::Json;
 use crate::objects::Objects;
-use crate::registry::{events, AttachReject, DeviceReject, EventBus, Holder, QmpEvent, Registry, Reject};
+use crate::registry::{events, AttachReject, DeviceReject, EventBus, Holder, Registry, Reject};
 use actix::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -170,13 +170,13 @@ impl Supervisor {
         self
     }
 
-    fn emit(&mut self, ev: QmpEvent, ctx: &mut Context<Self>) {
-        if let Some(key) = self.bus.emit(ev) {
+    fn emit(&mut self, ev: Event, ctx: &mut Context<Self>) {
+        if let Some(key) = self.bus.emit(Stamped::now(ev)) {
             self.arm_throttle(key, ctx);
         }
     }
 
-    fn arm_throttle(&mut self, key: (String, String), ctx: &mut Context<Self>) {
+    fn arm_throttle(&mut self, key: events::ThrottleKey, ctx: &mut Context<Self>) {
         ctx.run_later(events::THROTTLE_WINDOW, move |act, ctx| {
             if act.bus.expire(&key) {
                 act.arm_throttle(key, ctx);
@@ -698,15 +698,18 @@ impl Handler<DeviceDel> for Supervisor {
         }
         tracing::info!(device = %msg.id, driver = dev.driver, "device removed");
         // As QEMU: DEVICE_DELETED once the device is gone (at once here: no guest to ask).
-        let data = if dev.anonymous {
-            Json::object([("path", Json::str(format!("/machine/peripheral-anon/{}", msg.id)))])
+        let event = if dev.anonymous {
+            Event::DeviceDeleted {
+                device: None,
+                path: format!("/machine/peripheral-anon/{}", msg.id),
+            }
         } else {
-            Json::object([
-                ("device", Json::str(msg.id.clone())),
-                ("path", Json::str(format!("/machine/peripheral/{}", msg.id))),
-            ])
+            Event::DeviceDeleted {
+                device: Some(msg.id.clone()),
+                path: format!("/machine/peripheral/{}", msg.id),
+            }
         };
-        self.emit(QmpEvent::now("DEVICE_DELETED", Some(data)), ctx);
+        self.emit(event, ctx);
         Ok(())
     }
 }
@@ -757,8 +760,11 @@ impl Supervisor {
         }
         // As QEMU: only a port with an id of its own raises the event.
         if !anonymous {
-            let data = Json::object([("id", Json::str(msg.id.clone())), ("open", Json::Bool(msg.open))]);
-            self.emit(QmpEvent::now("VSERPORT_CHANGE", Some(data)), ctx);
+            let event = Event::VserportChange {
+                id: msg.id.clone(),
+                open: msg.open,
+            };
+            self.emit(event, ctx);
         }
         Ok(applied)
     }
@@ -826,33 +832,36 @@ impl Handler<Exit> for Supervisor {
     fn handle(&mut self, Exit(req): Exit, ctx: &mut Context<Self>) {
         if let (true, Some(status)) = (self.allow_exit, req.status) {
             // QEMU's testdev calls exit(): no SHUTDOWN event.
-            tracing::warn!(chardev = %req.chardev, source = req.source, status, "exit requested: exiting");
+            tracing::warn!(chardev = %req.chardev, source = req.source.as_str(), status, "exit requested: exiting");
             self.exit_status
                 .store(i32::from(status), std::sync::atomic::Ordering::SeqCst);
             System::current().stop();
         } else if self.allow_exit {
-            tracing::warn!(chardev = %req.chardev, source = req.source, "exit requested: shutting down");
+            tracing::warn!(chardev = %req.chardev, source = req.source.as_str(), "exit requested: shutting down");
             // As QEMU's qmp_quit: SHUTDOWN (host-qmp-quit), then exit 0.
-            self.emit(events::shutdown_event("host-qmp-quit"), ctx);
+            self.emit(
+                Event::Shutdown {
+                    guest: false,
+                    reason: ShutdownReason::HostQmpQuit,
+                },
+                ctx,
+            );
             ctx.notify(Quit);
         } else {
             tracing::warn!(
                 chardev = %req.chardev,
-                source = req.source,
+                source = req.source.as_str(),
                 "exit requested; ignored (start the daemon with --allow-exit to let it stop the daemon)"
             );
-            let mut members = vec![("chardev", Json::str(req.chardev)), ("source", Json::str(req.source))];
-            if let Some(status) = req.status {
-                members.push(("status", Json::Int(i64::from(status))));
-            }
-            let data = Json::object(members);
-            self.emit(QmpEvent::now(EXIT_REQUEST_EVENT, Some(data)), ctx);
+            let event = Event::ExitRequest {
+                chardev: req.chardev,
+                source: req.source,
+                status: req.status,
+            };
+            self.emit(event, ctx);
         }
     }
 }
-
-/// The event a refused exit request raises.
-pub const EXIT_REQUEST_EVENT: &str = "__org.chardevd_EXIT_REQUEST";
 
 impl Handler<AddMonitor> for Supervisor {
     type Result = ResponseFuture<Result<MonitorAdded, Error>>;

@@ -7,8 +7,8 @@ use crate::actors::{Directory, Supervisor};
 use crate::backends::ringbuf::qemu_base64_decode;
 use crate::chardev::{lock_ring, SharedRing};
 use crate::error::Error;
+use crate::events::{Event, ShutdownReason};
 use crate::objects::Objects;
-use crate::registry::events::shutdown_event;
 use actix::prelude::*;
 use base64::Engine as _;
 use std::sync::Arc;
@@ -192,7 +192,11 @@ impl Executor {
             }
             Command::Quit => {
                 // QEMU: SHUTDOWN to every session before quit's reply.
-                self.ask(Emit(shutdown_event("host-qmp-quit"))).await?;
+                self.ask(Emit(Event::Shutdown {
+                    guest: false,
+                    reason: ShutdownReason::HostQmpQuit,
+                }))
+                .await?;
                 Ok(Reply::Quit)
             }
             Command::ObjectAdd { qom_type, id, props } => {

@@ -144,8 +144,8 @@ pub struct OpenContext {
 pub struct ExitRequest {
     /// The chardev that asks.
     pub chardev: String,
-    /// What asked (`mux`, `testdev`).
-    pub source: &'static str,
+    /// What asked.
+    pub source: crate::events::ExitSource,
     /// The exit status it asks for (testdev's `q`); none: QEMU's `quit`.
     pub status: Option<u8>,
 }
@@ -205,7 +205,9 @@ impl Host {
     pub fn request_exit(&self, req: ExitRequest) {
         match &self.exit {
             Some(f) => f(req),
-            None => tracing::warn!(chardev = %req.chardev, source = req.source, "exit requested; nobody to tell"),
+            None => {
+                tracing::warn!(chardev = %req.chardev, source = req.source.as_str(), "exit requested; nobody to tell")
+            }
         }
     }
 }

@@ -442,7 +442,7 @@ impl MuxBackend {
                 }
                 self.host.request_exit(ExitRequest {
                     chardev: self.id.clone(),
-                    source: "mux",
+                    source: crate::events::ExitSource::Mux,
                     status: None,
                 });
             }

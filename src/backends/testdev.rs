@@ -135,7 +135,7 @@ impl Backend for TestdevBackend {
                 tracing::warn!(chardev = %self.id, status = c.exit_status(), "testdev: q");
                 self.host.request_exit(ExitRequest {
                     chardev: self.id.clone(),
-                    source: "testdev",
+                    source: crate::events::ExitSource::Testdev,
                     status: Some(c.exit_status()),
                 });
             }

@@ -27,10 +27,11 @@ use crate::api::execute::{offload, MonitorSpec, MonitorStarter};
 use crate::api::{Executor, Reply};
 use crate::chardev::port::PortHandle;
 use crate::chardev::{FrontendEvent, Port};
+use crate::events::Stamped;
 use crate::frontends::StopDevice;
 use crate::json::framer::{Framer, Message};
 use crate::json::Json;
-use crate::registry::events::{Delivery, EventSink, Flushed, QmpEvent, SHUTDOWN_FLUSH};
+use crate::registry::events::{Delivery, EventSink, Flushed, SHUTDOWN_FLUSH};
 use actix::prelude::*;
 use bytes::Bytes;
 use std::collections::VecDeque;
@@ -148,12 +149,12 @@ struct MonitorSink {
 }
 
 impl EventSink for MonitorSink {
-    fn deliver(&self, event: &Arc<QmpEvent>, wire: &Bytes) -> Delivery {
+    fn deliver(&self, event: &Arc<Stamped>, wire: &Bytes) -> Delivery {
         if !self.live.load(Ordering::Acquire) {
             return Delivery::Queued;
         }
         if self.out.events_waiting() >= self.event_limit {
-            tracing::warn!(monitor = %self.id, event = %event.name, "nobody reads the monitor's chardev; event dropped");
+            tracing::warn!(monitor = %self.id, event = event.event.name(), "nobody reads the monitor's chardev; event dropped");
             return Delivery::Queued;
         }
         let bytes = if self.pretty {

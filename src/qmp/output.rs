@@ -17,7 +17,7 @@
 //! [`SessionLimits::output_bytes`]: super::session::SessionLimits::output_bytes
 //! [`SessionLimits::stall_timeout`]: super::session::SessionLimits::stall_timeout
 //! [`SessionLimits::event_queue`]: super::session::SessionLimits::event_queue
-use crate::registry::{Delivery, EventSink, QmpEvent};
+use crate::registry::{Delivery, EventSink};
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -328,7 +328,7 @@ pub async fn write_loop<W: AsyncWrite + Unpin>(out: Arc<Output>, mut wr: W, stal
 pub struct WireSink(pub Arc<Output>);
 
 impl EventSink for WireSink {
-    fn deliver(&self, _event: &Arc<QmpEvent>, wire: &Bytes) -> Delivery {
+    fn deliver(&self, _event: &Arc<crate::events::Stamped>, wire: &Bytes) -> Delivery {
         self.0.push_event(wire)
     }
 

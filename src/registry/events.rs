@@ -1,72 +1,16 @@
-//! The event bus: fan-out of QMP events to every negotiated session and every
-//! embedder subscription, with QEMU's per-key rate limit for guest-triggerable
-//! events. Owned by the supervisor (no global broker). Pure: subscribers are
-//! [`EventSink`]s, and the caller arms the throttle timers.
-use crate::json::Json;
+//! The event bus: fan-out of typed events ([`Stamped`]) to every negotiated
+//! QMP session, every monitor and every embedder subscription, with QEMU's
+//! per-key rate limit for guest-triggerable events. Owned by the supervisor
+//! (no global broker). Pure: subscribers are [`EventSink`]s, and the caller
+//! arms the throttle timers.
+use crate::events::{Event, Stamped};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// QEMU's rate limit window for throttled events (`monitor_qapi_event_conf`).
 pub const THROTTLE_WINDOW: Duration = Duration::from_millis(1000);
-
-/// Events QEMU rate-limits, and the data member that keys the limit.
-const THROTTLED: &[(&str, &str)] = &[("VSERPORT_CHANGE", "id")];
-
-/// One event, serialized once.
-#[derive(Debug, Clone)]
-pub struct QmpEvent {
-    /// Event name.
-    pub name: String,
-    /// `data` member.
-    pub data: Option<Json>,
-    /// Timestamp seconds (-1 if the clock failed).
-    pub seconds: i64,
-    /// Timestamp microseconds.
-    pub microseconds: i64,
-}
-
-impl QmpEvent {
-    /// A new event stamped now.
-    pub fn now(name: &str, data: Option<Json>) -> QmpEvent {
-        let (seconds, microseconds) = match SystemTime::now().duration_since(UNIX_EPOCH) {
-            Ok(d) => (d.as_secs() as i64, d.subsec_micros() as i64),
-            Err(_) => (-1, -1),
-        };
-        QmpEvent {
-            name: name.to_owned(),
-            data,
-            seconds,
-            microseconds,
-        }
-    }
-
-    /// The wire form, ending in CRLF as QEMU's monitor sends it.
-    pub fn wire(&self) -> Bytes {
-        let mut s = self.to_json().to_qemu_string();
-        s.push_str("\r\n");
-        Bytes::from(s)
-    }
-
-    /// The event as a JSON object (`event`, `timestamp`, `data`).
-    pub fn to_json(&self) -> Json {
-        let mut members = vec![
-            ("event".to_owned(), Json::str(self.name.clone())),
-            (
-                "timestamp".to_owned(),
-                Json::object([
-                    ("seconds", Json::Int(self.seconds)),
-                    ("microseconds", Json::Int(self.microseconds)),
-                ]),
-            ),
-        ];
-        if let Some(d) = &self.data {
-            members.push(("data".to_owned(), d.clone()));
-        }
-        Json::Object(members)
-    }
-}
 
 /// What a subscriber did with an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +28,7 @@ pub enum Delivery {
 pub trait EventSink: Send + std::fmt::Debug {
     /// Take one event: its typed form, and its wire form (serialized once for
     /// every subscriber). Must not block.
-    fn deliver(&self, event: &Arc<QmpEvent>, wire: &Bytes) -> Delivery;
+    fn deliver(&self, event: &Arc<Stamped>, wire: &Bytes) -> Delivery;
 
     /// A future that ends once what was delivered so far has left (a QMP
     /// session's socket took it), or `None` if delivery is the end of it.
@@ -94,26 +38,28 @@ pub trait EventSink: Send + std::fmt::Debug {
     }
 }
 
+impl EventSink for crate::events::StreamSink {
+    fn deliver(&self, event: &Arc<Stamped>, _wire: &Bytes) -> Delivery {
+        if self.push(event) {
+            Delivery::Queued
+        } else {
+            Delivery::Closed
+        }
+    }
+}
+
 /// How long shutdown waits for subscribers to take their last events.
 pub const SHUTDOWN_FLUSH: Duration = Duration::from_secs(1);
 
 /// What [`EventSink::flushed`] returns.
 pub type Flushed = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
-/// QEMU's `SHUTDOWN` event (`guest: false`: chardevd has no guest).
-pub fn shutdown_event(reason: &str) -> QmpEvent {
-    QmpEvent::now(
-        "SHUTDOWN",
-        Some(Json::object([
-            ("guest", Json::Bool(false)),
-            ("reason", Json::str(reason)),
-        ])),
-    )
-}
+/// What rate-limited events are keyed by: the event's name and its key member.
+pub type ThrottleKey = (&'static str, String);
 
 #[derive(Debug, Default)]
 struct Throttle {
-    pending: Option<QmpEvent>,
+    pending: Option<Stamped>,
 }
 
 /// The subscriber list and throttle table.
@@ -121,7 +67,7 @@ struct Throttle {
 pub struct EventBus {
     next_id: u64,
     subscribers: Vec<(u64, Box<dyn EventSink>)>,
-    throttle: HashMap<(String, String), Throttle>,
+    throttle: HashMap<ThrottleKey, Throttle>,
 }
 
 impl EventBus {
@@ -144,23 +90,16 @@ impl EventBus {
     }
 
     /// The throttle key of an event, if QEMU rate-limits it.
-    pub fn throttle_key(ev: &QmpEvent) -> Option<(String, String)> {
-        let (_, member) = THROTTLED.iter().find(|(n, _)| *n == ev.name)?;
-        let key = ev
-            .data
-            .as_ref()
-            .and_then(|d| d.get(member))
-            .and_then(Json::as_str)
-            .unwrap_or("");
-        Some((ev.name.clone(), key.to_owned()))
+    pub fn throttle_key(ev: &Event) -> Option<ThrottleKey> {
+        ev.throttle_key().map(|k| (ev.name(), k.to_owned()))
     }
 
     /// Emit with QEMU's rate limit: the first event of a key goes out at once
     /// and opens a window; events inside the window replace each other and the
     /// latest goes out when it closes. Returns the key whose window must be
     /// timed (the caller arms [`THROTTLE_WINDOW`] and calls [`Self::expire`]).
-    pub fn emit(&mut self, ev: QmpEvent) -> Option<(String, String)> {
-        match Self::throttle_key(&ev) {
+    pub fn emit(&mut self, ev: Stamped) -> Option<ThrottleKey> {
+        match Self::throttle_key(&ev.event) {
             Some(key) => {
                 if let Some(t) = self.throttle.get_mut(&key) {
                     t.pending = Some(ev);
@@ -179,7 +118,7 @@ impl EventBus {
     }
 
     /// A window closed: send the pending event (re-arming, returns true) or forget the key.
-    pub fn expire(&mut self, key: &(String, String)) -> bool {
+    pub fn expire(&mut self, key: &ThrottleKey) -> bool {
         let pending = self.throttle.get_mut(key).and_then(|t| t.pending.take());
         match pending {
             Some(ev) => {
@@ -200,7 +139,7 @@ impl EventBus {
     }
 
     /// Send to every subscriber; drop the closed and the overflowing ones.
-    pub fn broadcast(&mut self, ev: &QmpEvent) {
+    pub fn broadcast(&mut self, ev: &Stamped) {
         if self.subscribers.is_empty() {
             return;
         }
@@ -209,7 +148,11 @@ impl EventBus {
         self.subscribers.retain(|(id, sink)| match sink.deliver(&typed, &wire) {
             Delivery::Queued => true,
             Delivery::Full => {
-                tracing::warn!(subscriber = id, event = %typed.name, "event subscriber overflowed; dropping it");
+                tracing::warn!(
+                    subscriber = id,
+                    event = typed.event.name(),
+                    "event subscriber overflowed; dropping it"
+                );
                 false
             }
             Delivery::Closed => false,
@@ -221,29 +164,12 @@ impl EventBus {
 mod tests {
     use super::*;
 
-    #[test]
-    fn event_wire_form_matches_qemu() {
-        let ev = QmpEvent {
-            name: "VSERPORT_CHANGE".into(),
-            data: Some(Json::object([("id", Json::str("p")), ("open", Json::Bool(true))])),
-            seconds: 5,
-            microseconds: 7,
-        };
-        let wire = String::from_utf8(ev.wire().to_vec()).unwrap();
-        assert!(wire.ends_with("\r\n"));
-        assert!(
-            wire.contains(r#""timestamp": {"seconds": 5, "microseconds": 7}"#),
-            "{wire}"
-        );
-        assert!(wire.contains(r#""event": "VSERPORT_CHANGE""#));
-    }
-
     /// A subscriber that keeps what it gets, up to a bound.
     #[derive(Debug, Default)]
-    struct Keep(std::sync::Mutex<std::collections::VecDeque<Arc<QmpEvent>>>, usize);
+    struct Keep(std::sync::Mutex<std::collections::VecDeque<Arc<Stamped>>>, usize);
 
     impl EventSink for Arc<Keep> {
-        fn deliver(&self, event: &Arc<QmpEvent>, _wire: &Bytes) -> Delivery {
+        fn deliver(&self, event: &Arc<Stamped>, _wire: &Bytes) -> Delivery {
             let mut q = self.0.lock().unwrap();
             if q.len() >= self.1 {
                 return Delivery::Full;
@@ -254,7 +180,7 @@ mod tests {
     }
 
     impl Keep {
-        fn try_recv(&self) -> Result<Arc<QmpEvent>, ()> {
+        fn try_recv(&self) -> Result<Arc<Stamped>, ()> {
             self.0.lock().unwrap().pop_front().ok_or(())
         }
     }
@@ -265,7 +191,10 @@ mod tests {
         let keep = Arc::new(Keep(Default::default(), 2));
         bus.subscribe(Box::new(keep.clone()));
         for _ in 0..3 {
-            bus.emit(QmpEvent::now("DEVICE_DELETED", None));
+            bus.emit(Stamped::now(Event::DeviceDeleted {
+                device: None,
+                path: "/p".into(),
+            }));
         }
         assert!(bus.is_empty(), "the third event overflowed it");
         assert_eq!(keep.0.lock().unwrap().len(), 2);
@@ -276,28 +205,21 @@ mod tests {
         let mut bus = EventBus::default();
         let rx = Arc::new(Keep(Default::default(), 16));
         bus.subscribe(Box::new(rx.clone()));
-        let ev = |id: &str, open: bool| {
-            QmpEvent::now(
-                "VSERPORT_CHANGE",
-                Some(Json::object([("id", Json::str(id)), ("open", Json::Bool(open))])),
-            )
-        };
+        let ev = |id: &str, open: bool| Stamped::now(Event::VserportChange { id: id.into(), open });
         let key = bus.emit(ev("a", true)).expect("first event arms the window");
         assert!(bus.emit(ev("a", false)).is_none());
         assert!(bus.emit(ev("a", true)).is_none());
         assert!(bus.emit(ev("b", true)).is_some(), "other keys are independent");
-        assert_eq!(
-            rx.try_recv().unwrap().data.as_ref().unwrap().get("id"),
-            Some(&Json::str("a"))
-        );
-        assert_eq!(
-            rx.try_recv().unwrap().data.as_ref().unwrap().get("id"),
-            Some(&Json::str("b"))
-        );
+        let id = |e: Arc<Stamped>| match &e.event {
+            Event::VserportChange { id, .. } => id.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(id(rx.try_recv().unwrap()), "a");
+        assert_eq!(id(rx.try_recv().unwrap()), "b");
         assert!(rx.try_recv().is_err());
         assert!(bus.expire(&key), "the pending event goes out and re-arms");
         let last = rx.try_recv().unwrap();
-        assert_eq!(last.data.as_ref().unwrap().get("open"), Some(&Json::Bool(true)));
+        assert!(matches!(last.event, Event::VserportChange { open: true, .. }));
         assert!(!bus.expire(&key), "nothing pending: the window closes");
     }
 }

@@ -4,5 +4,5 @@ pub mod events;
 #[allow(clippy::module_inception)]
 pub mod registry;
 
-pub use events::{Delivery, EventBus, EventSink, QmpEvent};
+pub use events::{Delivery, EventBus, EventSink};
 pub use registry::{id_wellformed, AttachReject, DeviceReject, Holder, KindInfo, Registry, Reject, Resource};
