@@ -15,16 +15,17 @@ use super::chardev::{self, Attached, ChardevActor, ChardevGone, Control, Started
 use super::directory::{self, Directory};
 use super::msgs::*;
 use super::pool::Pool;
+use crate::backends::facts;
 use crate::backends::{ExitRequest, Host};
-use crate::chardev::input::{InputEvent, InputHandler};
 use crate::chardev::{port, ChardevReturn, Port, PortConfig, PortId, SharedRing, Status};
 use crate::error::{DeviceError, Error, MonitorError};
 use crate::events::{Event, ShutdownReason, Stamped};
 use crate::frontends::{self, StopDevice};
 use crate::objects::Objects;
-use crate::registry::{events, AttachReject, DeviceReject, EventBus, Holder, Registry, Reject};
+use crate::registry::{
+    events, AttachReject, DeviceReject, Devices, EventBus, Held, Holder, InputHandlers, Monitors, Registry, Reject,
+};
 use actix::prelude::*;
-use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
@@ -43,42 +44,20 @@ pub struct ChardevRef {
 pub struct Supervisor {
     registry: Registry<ChardevRef>,
     directory: Directory,
-    devices: HashMap<String, (Recipient<StopDevice>, usize)>,
+    devices: Devices<Recipient<StopDevice>>,
     bus: EventBus,
     pool: Pool,
     next_port: PortId,
     next_holder: u64,
-    deferred: HashMap<String, Vec<Control>>,
+    held: Held<Control>,
     objects: Arc<Objects>,
     allow_exit: bool,
     escape_char: u8,
     host: Host,
-    monitors: HashMap<String, MonitorEntry>,
-    inputs: Vec<InputEntry>,
-    next_input: i64,
+    monitors: Monitors<Recipient<StopDevice>>,
+    inputs: InputHandlers,
     exit_status: Arc<std::sync::atomic::AtomicI32>,
 }
-
-/// A registered input handler (QEMU's `QemuInputHandlerState`), in
-/// registration order.
-#[derive(Debug)]
-struct InputEntry {
-    index: i64,
-    chardev: String,
-    handler: InputHandler,
-}
-
-/// A QMP monitor on a chardev.
-#[derive(Debug)]
-struct MonitorEntry {
-    chardev: String,
-    holder: Holder,
-    stop: Option<Recipient<StopDevice>>,
-}
-
-/// Kinds whose monitors offer `oob` in their greeting (QEMU: chardevs with
-/// the GCONTEXT feature, so the monitor runs in its I/O thread).
-const OOB_KINDS: &[&str] = &["socket", "file", "pipe", "serial", "stdio", "udp", "pty", "mux", "hub"];
 
 /// A chardev asks the daemon to exit.
 #[derive(Debug, Message)]
@@ -92,19 +71,18 @@ impl Supervisor {
         Supervisor {
             registry: Registry::new(),
             directory: Directory::new(),
-            devices: HashMap::new(),
+            devices: Devices::default(),
             bus: EventBus::default(),
             pool,
             next_port: 0,
             next_holder: 0,
-            deferred: HashMap::new(),
+            held: Held::default(),
             objects,
             allow_exit: false,
             escape_char: crate::backends::mux::ESCAPE_CHAR,
             host: Host::default(),
-            monitors: HashMap::new(),
-            inputs: Vec::new(),
-            next_input: 1,
+            monitors: Monitors::default(),
+            inputs: InputHandlers::default(),
             exit_status: Arc::new(std::sync::atomic::AtomicI32::new(-1)),
         }
     }
@@ -142,25 +120,9 @@ impl Supervisor {
         self
     }
 
-    fn register_input(&mut self, chardev: &str, handler: Option<InputHandler>) {
-        self.inputs.retain(|e| e.chardev != chardev);
-        if let Some(handler) = handler {
-            self.inputs.push(InputEntry {
-                index: self.next_input,
-                chardev: chardev.to_owned(),
-                handler,
-            });
-            self.next_input += 1;
-        }
-    }
-
-    /// QEMU's `qemu_input_find_handler`: the console's own handler first,
-    /// then the first registered that takes the event type.
-    fn input_target(&self, mask: u8, console: Option<&str>) -> Option<&InputEntry> {
-        let takes = |e: &&InputEntry| e.handler.mask & mask != 0 && self.registry.get(&e.chardev).is_some();
-        console
-            .and_then(|c| self.inputs.iter().filter(|e| e.chardev == c).find(takes))
-            .or_else(|| self.inputs.iter().find(takes))
+    /// Whether `id` is a live chardev (for the input core's routing).
+    fn live(&self) -> impl Fn(&str) -> bool + '_ {
+        |id| self.registry.get(id).is_some()
     }
 
     /// Let a mux's `C-a x` stop the daemon (else it raises
@@ -188,14 +150,14 @@ impl Supervisor {
     /// is being changed.
     fn port_op(&mut self, chardev: &str, op: Control) {
         if self.registry.is_leased(chardev) {
-            self.deferred.entry(chardev.to_owned()).or_default().push(op);
+            self.held.hold(chardev, op);
         } else if let Some(c) = self.registry.get(chardev) {
             c.addr.do_send(op);
         }
     }
 
     fn replay(&mut self, chardev: &str) {
-        for op in self.deferred.remove(chardev).unwrap_or_default() {
+        for op in self.held.take(chardev) {
             self.port_op(chardev, op);
         }
     }
@@ -340,7 +302,7 @@ impl Handler<AddChardev> for Supervisor {
                 match act.registry.commit(ticket, kept) {
                     Ok(()) => {
                         act.publish(&id);
-                        act.register_input(&id, input);
+                        act.inputs.register(&id, input);
                         tracing::info!(chardev = %id, "chardev added");
                         Ok(ChardevReturn { pty })
                     }
@@ -429,7 +391,7 @@ impl Handler<ChangeChardev> for Supervisor {
                         match finished {
                             Ok(_) => {
                                 old.addr.do_send(Control::Stop);
-                                act.register_input(&id, input);
+                                act.inputs.register(&id, input);
                                 tracing::info!(chardev = %id, kind, "chardev changed");
                                 Ok(ChardevReturn { pty })
                             }
@@ -500,7 +462,7 @@ impl Handler<RemoveChardev> for Supervisor {
                 self.publish(&msg.id);
                 c.addr.do_send(Control::Stop);
                 self.detach_ports(ports);
-                self.register_input(&msg.id, None);
+                self.inputs.register(&msg.id, None);
                 tracing::info!(chardev = %msg.id, "chardev removed");
                 Ok(())
             }
@@ -529,10 +491,7 @@ impl Handler<Attach> for Supervisor {
         let r = match self.registry.attach(&msg.chardev, msg.holder.clone()) {
             Ok(()) => Ok(self.make_port(&msg.chardev, &msg.holder, msg.open, msg.config)),
             Err(AttachReject::NotFound) => Err(Error::NotFound(msg.chardev)),
-            Err(AttachReject::Full { max }) => match self.registry.info(&msg.chardev) {
-                Some(i) if i.kind == "mux" => Err(Error::MuxFull { id: msg.chardev, max }),
-                _ => Err(Error::InUse(msg.chardev)),
-            },
+            Err(AttachReject::Full { max }) => Err(self.full_error(msg.chardev, max)),
         };
         Box::pin(async move {
             let (port, attached) = r?;
@@ -629,7 +588,7 @@ impl Handler<ChardevGone> for Supervisor {
         if let Some((_, ports)) = self.registry.gone(&msg.id, msg.generation) {
             self.publish(&msg.id);
             self.detach_ports(ports);
-            self.register_input(&msg.id, None);
+            self.inputs.register(&msg.id, None);
         }
     }
 }
@@ -679,7 +638,7 @@ impl Supervisor {
         let arbiter = chardevs.first().and_then(|c| self.arbiter_of(c)).unwrap_or(0);
         let stop = (driver.start)(&self.pool.get(arbiter), id.clone(), ports);
         tracing::info!(device = %id, driver = driver.name, chardevs = ?chardevs, "device added");
-        self.devices.insert(id, (stop, arbiter));
+        self.devices.started(id, stop);
         Ok(attached)
     }
 }
@@ -693,7 +652,7 @@ impl Handler<DeviceDel> for Supervisor {
             .remove_device(&msg.id)
             .ok_or_else(|| DeviceError::NotFound(msg.id.clone()))?;
         self.detach_ports(ports);
-        if let Some((stop, _)) = self.devices.remove(&msg.id) {
+        if let Some(stop) = self.devices.stop(&msg.id) {
             stop.do_send(StopDevice);
         }
         tracing::info!(device = %msg.id, driver = dev.driver, "device removed");
@@ -878,43 +837,20 @@ impl Handler<AddMonitor> for Supervisor {
 
 impl Supervisor {
     fn add_monitor(&mut self, msg: AddMonitor) -> Result<(MonitorAdded, oneshot::Receiver<()>), Error> {
-        let id = match msg.id {
-            Some(id) if !crate::registry::id_wellformed(&id) => return Err(MonitorError::BadId.into()),
-            Some(id) if self.monitors.contains_key(&id) => return Err(MonitorError::DuplicateId(id).into()),
-            Some(id) => id,
-            None => (self.monitors.len()..)
-                .map(|n| format!("monitor{n}"))
-                .find(|c| !self.monitors.contains_key(c))
-                .unwrap_or_default(),
-        };
+        let id = self.monitors.name(msg.id)?;
         self.next_holder += 1;
         let holder = Holder::Monitor(self.next_holder);
         let chardev = msg.chardev;
         match self.registry.attach(&chardev, holder.clone()) {
             Ok(()) => {}
             Err(AttachReject::NotFound) => return Err(MonitorError::NoChardev(chardev).into()),
-            Err(AttachReject::Full { max }) => {
-                return Err(match self.registry.info(&chardev) {
-                    Some(i) if i.kind == "mux" => Error::MuxFull { id: chardev, max },
-                    _ => Error::InUse(chardev),
-                })
-            }
+            Err(AttachReject::Full { max }) => return Err(self.full_error(chardev, max)),
         }
-        let oob = self
-            .registry
-            .info(&chardev)
-            .is_some_and(|i| OOB_KINDS.contains(&i.kind));
+        let oob = self.registry.info(&chardev).is_some_and(|i| facts(i.kind).oob);
         // A monitor sets its handlers at once: open from the start (QEMU).
         let (port, attached) = self.make_port(&chardev, &holder, true, PortConfig::default());
         let arbiter = self.pool.get(self.arbiter_of(&chardev).unwrap_or(0));
-        self.monitors.insert(
-            id.clone(),
-            MonitorEntry {
-                chardev: chardev.clone(),
-                holder,
-                stop: None,
-            },
-        );
+        self.monitors.insert(id.clone(), chardev.clone(), holder);
         tracing::info!(monitor = %id, chardev = %chardev, "QMP monitor added");
         Ok((
             MonitorAdded {
@@ -927,15 +863,22 @@ impl Supervisor {
             attached,
         ))
     }
+
+    /// The error for one frontend too many on `chardev` (worded by its kind).
+    fn full_error(&self, chardev: String, max: usize) -> Error {
+        match self.registry.info(&chardev) {
+            Some(i) if facts(i.kind).multiplexed => Error::MuxFull { id: chardev, max },
+            _ => Error::InUse(chardev),
+        }
+    }
 }
 
 impl Handler<CommitMonitor> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, msg: CommitMonitor, _ctx: &mut Context<Self>) {
-        match self.monitors.get_mut(&msg.id) {
-            Some(m) => m.stop = Some(msg.stop),
-            None => msg.stop.do_send(StopDevice),
+        if let Err(stop) = self.monitors.commit(&msg.id, msg.stop) {
+            stop.do_send(StopDevice);
         }
     }
 }
@@ -944,10 +887,7 @@ impl Handler<RemoveMonitor> for Supervisor {
     type Result = Result<(), Error>;
 
     fn handle(&mut self, msg: RemoveMonitor, _ctx: &mut Context<Self>) -> Self::Result {
-        let m = self
-            .monitors
-            .remove(&msg.id)
-            .ok_or_else(|| MonitorError::NotFound(msg.id.clone()))?;
+        let m = self.monitors.remove(&msg.id)?;
         if let Some(port) = self.registry.detach(&m.chardev, &m.holder) {
             self.port_op(&m.chardev, Control::Detach(port));
         }
@@ -965,28 +905,9 @@ impl Handler<SendInput> for Supervisor {
     fn handle(&mut self, msg: SendInput, _ctx: &mut Context<Self>) -> Self::Result {
         // QEMU's order: the console, then every event has a handler, then
         // the events go out and every handler that got some syncs.
-        if let Some(dev) = &msg.device {
-            let console = self.inputs.iter().any(|e| &e.chardev == dev) && self.registry.get(dev).is_some();
-            if !console {
-                return Err(Error::Device(crate::error::DeviceError::NotFound(dev.clone())));
-            }
-            if msg.head.unwrap_or(0) != 0 {
-                return Err(Error::Device(crate::error::DeviceError::NotBound {
-                    device: dev.clone(),
-                    head: msg.head.unwrap_or(0),
-                }));
-            }
-        }
-        let mut batches: Vec<(String, Vec<InputEvent>)> = Vec::new();
-        for ev in &msg.events {
-            let Some(t) = self.input_target(ev.mask(), msg.device.as_deref()) else {
-                return Err(Error::NoInputHandler(ev.kind_name()));
-            };
-            match batches.iter_mut().find(|(c, _)| *c == t.chardev) {
-                Some((_, b)) => b.push(ev.clone()),
-                None => batches.push((t.chardev.clone(), vec![ev.clone()])),
-            }
-        }
+        let batches = self
+            .inputs
+            .route(msg.device.as_deref(), msg.head, &msg.events, self.live())?;
         for (chardev, events) in batches {
             self.port_op(&chardev, Control::Input(events));
         }
@@ -999,19 +920,9 @@ impl Handler<SendKey> for Supervisor {
 
     fn handle(&mut self, msg: SendKey, _ctx: &mut Context<Self>) {
         // Without a key handler QEMU drops them silently.
-        let Some(t) = self.input_target(crate::chardev::input::mask::KEY, None) else {
-            return;
-        };
-        let chardev = t.chardev.clone();
-        let down = msg.keys.iter().map(|k| InputEvent::Key {
-            qcode: k.clone(),
-            down: true,
-        });
-        let up = msg.keys.iter().rev().map(|k| InputEvent::Key {
-            qcode: k.clone(),
-            down: false,
-        });
-        self.port_op(&chardev, Control::Input(down.chain(up).collect()));
+        if let Some((chardev, events)) = self.inputs.keys(&msg.keys, self.live()) {
+            self.port_op(&chardev, Control::Input(events));
+        }
     }
 }
 
@@ -1019,23 +930,7 @@ impl Handler<QueryMice> for Supervisor {
     type Result = MessageResult<QueryMice>;
 
     fn handle(&mut self, _msg: QueryMice, _ctx: &mut Context<Self>) -> Self::Result {
-        use crate::chardev::input::{mask, MouseInfo};
-        let pointer = mask::REL | mask::ABS;
-        let current = self.input_target(pointer, None).map(|e| e.index);
-        // QEMU prepends each handler: the newest first.
-        MessageResult(
-            self.inputs
-                .iter()
-                .rev()
-                .filter(|e| e.handler.mask & pointer != 0 && self.registry.get(&e.chardev).is_some())
-                .map(|e| MouseInfo {
-                    name: e.handler.name.to_owned(),
-                    index: e.index,
-                    current: Some(e.index) == current,
-                    absolute: e.handler.mask & mask::ABS != 0,
-                })
-                .collect(),
-        )
+        MessageResult(self.inputs.mice(self.live()))
     }
 }
 
@@ -1043,12 +938,12 @@ impl Handler<GetScreen> for Supervisor {
     type Result = Result<oneshot::Receiver<Option<crate::chardev::Screen>>, Error>;
 
     fn handle(&mut self, msg: GetScreen, _ctx: &mut Context<Self>) -> Self::Result {
-        let is_vc = |id: &str| self.registry.info(id).is_some_and(|i| i.kind == "vc");
+        let has_screen = |id: &str| self.registry.info(id).is_some_and(|i| facts(i.kind).screen);
         let id = match msg.device {
-            Some(d) if is_vc(&d) => d,
+            Some(d) if has_screen(&d) => d,
             Some(d) => return Err(Error::Device(crate::error::DeviceError::NotFound(d))),
-            None => match self.inputs.iter().find(|e| is_vc(&e.chardev)) {
-                Some(e) => e.chardev.clone(),
+            None => match self.inputs.first(has_screen) {
+                Some(c) => c.to_owned(),
                 None => return Err(Error::NoConsole),
             },
         };

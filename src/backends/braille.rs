@@ -18,7 +18,7 @@
 //! `brlapi__write`'s packet, an unfinished display packet answered after
 //! 100 ms with the cell count, as QEMU does.
 use super::brlapi::{self, code, packet, BrlError, Settings, Wire};
-use super::{from_data, BackendConfig, Kind, OpenContext, Opened};
+use super::{from_data, BackendConfig, Facts, Kind, OpenContext, Opened};
 use crate::chardev::{Backend, Input, Output};
 use crate::error::BackendError;
 use crate::options::Opts;
@@ -38,6 +38,7 @@ pub const KIND: Kind = Kind {
     from_qmp: from_data::<Braille>,
     from_cli,
     syntax: "-chardev braille,id=ID",
+    facts: Facts::NONE,
 };
 
 fn from_cli(_opts: &mut Opts) -> Result<Box<dyn BackendConfig>, String> {

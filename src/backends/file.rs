@@ -3,7 +3,7 @@
 //! end of file closes the chardev's input with a `CLOSED` event, as in QEMU.
 //! A `chardev-change` to a file of the same `out` path flushes and closes the
 //! old output first, and takes it back (appending) if the change fails.
-use super::{from_data, BackendConfig, Kind, OpenContext, Opened};
+use super::{from_data, BackendConfig, Facts, Kind, OpenContext, Opened};
 use crate::chardev::fdio::{open_path, FdIo, FdLink};
 use crate::chardev::transport::{Connection, LinkBackend, Once};
 use crate::error::BackendError;
@@ -20,6 +20,10 @@ pub const KIND: Kind = Kind {
     from_qmp: from_data::<File>,
     from_cli,
     syntax: "-chardev file,id=ID,path=OUT[,input-path=IN][,append=on|off]",
+    facts: Facts {
+        oob: true,
+        ..Facts::NONE
+    },
 };
 
 fn from_cli(opts: &mut Opts) -> Result<Box<dyn BackendConfig>, String> {

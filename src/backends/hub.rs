@@ -15,7 +15,7 @@
 //!   its inputs cannot be removed while it exists, and it can be removed
 //!   once it has no frontend. `chardev-send-break` on it sends a break to
 //!   its frontend (QEMU 10.0.2 crashes).
-use super::{BackendConfig, Kind, OpenContext, Opened};
+use super::{BackendConfig, Facts, Kind, OpenContext, Opened};
 use crate::chardev::{Backend, FrontendEvent, Input, Output, Port};
 use crate::error::BackendError;
 use crate::options::Opts;
@@ -32,6 +32,10 @@ pub const KIND: Kind = Kind {
     from_qmp,
     from_cli,
     syntax: "-chardev hub,id=ID,chardevs.0=ID[,chardevs.1=ID[,chardevs.2=ID[,chardevs.3=ID]]]",
+    facts: Facts {
+        oob: true,
+        ..Facts::NONE
+    },
 };
 
 /// QEMU's `MAX_HUB`.

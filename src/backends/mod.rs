@@ -52,6 +52,39 @@ pub struct Kind {
     pub from_cli: fn(&mut Opts) -> Result<Box<dyn BackendConfig>, String>,
     /// The `-chardev` syntax, for `--help`.
     pub syntax: &'static str,
+    /// What the rest of the system needs to know of the kind.
+    pub facts: Facts,
+}
+
+/// Facts about a kind that the rest of the system acts on (so nothing
+/// outside the kind's file tests its name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Facts {
+    /// A QMP monitor on it offers `oob` in its greeting (QEMU: the kind can
+    /// run in the monitor I/O thread, `QEMU_CHAR_FEATURE_GCONTEXT`).
+    pub oob: bool,
+    /// Its frontends share it, one focused at a time (a mux): a frontend
+    /// beyond its limit is refused with QEMU's multiplexer text.
+    pub multiplexed: bool,
+    /// It has a text screen (`__org.chardevd_screendump-text`).
+    pub screen: bool,
+}
+
+impl Facts {
+    /// None of them.
+    pub const NONE: Facts = Facts {
+        oob: false,
+        multiplexed: false,
+        screen: false,
+    };
+}
+
+/// The facts of a kind by its QEMU name (none for a kind this build lacks).
+pub fn facts(kind_name: &str) -> Facts {
+    KINDS
+        .iter()
+        .find(|k| k.name == kind_name)
+        .map_or(Facts::NONE, |k| k.facts)
 }
 
 /// Every kind this build has, in the order `query-chardev-backends` lists

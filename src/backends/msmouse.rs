@@ -7,7 +7,7 @@
 //! dropped. It never reports OPENED (QEMU's `be_opened = false`).
 //!
 //! [`Mouse`] is the pure model; the backend is its adapter.
-use super::{from_data, BackendConfig, Kind, OpenContext, Opened};
+use super::{from_data, BackendConfig, Facts, Kind, OpenContext, Opened};
 use crate::chardev::input::{self, Axis, Button, InputEvent, InputHandler};
 use crate::chardev::{Backend, CharIoctl, Input, Output};
 use crate::error::{BackendError, Error};
@@ -26,6 +26,7 @@ pub const KIND: Kind = Kind {
     from_qmp: from_data::<Msmouse>,
     from_cli,
     syntax: "-chardev msmouse,id=ID",
+    facts: Facts::NONE,
 };
 
 fn from_cli(_opts: &mut Opts) -> Result<Box<dyn BackendConfig>, String> {

@@ -24,7 +24,7 @@
 //!   downstream-extension member `__org.chardevd_max-frontends` says (1 to
 //!   64). It cannot be changed (`chardev-change`), its base cannot be
 //!   removed while it exists, and it can be removed once it has no frontend.
-use super::{BackendConfig, ExitRequest, Host, Kind, OpenContext, Opened};
+use super::{BackendConfig, ExitRequest, Facts, Host, Kind, OpenContext, Opened};
 use crate::chardev::{Backend, Focus, FrontendEvent, Input, Output, Port, PortId};
 use crate::error::BackendError;
 use crate::options::Opts;
@@ -43,6 +43,11 @@ pub const KIND: Kind = Kind {
     from_qmp,
     from_cli,
     syntax: "-chardev mux,id=ID,chardev=BASE[,__org.chardevd_max-frontends=N]",
+    facts: Facts {
+        oob: true,
+        multiplexed: true,
+        ..Facts::NONE
+    },
 };
 
 /// QEMU's `MAX_MUX`: frontends a mux takes by default.

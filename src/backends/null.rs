@@ -1,5 +1,5 @@
 //! `null`: discards output, never has input, never opens (QEMU's `chardev-null`).
-use super::{from_data, BackendConfig, Kind, OpenContext, Opened};
+use super::{from_data, BackendConfig, Facts, Kind, OpenContext, Opened};
 use crate::chardev::{Backend, Input, Output};
 use crate::error::BackendError;
 use crate::options::Opts;
@@ -14,6 +14,7 @@ pub const KIND: Kind = Kind {
     from_qmp: from_data::<Null>,
     from_cli,
     syntax: "-chardev null,id=ID",
+    facts: Facts::NONE,
 };
 
 fn from_cli(_opts: &mut Opts) -> Result<Box<dyn BackendConfig>, String> {

@@ -3,7 +3,7 @@
 //! discarded); the frontend drives the port's registers through
 //! [`CharIoctl`]s, which go to a [`ParallelPort`]: [`PpDev`] makes the ioctls,
 //! [`RecordingPort`] records them for tests (no parallel port here).
-use super::{from_data, BackendConfig, Kind, OpenContext, Opened};
+use super::{from_data, BackendConfig, Facts, Kind, OpenContext, Opened};
 use crate::chardev::fdio::{open_path, FdLink};
 use crate::chardev::transport::{Behaviour, Connection, Ioctls, LinkBackend, Once};
 use crate::chardev::CharIoctl;
@@ -24,6 +24,7 @@ pub const KIND: Kind = Kind {
     from_qmp: from_data::<Parallel>,
     from_cli,
     syntax: "-chardev parallel,id=ID,path=DEVICE\t(alias parport; Linux ppdev)",
+    facts: Facts::NONE,
 };
 
 fn from_cli(opts: &mut Opts) -> Result<Box<dyn BackendConfig>, String> {

@@ -1,7 +1,7 @@
 //! `pipe`: reads `<path>.in` and writes `<path>.out` (both opened read-write,
 //! so a fifo with no peer never blocks the open nor reads end of file); when
 //! either is missing, `<path>` itself is used both ways, as in QEMU.
-use super::{from_data, BackendConfig, Kind, OpenContext, Opened};
+use super::{from_data, BackendConfig, Facts, Kind, OpenContext, Opened};
 use crate::chardev::fdio::{open_path, FdIo, FdLink};
 use crate::chardev::transport::{Connection, LinkBackend, Once};
 use crate::error::BackendError;
@@ -17,6 +17,10 @@ pub const KIND: Kind = Kind {
     from_qmp: from_data::<Pipe>,
     from_cli,
     syntax: "-chardev pipe,id=ID,path=PATH\t(PATH.in/PATH.out, else PATH both ways)",
+    facts: Facts {
+        oob: true,
+        ..Facts::NONE
+    },
 };
 
 fn from_cli(opts: &mut Opts) -> Result<Box<dyn BackendConfig>, String> {

@@ -14,7 +14,7 @@
 //! polls once a second); the master is registered with the reactor only
 //! while a slave is open (a master with no slave reports a permanent hang-up,
 //! which would wake a registered reader for ever).
-use super::{from_data, BackendConfig, Kind, OpenContext, Opened};
+use super::{from_data, BackendConfig, Facts, Kind, OpenContext, Opened};
 use crate::chardev::fdio::{FdIo, FdLink};
 use crate::chardev::transport::{Behaviour, Connection, Link, LinkBackend, Transport};
 use crate::error::BackendError;
@@ -46,6 +46,10 @@ pub const KIND: Kind = Kind {
     from_qmp: from_data::<Pty>,
     from_cli,
     syntax: "-chardev pty,id=ID[,path=SYMLINK]",
+    facts: Facts {
+        oob: true,
+        ..Facts::NONE
+    },
 };
 
 fn from_cli(opts: &mut Opts) -> Result<Box<dyn BackendConfig>, String> {

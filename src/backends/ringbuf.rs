@@ -3,7 +3,7 @@
 //! is QEMU's deprecated alias (its filename is `memory`). The ring is these
 //! kinds' capability ([`RingOps`]); no other kind carries ring operations.
 use super::ring::{Ring, DEFAULT_RING_SIZE};
-use super::{from_data, BackendConfig, Kind, OpenContext, Opened};
+use super::{from_data, BackendConfig, Facts, Kind, OpenContext, Opened};
 use crate::chardev::{lock_ring, Backend, Input, Output, RingOps, SharedRing};
 use crate::error::{BackendError, Error};
 use crate::options::Opts;
@@ -20,6 +20,7 @@ pub const RINGBUF: Kind = Kind {
     from_qmp: from_data::<Ringbuf>,
     from_cli: from_cli::<Ringbuf>,
     syntax: "-chardev ringbuf,id=ID[,size=SIZE]\t(SIZE a power of two, default 64K)",
+    facts: Facts::NONE,
 };
 
 /// The `memory` kind.
@@ -29,6 +30,7 @@ pub const MEMORY: Kind = Kind {
     from_qmp: from_data::<Memory>,
     from_cli: from_cli::<Memory>,
     syntax: "-chardev memory,id=ID[,size=SIZE]\t(deprecated alias of ringbuf)",
+    facts: Facts::NONE,
 };
 
 fn from_cli<T: RingKind>(opts: &mut Opts) -> Result<Box<dyn BackendConfig>, String> {

@@ -5,7 +5,7 @@
 //! [`RecordingLine`] records them for tests ([`SerialWithLine`] puts one on a
 //! chardev; a pty stands in for a real port for termios, but has no break or
 //! modem lines).
-use super::{from_data, BackendConfig, Kind, OpenContext, Opened};
+use super::{from_data, BackendConfig, Facts, Kind, OpenContext, Opened};
 use crate::chardev::fdio::{open_path, FdIo, FdLink};
 use crate::chardev::transport::{Behaviour, Connection, Ioctls, LinkBackend, Once};
 use crate::chardev::{CharIoctl, Parity, SerialParams};
@@ -26,6 +26,10 @@ pub const KIND: Kind = Kind {
     from_qmp: from_data::<Serial>,
     from_cli,
     syntax: "-chardev serial,id=ID,path=DEVICE\t(alias tty)",
+    facts: Facts {
+        oob: true,
+        ..Facts::NONE
+    },
 };
 
 fn from_cli(opts: &mut Opts) -> Result<Box<dyn BackendConfig>, String> {

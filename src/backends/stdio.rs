@@ -10,7 +10,7 @@
 //!
 //! Unlike QEMU, removing the chardev does not close the daemon's fds 0 and 1
 //! (QEMU does, so a stdio chardev can never be added again there).
-use super::{from_data, BackendConfig, Kind, OpenContext, Opened};
+use super::{from_data, BackendConfig, Facts, Kind, OpenContext, Opened};
 use crate::chardev::fdio::{FdIo, FdLink};
 use crate::chardev::transport::{Behaviour, Connection, LinkBackend, Transport};
 use crate::error::BackendError;
@@ -31,6 +31,10 @@ pub const KIND: Kind = Kind {
     from_qmp: from_data::<Stdio>,
     from_cli,
     syntax: "-chardev stdio,id=ID[,signal=on|off]",
+    facts: Facts {
+        oob: true,
+        ..Facts::NONE
+    },
 };
 
 fn from_cli(opts: &mut Opts) -> Result<Box<dyn BackendConfig>, String> {

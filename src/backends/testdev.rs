@@ -7,7 +7,7 @@
 //!
 //! [`Parser`] is the pure model (bytes in, commands out); the backend is
 //! its thin adapter.
-use super::{from_data, BackendConfig, ExitRequest, Host, Kind, OpenContext, Opened};
+use super::{from_data, BackendConfig, ExitRequest, Facts, Host, Kind, OpenContext, Opened};
 use crate::chardev::{Backend, Input, Output};
 use crate::error::BackendError;
 use crate::options::Opts;
@@ -22,6 +22,7 @@ pub const KIND: Kind = Kind {
     from_qmp: from_data::<Testdev>,
     from_cli,
     syntax: "-chardev testdev,id=ID",
+    facts: Facts::NONE,
 };
 
 fn from_cli(_opts: &mut Opts) -> Result<Box<dyn BackendConfig>, String> {

@@ -1,7 +1,7 @@
 //! `udp`: a connected UDP socket. Each frontend write is one datagram to
 //! `remote`; each datagram received (up to 64 KiB; QEMU cuts at 4 KiB) goes
 //! to the frontend when it has room. Never `OPENED`, as in QEMU.
-use super::{from_data, BackendConfig, Kind, OpenContext, Opened};
+use super::{from_data, BackendConfig, Facts, Kind, OpenContext, Opened};
 use crate::chardev::fdio::{FdIo, FdLink};
 use crate::chardev::transport::{Behaviour, Connection, LinkBackend, Once};
 use crate::error::BackendError;
@@ -19,6 +19,10 @@ pub const KIND: Kind = Kind {
     from_qmp: from_data::<Udp>,
     from_cli,
     syntax: "-chardev udp,id=ID,[host=HOST],port=PORT[,localaddr=ADDR][,localport=PORT][,ipv4=on][,ipv6=on]",
+    facts: Facts {
+        oob: true,
+        ..Facts::NONE
+    },
 };
 
 fn from_cli(opts: &mut Opts) -> Result<Box<dyn BackendConfig>, String> {

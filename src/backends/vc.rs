@@ -8,7 +8,7 @@
 //! so does chardevd.
 //!
 //! The terminal emulation is the `vt100` crate's.
-use super::{BackendConfig, Kind, OpenContext, Opened};
+use super::{BackendConfig, Facts, Kind, OpenContext, Opened};
 use crate::chardev::input::{self, InputEvent, InputHandler, Keyboard};
 use crate::chardev::{Backend, Input, Output, Screen};
 use crate::error::BackendError;
@@ -26,6 +26,10 @@ pub const KIND: Kind = Kind {
     from_qmp,
     from_cli,
     syntax: "-chardev vc,id=ID[,width=PIXELS][,height=PIXELS][,cols=N][,rows=N]",
+    facts: Facts {
+        screen: true,
+        ..Facts::NONE
+    },
 };
 
 /// QEMU's font cell.

@@ -7,7 +7,7 @@
 //! `input-send-event` `abs` and `btn`: one 7-byte packet per batch.
 //!
 //! [`Tablet`] is the pure model; the backend is its adapter.
-use super::{from_data, BackendConfig, Kind, OpenContext, Opened};
+use super::{from_data, BackendConfig, Facts, Kind, OpenContext, Opened};
 use crate::chardev::input::{self, Axis, Button, InputEvent, InputHandler};
 use crate::chardev::{Backend, CharIoctl, Input, Output};
 use crate::error::{BackendError, Error};
@@ -25,6 +25,7 @@ pub const KIND: Kind = Kind {
     from_qmp: from_data::<Wctablet>,
     from_cli,
     syntax: "-chardev wctablet,id=ID",
+    facts: Facts::NONE,
 };
 
 fn from_cli(_opts: &mut Opts) -> Result<Box<dyn BackendConfig>, String> {

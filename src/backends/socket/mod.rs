@@ -18,7 +18,7 @@
 //! Files: [`server`] and [`client`] are the two transports; [`link`] builds
 //! a connection's layers; [`telnet`], [`websocket`] and [`dn`] are I/O-free
 //! codecs.
-use super::{BackendConfig, Kind, OpenContext, Opened};
+use super::{BackendConfig, Facts, Kind, OpenContext, Opened};
 use crate::chardev::transport::{LinkBackend, Transport};
 use crate::error::BackendError;
 use crate::net::{self, Fds, InheritedFds, NoFds, SocketAddressLegacy};
@@ -47,6 +47,7 @@ pub const KIND: Kind = Kind {
     syntax: "-chardev socket,id=ID,host=HOST,port=PORT|path=PATH|fd=N[,server=on|off][,wait=on|off][,nodelay=on]\n\
              \x20                [,telnet=on][,tn3270=on][,websocket=on][,reconnect-ms=MS][,to=PORT][,ipv4=on][,ipv6=on]\n\
              \x20                [,abstract=on][,tight=off][,tls-creds=ID][,tls-authz=ID]",
+    facts: Facts { oob: true, ..Facts::NONE },
 };
 
 /// `socket` options (`ChardevSocket`).
