@@ -327,6 +327,9 @@ pub enum Error {
     /// backend: QEMU reports the bare cause.
     #[error("{0}")]
     ChangeFailed(#[source] BackendError),
+    /// A backend description that cannot be read (QEMU reports the bare cause).
+    #[error("{0}")]
+    Backend(#[source] BackendError),
     /// chardev-change of a mux or hub.
     #[error("For mux or hub device hotswap is not supported yet")]
     MuxHotswap,

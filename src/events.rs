@@ -110,6 +110,13 @@ pub enum Event {
     },
 }
 
+/// The schema entities of chardevd's own events (QEMU's introspection
+/// format), appended to the served schema.
+pub(crate) const EXTENSION_SCHEMA: &[&str] = &[r#"[
+{"name": "__org.chardevd_EXIT_REQUEST", "meta-type": "event", "arg-type": "__org.chardevd_q_obj_EXIT_REQUEST-arg"},
+{"name": "__org.chardevd_q_obj_EXIT_REQUEST-arg", "meta-type": "object", "members": [{"name": "chardev", "type": "str"}, {"name": "source", "type": "str"}, {"name": "status", "default": null, "type": "int"}]}
+]"#];
+
 impl Event {
     /// The QMP event name.
     pub fn name(&self) -> &'static str {

@@ -26,7 +26,7 @@
 //!     let mut fe = handle.attach("log0").await?; // a frontend: your device model
 //!     assert_eq!(fe.recv().await, Some(FrontendEvent::Opened));
 //!     fe.write(bytes::Bytes::from_static(b"boot ok\n")).await?;
-//!     assert_eq!(handle.ringbuf_read("log0", 100, Default::default()).await?, "boot ok\n");
+//!     assert_eq!(handle.ringbuf_read_text("log0", 100).await?, "boot ok\n");
 //!     handle.quit().await?; // QEMU's SHUTDOWN event, then the system stops
 //!     assert!(matches!(events.recv().await, Some(Ok(e)) if e.event.name() == "SHUTDOWN"));
 //!     handle.join();
@@ -42,8 +42,8 @@
 //!   sessions and listeners, and QMP monitors on chardevs.
 //! - [`runtime`]: the embedding [`Handle`]; [`config`]: QEMU's command-line
 //!   options.
-//! - [`api`]: the typed [`Command`]s, the one [`api::Executor`] every caller
-//!   shares, and the library [`Frontend`].
+//! - [`commands`]: one type per command, one file each ([`Request`]); `api`:
+//!   the one executor every caller shares, and the library [`Frontend`].
 //! - `actors`: the supervisor (a thin shell over the registry), one actor
 //!   per chardev, and the arbiter pool.
 //! - `frontends`: built-in devices (`echo`, `bridge`, `port`), one file per driver.
@@ -59,8 +59,8 @@
 //! A command travels: socket bytes → [`json::framer::Framer`] (in
 //! [`qmp::codec`]) → [`qmp::request::parse_request`] →
 //! [`qmp::schema::Schema::check_args`] → [`qmp::command::QmpCommand`] →
-//! [`api::Executor::run`] → a message to the supervisor, which asks the
-//! registry and tells chardev actors → [`api::Reply`] → the session's output
+//! the command's type → a call in the supervisor's context, which asks the
+//! registry and tells chardev actors → the typed output → the session's output
 //! queue. A byte from a frontend travels: [`Frontend::write`] → its port's
 //! queue → the chardev actor's driver → the backend (partial accept) → the
 //! log; a byte from outside: the backend → every port (as much as they have
@@ -71,6 +71,7 @@ pub(crate) mod actors;
 pub mod api;
 pub mod backends;
 pub mod chardev;
+pub mod commands;
 pub mod config;
 pub mod error;
 pub mod events;
@@ -84,9 +85,10 @@ pub mod qmp;
 pub(crate) mod registry;
 pub mod runtime;
 
-pub use api::{Command, DataFormat, Frontend, Payload, Reply};
+pub use api::Frontend;
 pub use backends::ChardevBackend;
 pub use chardev::{CharIoctl, ChardevInfo, ChardevReturn, FrontendEvent, Overflow, Parity, PortConfig, SerialParams};
+pub use commands::{DataFormat, Request};
 pub use error::{BackendError, DeviceError, Error, ErrorClass};
 pub use qmp::listener::QmpAddr;
 pub use qmp::session::SessionLimits;

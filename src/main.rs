@@ -326,14 +326,11 @@ fn cause(e: Error) -> String {
 
 /// Create what the command line asks for, in QEMU's order.
 async fn start(handle: &runtime::Handle, cli: Cli) -> Result<(), String> {
-    use chardevd::api::Command;
+    use chardevd::commands::{Device, DeviceAdd, MonitorAdd, ObjectAdd, ObjectProps};
     for (opt, o) in cli.objects {
+        let props = ObjectProps::from_json(&o.qom_type, &o.props).map_err(|e| format!("{opt}: {e}"))?;
         handle
-            .run(Command::ObjectAdd {
-                qom_type: o.qom_type,
-                id: o.id,
-                props: o.props,
-            })
+            .run(ObjectAdd { id: o.id, props })
             .await
             .map_err(|e| format!("{opt}: {}", cause(e)))?;
     }
@@ -369,7 +366,7 @@ async fn start(handle: &runtime::Handle, cli: Cli) -> Result<(), String> {
     // Monitors after every chardev, before the devices (QEMU's order).
     for (opt, m) in cli.monitors {
         handle
-            .run(Command::MonitorAdd {
+            .run(MonitorAdd {
                 id: m.id,
                 chardev: m.chardev,
                 pretty: m.pretty,
@@ -378,8 +375,9 @@ async fn start(handle: &runtime::Handle, cli: Cli) -> Result<(), String> {
             .map_err(|e| format!("{opt}: {}", cause(e)))?;
     }
     for (opt, d) in cli.devices {
+        let device = Device::from_props(&d.driver, &d.props).map_err(|e| format!("{opt}: {e}"))?;
         handle
-            .device_add(&d.driver, d.id.as_deref(), d.props)
+            .run(DeviceAdd { id: d.id, device })
             .await
             .map_err(|e| format!("{opt}: {}", cause(e)))?;
     }

@@ -261,17 +261,46 @@ pub struct Objects {
     map: RwLock<HashMap<String, Object>>,
 }
 
-#[derive(Debug, Deserialize)]
+/// `tls-creds-x509`'s properties.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-struct X509Props {
+pub struct X509Props {
+    /// Check the peer's certificate (default on); `tls-authz` applies only then.
     #[serde(default)]
-    verify_peer: Option<bool>,
+    pub verify_peer: Option<bool>,
+    /// The directory of QEMU's files (`ca-cert.pem`, `server-cert.pem`, ...).
     #[serde(default)]
-    dir: Option<String>,
+    pub dir: Option<String>,
+    /// Which end (default client).
     #[serde(default)]
-    endpoint: Option<Endpoint>,
+    pub endpoint: Option<Endpoint>,
+    /// A secret for the key (chardevd has no secret objects: refused).
     #[serde(default)]
-    passwordid: Option<String>,
+    pub passwordid: Option<String>,
+}
+
+/// What `object-add` creates: QEMU's `ObjectOptions`, the types chardevd has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectProps {
+    /// `tls-creds-x509`.
+    TlsCredsX509(X509Props),
+    /// `authz-simple`: one identity allowed.
+    AuthzSimple {
+        /// The identity (a certificate's distinguished name).
+        identity: String,
+    },
+    /// `authz-list`: rules, first match wins.
+    AuthzList(List),
+    /// `authz-listfile`: the rules in a JSON file.
+    AuthzListFile {
+        /// The file.
+        filename: String,
+        /// Read it again at each check (default on).
+        refresh: Option<bool>,
+    },
+    /// A QEMU type this build lacks (`tls-creds-anon`, `tls-creds-psk`,
+    /// `authz-pam`): refused when created, as a QEMU built without it.
+    Unsupported(String),
 }
 
 #[derive(Debug, Deserialize)]
@@ -290,34 +319,68 @@ fn props<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Result<T, Obj
     serde_json::from_value(v.clone()).map_err(|e| ObjectError::Property(e.to_string()))
 }
 
+impl ObjectProps {
+    /// From `qom-type` and the other members (QMP's checked arguments, or
+    /// `-object`'s properties).
+    pub fn from_json(qom_type: &str, v: &serde_json::Value) -> Result<ObjectProps, ObjectError> {
+        Ok(match qom_type {
+            "tls-creds-x509" => ObjectProps::TlsCredsX509(props(v)?),
+            "authz-simple" => ObjectProps::AuthzSimple {
+                identity: props::<SimpleProps>(v)?.identity,
+            },
+            "authz-list" => ObjectProps::AuthzList(props(v)?),
+            "authz-listfile" => {
+                let p: ListFileProps = props(v)?;
+                ObjectProps::AuthzListFile {
+                    filename: p.filename,
+                    refresh: p.refresh,
+                }
+            }
+            other => ObjectProps::Unsupported(other.to_owned()),
+        })
+    }
+
+    /// QEMU's `qom-type`.
+    pub fn qom_type(&self) -> &str {
+        match self {
+            ObjectProps::TlsCredsX509(_) => "tls-creds-x509",
+            ObjectProps::AuthzSimple { .. } => "authz-simple",
+            ObjectProps::AuthzList(_) => "authz-list",
+            ObjectProps::AuthzListFile { .. } => "authz-listfile",
+            ObjectProps::Unsupported(t) => t,
+        }
+    }
+}
+
 impl Objects {
     /// A new, empty set.
     pub fn new() -> Arc<Objects> {
         Arc::new(Objects::default())
     }
 
-    /// `object-add`: `props` are the members other than `qom-type` and `id`.
-    pub fn add(&self, qom_type: &str, id: &str, props_json: &serde_json::Value) -> Result<(), ObjectError> {
+    /// `object-add`, checked in QEMU's order (the id, then the type, then
+    /// what the type reads).
+    pub fn add(&self, id: &str, object: ObjectProps) -> Result<(), ObjectError> {
         if !crate::options::id_wellformed(id) {
             return Err(ObjectError::BadId);
         }
         if self.get(id).is_some() {
             return Err(ObjectError::Duplicate(id.to_owned()));
         }
-        let obj = match qom_type {
-            "tls-creds-x509" => Object::TlsCreds(Arc::new(x509(props(props_json)?)?)),
-            "authz-simple" => Object::Authz(Arc::new(Authz::Simple(props::<SimpleProps>(props_json)?.identity))),
-            "authz-list" => Object::Authz(Arc::new(Authz::List(props(props_json)?))),
-            "authz-listfile" => {
-                let p: ListFileProps = props(props_json)?;
-                let loaded = read_list(&p.filename)?;
+        let qom_type = object.qom_type().to_owned();
+        let obj = match object {
+            ObjectProps::TlsCredsX509(p) => Object::TlsCreds(Arc::new(x509(p)?)),
+            ObjectProps::AuthzSimple { identity } => Object::Authz(Arc::new(Authz::Simple(identity))),
+            ObjectProps::AuthzList(l) => Object::Authz(Arc::new(Authz::List(l))),
+            ObjectProps::AuthzListFile { filename, refresh } => {
+                let loaded = read_list(&filename)?;
                 Object::Authz(Arc::new(Authz::ListFile {
-                    filename: p.filename,
-                    refresh: p.refresh.unwrap_or(true),
+                    filename,
+                    refresh: refresh.unwrap_or(true),
                     loaded,
                 }))
             }
-            other => return Err(ObjectError::InvalidType(other.to_owned())),
+            ObjectProps::Unsupported(other) => return Err(ObjectError::InvalidType(other)),
         };
         let mut map = match self.map.write() {
             Ok(m) => m,
@@ -327,7 +390,7 @@ impl Objects {
             return Err(ObjectError::Duplicate(id.to_owned()));
         }
         map.insert(id.to_owned(), obj);
-        tracing::info!(object = id, qom_type, "object added");
+        tracing::info!(object = id, qom_type = %qom_type, "object added");
         Ok(())
     }
 
@@ -573,30 +636,37 @@ mod tests {
     #[test]
     fn objects_are_refused_as_qemu_refuses_them() {
         let o = Objects::new();
+        let add = |t: &str, id: &str, v: serde_json::Value| ObjectProps::from_json(t, &v).and_then(|p| o.add(id, p));
         let missing = serde_json::json!({"dir": "/nonexistent-pki", "endpoint": "server"});
         assert_eq!(
-            o.add("tls-creds-x509", "t", &missing).unwrap_err().to_string(),
+            add("tls-creds-x509", "t", missing).unwrap_err().to_string(),
             "Unable to access credentials /nonexistent-pki/ca-cert.pem: No such file or directory"
         );
         assert_eq!(
-            o.add("tls-creds-x509", "t", &serde_json::json!({}))
+            add("tls-creds-x509", "t", serde_json::json!({}))
                 .unwrap_err()
                 .to_string(),
             "Missing 'dir' property value"
         );
         assert_eq!(
-            o.add("tls-creds-psk", "p", &serde_json::json!({}))
+            add("tls-creds-psk", "p", serde_json::json!({}))
                 .unwrap_err()
                 .to_string(),
             "invalid object type: tls-creds-psk"
         );
-        o.add("authz-simple", "a", &serde_json::json!({"identity": "CN=x"}))
-            .unwrap();
+        add("authz-simple", "a", serde_json::json!({"identity": "CN=x"})).unwrap();
         assert_eq!(
-            o.add("authz-simple", "a", &serde_json::json!({"identity": "CN=x"}))
+            add("authz-simple", "a", serde_json::json!({"identity": "CN=x"}))
                 .unwrap_err()
                 .to_string(),
             "attempt to add duplicate property 'a' to object (type 'container')"
+        );
+        assert_eq!(
+            add("tls-creds-anon", "1x", serde_json::json!({}))
+                .unwrap_err()
+                .to_string(),
+            "Parameter 'id' expects an identifier",
+            "the id is checked before the type"
         );
         assert_eq!(o.del("nope").unwrap_err().to_string(), "object 'nope' not found");
         o.del("a").unwrap();

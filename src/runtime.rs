@@ -14,26 +14,25 @@
 //! handle.chardev_add("log0", ChardevBackend::new(Ringbuf { size: Some(1024) })).await?;
 //! let fe = handle.attach("log0").await?;
 //! fe.write(bytes::Bytes::from_static(b"hello")).await?;
-//! assert_eq!(handle.ringbuf_read("log0", 100, Default::default()).await?, "hello");
+//! assert_eq!(handle.ringbuf_read_text("log0", 100).await?, "hello");
 //! handle.shutdown();
 //! # Ok(()) }
 //! ```
-use crate::actors::msgs::{Attach, Emit, NewHolderId, Quit, Subscribe};
 use crate::actors::pool::{self, Pool};
 use crate::actors::Supervisor;
-use crate::api::{Command, DataFormat, Executor, Frontend, Payload, Reply};
+use crate::api::execute::Executor;
+use crate::api::Frontend;
 use crate::backends::ChardevBackend;
-use crate::chardev::{ChardevInfo, ChardevReturn, PortConfig};
+use crate::chardev::PortConfig;
+use crate::commands::{ChardevAdd, DeviceAdd, ObjectAdd, Request};
 use crate::config::DeviceOpt;
 use crate::error::Error;
 use crate::events::{Event, EventStream, ShutdownReason};
-use crate::json::Json;
 use crate::qmp::listener::{self, Listener, QmpAddr, Serve};
 use crate::qmp::output::Budget;
 use crate::qmp::session::SessionLimits;
-use crate::registry::Holder;
+use crate::registry::{AttachReject, Holder};
 use actix::prelude::*;
-use bytes::Bytes;
 use std::io;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -147,20 +146,18 @@ pub fn spawn(cfg: Config) -> io::Result<Handle> {
 
 async fn setup(serve: &Serve, cfg: Config) -> io::Result<Vec<Listener>> {
     for o in cfg.objects {
+        let props = crate::objects::ObjectProps::from_json(&o.qom_type, &o.props)
+            .map_err(|e| io::Error::other(e.to_string()))?;
         serve
             .exec
-            .run(Command::ObjectAdd {
-                qom_type: o.qom_type,
-                id: o.id,
-                props: o.props,
-            })
+            .run(ObjectAdd { id: o.id, props })
             .await
             .map_err(|e| io::Error::other(e.to_string()))?;
     }
     for (id, backend) in cfg.chardevs {
         serve
             .exec
-            .run(Command::ChardevAdd {
+            .run(ChardevAdd {
                 id: id.clone(),
                 backend,
             })
@@ -169,13 +166,11 @@ async fn setup(serve: &Serve, cfg: Config) -> io::Result<Vec<Listener>> {
     }
     for d in cfg.devices {
         let driver = d.driver.clone();
+        let device = crate::frontends::Device::from_props(&d.driver, &d.props)
+            .map_err(|e| io::Error::other(format!("device '{driver}': {e}")))?;
         serve
             .exec
-            .run(Command::DeviceAdd {
-                driver: d.driver,
-                id: d.id,
-                props: d.props,
-            })
+            .run(DeviceAdd { id: d.id, device })
             .await
             .map_err(|e| io::Error::other(format!("device '{driver}': {e}")))?;
     }
@@ -192,18 +187,19 @@ async fn setup(serve: &Serve, cfg: Config) -> io::Result<Vec<Listener>> {
 
 impl Handle {
     /// The executor (the same one QMP uses).
-    pub fn executor(&self) -> &Executor {
+    pub(crate) fn executor(&self) -> &Executor {
         &self.exec
     }
 
-    /// Run any command.
-    pub async fn run(&self, cmd: Command) -> Result<Reply, Error> {
+    /// Run any command (see [`crate::commands`]); each also has a typed
+    /// method named after it.
+    pub async fn run<R: Request>(&self, cmd: R) -> Result<R::Output, Error> {
         self.exec.run(cmd).await
     }
 
     /// Whether the system still runs (it stops on [`Handle::shutdown`] or QMP `quit`).
     pub fn is_running(&self) -> bool {
-        self.exec.supervisor().connected()
+        self.exec.is_running()
     }
 
     /// The QMP listeners' bound addresses (real ports for `:0`).
@@ -235,120 +231,10 @@ impl Handle {
         Ok(bound)
     }
 
-    /// `chardev-add`.
-    pub async fn chardev_add(&self, id: &str, backend: ChardevBackend) -> Result<ChardevReturn, Error> {
-        match self.run(Command::ChardevAdd { id: id.into(), backend }).await? {
-            Reply::Chardev(r) => Ok(r),
-            _ => Ok(ChardevReturn::default()),
-        }
-    }
-
-    /// `chardev-change`.
-    pub async fn chardev_change(&self, id: &str, backend: ChardevBackend) -> Result<ChardevReturn, Error> {
-        match self.run(Command::ChardevChange { id: id.into(), backend }).await? {
-            Reply::Chardev(r) => Ok(r),
-            _ => Ok(ChardevReturn::default()),
-        }
-    }
-
-    /// `chardev-remove`.
-    pub async fn chardev_remove(&self, id: &str) -> Result<(), Error> {
-        self.run(Command::ChardevRemove { id: id.into() }).await.map(|_| ())
-    }
-
     /// The exit status a testdev's `q` asked for, once it stopped the
     /// system (only with [`Config::allow_exit`]).
     pub fn exit_status(&self) -> Option<u8> {
         u8::try_from(self.inner.exit_status.load(std::sync::atomic::Ordering::SeqCst)).ok()
-    }
-
-    /// `input-send-event`: events routed as QEMU's input core routes them
-    /// (to `device` first, if given).
-    pub async fn input_send_event(
-        &self,
-        device: Option<&str>,
-        events: Vec<crate::chardev::input::InputEvent>,
-    ) -> Result<(), Error> {
-        self.run(Command::InputSendEvent {
-            device: device.map(str::to_owned),
-            head: None,
-            events,
-        })
-        .await
-        .map(|_| ())
-    }
-
-    /// A vc's screen (the first vc's when `device` is `None`).
-    pub async fn screen(&self, device: Option<&str>) -> Result<crate::chardev::Screen, Error> {
-        match self
-            .run(Command::ScreenText {
-                device: device.map(str::to_owned),
-            })
-            .await?
-        {
-            Reply::Screen(s) => Ok(s),
-            _ => Err(Error::NoConsole),
-        }
-    }
-
-    /// `chardev-send-break`.
-    pub async fn chardev_send_break(&self, id: &str) -> Result<(), Error> {
-        self.run(Command::ChardevSendBreak { id: id.into() }).await.map(|_| ())
-    }
-
-    /// `query-chardev`.
-    pub async fn query_chardev(&self) -> Result<Vec<ChardevInfo>, Error> {
-        match self.run(Command::QueryChardev).await? {
-            Reply::Chardevs(rows) => Ok(rows),
-            _ => Ok(Vec::new()),
-        }
-    }
-
-    /// `ringbuf-write` of raw bytes.
-    pub async fn ringbuf_write(&self, device: &str, data: &[u8]) -> Result<(), Error> {
-        let data = Payload::Bytes(Bytes::copy_from_slice(data));
-        self.run(Command::RingbufWrite {
-            device: device.into(),
-            data,
-        })
-        .await
-        .map(|_| ())
-    }
-
-    /// `ringbuf-read`.
-    pub async fn ringbuf_read(&self, device: &str, size: i64, format: DataFormat) -> Result<String, Error> {
-        match self
-            .run(Command::RingbufRead {
-                device: device.into(),
-                size,
-                format,
-            })
-            .await?
-        {
-            Reply::Text(t) => Ok(t),
-            _ => Ok(String::new()),
-        }
-    }
-
-    /// `device_add` of a built-in frontend.
-    pub async fn device_add(&self, driver: &str, id: Option<&str>, props: Vec<(String, Json)>) -> Result<(), Error> {
-        self.run(Command::DeviceAdd {
-            driver: driver.into(),
-            id: id.map(str::to_owned),
-            props,
-        })
-        .await
-        .map(|_| ())
-    }
-
-    /// `device_del`.
-    pub async fn device_del(&self, id: &str) -> Result<(), Error> {
-        self.run(Command::DeviceDel { id: id.into() }).await.map(|_| ())
-    }
-
-    /// `__org.chardevd_port-set-open`.
-    pub async fn port_set_open(&self, id: &str, open: bool) -> Result<(), Error> {
-        self.run(Command::PortSetOpen { id: id.into(), open }).await.map(|_| ())
     }
 
     /// Attach a frontend to a chardev (it starts closed: call `set_open(true)`).
@@ -358,23 +244,20 @@ impl Handle {
 
     /// Attach a frontend with its own port bounds.
     pub async fn attach_with(&self, chardev: &str, config: PortConfig) -> Result<Frontend, Error> {
-        let n = self.exec.ask(NewHolderId).await?;
-        let holder = Holder::Library(n);
-        let port = self
+        let id = chardev.to_owned();
+        let (holder, port, attached) = self
             .exec
-            .ask(Attach {
-                chardev: chardev.into(),
-                holder: holder.clone(),
-                open: false,
-                config,
+            .with(move |sup, _ctx| {
+                let holder = Holder::Library(sup.new_holder());
+                match sup.attach(&id, &holder, false, config) {
+                    Ok((port, attached)) => Ok((holder, port, attached)),
+                    Err(AttachReject::NotFound) => Err(Error::NotFound(id)),
+                    Err(AttachReject::Full { max }) => Err(sup.full_error(id, max)),
+                }
             })
             .await??;
-        Ok(Frontend::new(
-            chardev.into(),
-            holder,
-            port,
-            self.exec.supervisor().clone(),
-        ))
+        let _ = attached.await;
+        Ok(Frontend::new(chardev.into(), holder, port, self.exec.clone()))
     }
 
     /// Subscribe to every event. At most `capacity` unread events are
@@ -383,15 +266,8 @@ impl Handle {
     /// stream ends when the system stops.
     pub async fn events(&self, capacity: usize) -> Result<EventStream, Error> {
         let (stream, sink) = crate::events::event_stream(capacity);
-        self.exec.ask(Subscribe(Box::new(sink))).await?;
+        self.exec.subscribe(Box::new(sink)).await?;
         Ok(stream)
-    }
-
-    /// Stop the system as QMP `quit` does (SHUTDOWN with reason
-    /// `host-qmp-quit` to every subscriber first).
-    pub async fn quit(&self) -> Result<(), Error> {
-        self.exec.run(Command::Quit).await?;
-        self.exec.ask(Quit).await
     }
 
     /// Stop the system as QEMU does on SIGINT or SIGTERM: SHUTDOWN with
@@ -399,12 +275,12 @@ impl Handle {
     /// (bounded), then stop. Returns when the system is stopping.
     pub async fn quit_on_signal(&self) -> Result<(), Error> {
         self.exec
-            .ask(Emit(Event::Shutdown {
+            .emit(Event::Shutdown {
                 guest: false,
                 reason: ShutdownReason::HostSignal,
-            }))
+            })
             .await?;
-        self.exec.ask(Quit).await
+        self.exec.stop_system().await
     }
 
     /// Stop the system (listeners close, their socket files are removed).

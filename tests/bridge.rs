@@ -3,7 +3,6 @@
 mod common;
 
 use chardevd::backends::{pty::Pty, ChardevBackend};
-use chardevd::json::Json;
 use chardevd::runtime::{self, Config};
 use common::*;
 use std::io::{Read, Write};
@@ -19,11 +18,11 @@ fn unix_server(path: &Path) -> ChardevBackend {
     .unwrap()
 }
 
-fn props(chardev: &str, peer: &str) -> Vec<(String, Json)> {
-    vec![
-        ("chardev".to_owned(), Json::str(chardev)),
-        ("peer".to_owned(), Json::str(peer)),
-    ]
+fn bridge(chardev: &str, peer: &str) -> chardevd::commands::Device {
+    chardevd::commands::Device::Bridge {
+        chardev: chardev.into(),
+        peer: peer.into(),
+    }
 }
 
 /// Bytes no two positions of which are likely to repeat in step.
@@ -77,7 +76,7 @@ async fn four_mib_cross_the_bridge_intact_both_ways_at_once() {
     let h = runtime::spawn(Config::default()).unwrap();
     h.chardev_add("a", unix_server(&pa)).await.unwrap();
     h.chardev_add("b", unix_server(&pb)).await.unwrap();
-    h.device_add("bridge", Some("br"), props("a", "b")).await.unwrap();
+    h.device_add(Some("br"), bridge("a", "b")).await.unwrap();
     let rows = h.query_chardev().await.unwrap();
     assert!(rows.iter().all(|r| r.frontend_open), "{rows:?}");
     let a = UnixStream::connect(&pa).unwrap();
@@ -108,7 +107,7 @@ async fn a_peer_that_reads_nothing_holds_the_writer_back() {
     let h = runtime::spawn(Config::default()).unwrap();
     h.chardev_add("a", unix_server(&pa)).await.unwrap();
     h.chardev_add("b", unix_server(&pb)).await.unwrap();
-    h.device_add("bridge", None, props("a", "b")).await.unwrap();
+    h.device_add(None, bridge("a", "b")).await.unwrap();
     let mut a = UnixStream::connect(&pa).unwrap();
     let b = UnixStream::connect(&pb).unwrap();
     connected(&h, "a").await;
@@ -163,9 +162,7 @@ async fn a_pty_served_on_a_socket_and_the_bridge_follows_a_chardev_change() {
     let ret = h.chardev_add("tty", ChardevBackend::new(Pty::default())).await.unwrap();
     let slave_path = ret.pty.expect("a pty path");
     h.chardev_add("net", unix_server(&sock)).await.unwrap();
-    h.device_add("bridge", Some("ser2net"), props("tty", "net"))
-        .await
-        .unwrap();
+    h.device_add(Some("ser2net"), bridge("tty", "net")).await.unwrap();
     let slave = std::fs::OpenOptions::new()
         .read(true)
         .write(true)

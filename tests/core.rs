@@ -7,7 +7,7 @@ mod common;
 use bytes::Bytes;
 use chardevd::backends::{null::Null, ringbuf::Ringbuf, ChardevBackend};
 use chardevd::runtime::{self, Config};
-use chardevd::{DataFormat, FrontendEvent, QmpAddr};
+use chardevd::{FrontendEvent, QmpAddr};
 use common::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -204,22 +204,19 @@ async fn the_handle_checks_in_qmps_order() {
     let h = runtime::spawn(Config::default()).unwrap();
     // QEMU looks the device up before it checks the size.
     assert_eq!(
-        h.ringbuf_read("nope", 0, DataFormat::Utf8)
-            .await
-            .unwrap_err()
-            .to_string(),
+        h.ringbuf_read_text("nope", 0).await.unwrap_err().to_string(),
         "Device 'nope' not found"
     );
     h.chardev_add("n", ChardevBackend::new(Null {})).await.unwrap();
     assert_eq!(
-        h.ringbuf_read("n", 0, DataFormat::Utf8).await.unwrap_err().to_string(),
+        h.ringbuf_read_text("n", 0).await.unwrap_err().to_string(),
         "n is not a ringbuf device"
     );
     h.chardev_add("r", ChardevBackend::new(Ringbuf::default()))
         .await
         .unwrap();
     assert_eq!(
-        h.ringbuf_read("r", 0, DataFormat::Utf8).await.unwrap_err().to_string(),
+        h.ringbuf_read_text("r", 0).await.unwrap_err().to_string(),
         "size must be greater than zero"
     );
     h.shutdown();

@@ -187,20 +187,20 @@ async fn vc_draws_the_frontend_output_and_sends_keys_back() {
     h.chardev_add("con", ChardevBackend::new(vc)).await.unwrap();
     let mut fe = h.attach("con").await.unwrap();
     assert_eq!(next(&mut fe).await, FrontendEvent::Opened);
-    let s = h.screen(None).await.unwrap();
+    let s = h.screendump_text(None).await.unwrap();
     assert_eq!((s.cols, s.rows), (40, 10));
     assert_eq!(s.lines[0], "con console");
     fe.write(Bytes::from_static(b"login: \x1b[1mroot\x1b[0m\r\n\x1b[5;3Hmiddle"))
         .await
         .unwrap();
     fe.flush().await.unwrap();
-    let mut s = h.screen(Some("con")).await.unwrap();
+    let mut s = h.screendump_text(Some("con")).await.unwrap();
     for _ in 0..100 {
         if s.lines[4].contains("middle") {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
-        s = h.screen(Some("con")).await.unwrap();
+        s = h.screendump_text(Some("con")).await.unwrap();
     }
     assert_eq!(s.lines[1], "login: root");
     assert_eq!(s.lines[4], "  middle");
@@ -227,7 +227,7 @@ async fn vc_draws_the_frontend_output_and_sends_keys_back() {
         .await
         .unwrap();
     assert_eq!(
-        h.screen(Some("n")).await.unwrap_err().to_string(),
+        h.screendump_text(Some("n")).await.unwrap_err().to_string(),
         "Device 'n' not found"
     );
     h.shutdown();
@@ -362,9 +362,7 @@ async fn unbuilt_kinds_are_refused_as_qemu_refuses_them() {
         );
     }
     assert!(ChardevBackend::from_qmp(&serde_json::json!({"type": "console", "data": {}})).is_err());
-    let chardevd::Reply::Backends(kinds) = h.run(chardevd::Command::QueryChardevBackends).await.unwrap() else {
-        panic!("backends");
-    };
+    let kinds = h.query_chardev_backends().await.unwrap();
     for k in ["spicevmc", "spiceport", "qemu-vdagent", "dbus", "console"] {
         assert!(!kinds.contains(&k), "{k} listed");
     }

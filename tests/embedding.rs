@@ -4,7 +4,6 @@
 use bytes::Bytes;
 use chardevd::backends::{null::Null, ringbuf::Ringbuf, ChardevBackend};
 use chardevd::runtime::{self, Config};
-use chardevd::DataFormat;
 use chardevd::FrontendEvent;
 use std::time::Duration;
 
@@ -34,13 +33,13 @@ async fn a_frontend_writes_into_a_ringbuf_and_gets_opened_and_break() {
         "a ringbuf is open at creation"
     );
     assert_eq!(fe.write(Bytes::from_static(b"hello")).await.unwrap(), 5);
-    assert_eq!(h.ringbuf_read("log", 100, DataFormat::Utf8).await.unwrap(), "hello");
+    assert_eq!(h.ringbuf_read_text("log", 100).await.unwrap(), "hello");
     h.chardev_send_break("log").await.unwrap();
     assert_eq!(next(&mut fe).await, FrontendEvent::Break);
 
     // frontend-open follows set_open; a chardev in use cannot be removed.
     assert!(!h.query_chardev().await.unwrap()[0].frontend_open);
-    fe.set_open(true).await;
+    fe.set_open(true).await.unwrap();
     assert!(h.query_chardev().await.unwrap()[0].frontend_open);
     assert_eq!(
         h.chardev_remove("log").await.unwrap_err().to_string(),
@@ -50,7 +49,7 @@ async fn a_frontend_writes_into_a_ringbuf_and_gets_opened_and_break() {
         h.attach("log").await.unwrap_err().to_string(),
         "chardev 'log' is already in use"
     );
-    fe.detach().await;
+    fe.detach().await.unwrap();
     h.chardev_remove("log").await.unwrap();
     h.shutdown();
     h.join();
@@ -75,12 +74,12 @@ async fn chardev_change_moves_the_frontend_to_the_new_backend() {
     h.chardev_change("c", ring(8)).await.unwrap();
     assert_eq!(next(&mut fe).await, FrontendEvent::Opened);
     fe.write(Bytes::from_static(b"new")).await.unwrap();
-    assert_eq!(h.ringbuf_read("c", 100, DataFormat::Utf8).await.unwrap(), "new");
+    assert_eq!(h.ringbuf_read_text("c", 100).await.unwrap(), "new");
 
     // A failed change leaves the frontend where it was.
     assert!(h.chardev_change("c", ring(3)).await.is_err());
     fe.write(Bytes::from_static(b"still")).await.unwrap();
-    assert_eq!(h.ringbuf_read("c", 100, DataFormat::Utf8).await.unwrap(), "still");
+    assert_eq!(h.ringbuf_read_text("c", 100).await.unwrap(), "still");
     h.shutdown();
     h.join();
 }
@@ -95,11 +94,11 @@ async fn embedders_subscribe_to_events_and_errors_match_qmp() {
         "Chardev with id 'n' already exists"
     );
     assert_eq!(
-        h.ringbuf_read("n", 1, DataFormat::Utf8).await.unwrap_err().to_string(),
+        h.ringbuf_read_text("n", 1).await.unwrap_err().to_string(),
         "n is not a ringbuf device"
     );
     assert_eq!(
-        h.ringbuf_read("x", 1, DataFormat::Utf8).await.unwrap_err().to_string(),
+        h.ringbuf_read_text("x", 1).await.unwrap_err().to_string(),
         "Device 'x' not found"
     );
     assert_eq!(
@@ -111,8 +110,8 @@ async fn embedders_subscribe_to_events_and_errors_match_qmp() {
         "Chardev 'x' does not exist"
     );
     // Drive a port device as QMP would.
-    let props = vec![("chardev".into(), chardevd::json::Json::str("n"))];
-    h.device_add("port", Some("p"), props).await.unwrap();
+    let port = chardevd::commands::Device::Port { chardev: "n".into() };
+    h.device_add(Some("p"), port).await.unwrap();
     h.port_set_open("p", true).await.unwrap();
     let ev = tokio::time::timeout(Duration::from_secs(5), events.recv())
         .await

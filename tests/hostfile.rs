@@ -44,7 +44,7 @@ async fn file_backend_writes_out_reads_in_and_closes_at_end_of_input() {
         "end of the in file closes the input"
     );
     fe.write(Bytes::from_static(b"guest output\n")).await.unwrap();
-    fe.detach().await;
+    fe.detach().await.unwrap();
     h.chardev_remove("f").await.unwrap();
     eventually("the output is flushed", || {
         std::fs::read(&out).unwrap() == b"guest output\n"
@@ -60,7 +60,7 @@ async fn file_backend_writes_out_reads_in_and_closes_at_end_of_input() {
     h.chardev_add("f", ChardevBackend::new(f)).await.unwrap();
     let fe = h.attach("f").await.unwrap();
     fe.write(Bytes::from_static(b"more\n")).await.unwrap();
-    fe.detach().await;
+    fe.detach().await.unwrap();
     h.chardev_remove("f").await.unwrap();
     eventually("the output is appended", || {
         std::fs::read(&out).unwrap() == b"guest output\nmore\n"
@@ -87,7 +87,7 @@ async fn write_errors_on_dev_full_are_logged_and_harm_nothing_else() {
         fe.write(Bytes::from_static(b"no space for this\n")).await.unwrap();
     }
     h.ringbuf_write("r", b"still fine").await.unwrap();
-    assert_eq!(h.ringbuf_read("r", 64, Default::default()).await.unwrap(), "still fine");
+    assert_eq!(h.ringbuf_read_text("r", 64).await.unwrap(), "still fine");
     assert_eq!(h.query_chardev().await.unwrap().len(), 2);
     h.shutdown();
     h.join();
@@ -231,7 +231,7 @@ async fn pty_backend_opens_on_slave_open_and_drops_output_while_nobody_listens()
         err.to_string(),
         "Failed to add chardev 'pt2': Failed to create PTY symlink: File exists"
     );
-    fe.detach().await;
+    fe.detach().await.unwrap();
     h.chardev_remove("pt").await.unwrap();
     eventually("the link is removed with the chardev", || {
         std::fs::symlink_metadata(&link).is_err()
@@ -440,7 +440,7 @@ async fn logfile_records_frontend_output_and_logappend_keeps_the_old_log() {
         .unwrap();
     let fe = h.attach("n").await.unwrap();
     fe.write(Bytes::from_static(b"logged\n")).await.unwrap();
-    fe.detach().await;
+    fe.detach().await.unwrap();
     h.chardev_remove("n").await.unwrap();
     assert_eq!(std::fs::read(&log).unwrap(), b"before\nlogged\n");
     // Without logappend the log starts empty, even if the backend then fails.

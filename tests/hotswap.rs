@@ -10,7 +10,7 @@ mod common;
 use bytes::Bytes;
 use chardevd::backends::{file::File, null::Null, pipe::Pipe, pty::Pty, ringbuf::Ringbuf, ChardevBackend};
 use chardevd::runtime::{self, Config};
-use chardevd::{DataFormat, Frontend, FrontendEvent};
+use chardevd::{Frontend, FrontendEvent};
 use common::*;
 use std::io::Read;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -138,7 +138,7 @@ impl Outside {
             got
         };
         let got = match self {
-            Outside::Ring => h.ringbuf_read(id, 4096, DataFormat::Utf8).await.unwrap().into_bytes(),
+            Outside::Ring => h.ringbuf_read_text(id, 4096).await.unwrap().into_bytes(),
             Outside::File(p) => {
                 let p = p.clone();
                 eventually("the file has the bytes", || {

@@ -6,7 +6,7 @@ mod common;
 use bytes::Bytes;
 use chardevd::backends::{hub::Hub, mux::Mux, ringbuf::Ringbuf, ChardevBackend};
 use chardevd::runtime::{self, Config};
-use chardevd::{DataFormat, FrontendEvent};
+use chardevd::FrontendEvent;
 use common::*;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -101,7 +101,7 @@ async fn hub_errors_are_qemus_and_failures_free_the_inputs() {
 async fn ring_text(h: &chardevd::Handle, id: &str, want: usize) -> String {
     let mut got = String::new();
     for _ in 0..500 {
-        got += &h.ringbuf_read(id, 128, DataFormat::Utf8).await.unwrap();
+        got += &h.ringbuf_read_text(id, 128).await.unwrap();
         if got.len() >= want {
             break;
         }
@@ -235,7 +235,7 @@ async fn output_goes_at_the_pace_of_the_slowest_input() {
     .unwrap();
     assert_eq!(got, accepted);
     fe.flush().await.unwrap();
-    let tail = h.ringbuf_read("r", 65536, DataFormat::Utf8).await.unwrap();
+    let tail = h.ringbuf_read_text("r", 65536).await.unwrap();
     assert_eq!(tail.len(), 65536.min(accepted));
     assert!(tail.bytes().all(|b| b == b'z'));
     h.shutdown();

@@ -452,7 +452,7 @@ async fn a_monitor_over_tls_with_openssl_s_client() {
         "tls-creds": "tls0"}}))
     .unwrap();
     h.chardev_add("tls", s).await.unwrap();
-    h.run(chardevd::Command::MonitorAdd {
+    h.run(chardevd::commands::MonitorAdd {
         id: Some("secure".into()),
         chardev: "tls".into(),
         pretty: false,
@@ -512,7 +512,7 @@ async fn a_monitor_over_a_websocket_with_python() {
         "websocket": true}}))
     .unwrap();
     h.chardev_add("ws", w).await.unwrap();
-    h.run(chardevd::Command::MonitorAdd {
+    h.run(chardevd::commands::MonitorAdd {
         id: None,
         chardev: "ws".into(),
         pretty: false,

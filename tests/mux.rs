@@ -6,7 +6,7 @@ mod common;
 use bytes::Bytes;
 use chardevd::backends::{mux::Mux, ringbuf::Ringbuf, ChardevBackend};
 use chardevd::runtime::{self, Config};
-use chardevd::{DataFormat, Frontend, FrontendEvent};
+use chardevd::{Frontend, FrontendEvent};
 use common::*;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -146,7 +146,7 @@ async fn a_focused_slot_whose_frontend_went_holds_32_bytes_for_the_next_one() {
     let mut c = UnixStream::connect(&path).unwrap();
     eventually_open(&h, "base").await;
     // fe2 (slot 1) has the focus and goes: the focus stays on its slot.
-    fe2.detach().await;
+    fe2.detach().await.unwrap();
     c.write_all(&[b'q'; 40]).unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     // C-a c is not seen while the held bytes fill the slot (QEMU's rule).
@@ -248,7 +248,7 @@ async fn limits_errors_and_removal_are_qemus() {
     // The first to open opens it (and it stays open); the mux's own
     // frontend-open is its focused frontend's (QEMU): the focus is on mm,
     // which has no frontend of its own.
-    fes[0].set_open(true).await;
+    fes[0].set_open(true).await.unwrap();
     eventually_rows(&h, |rows| row(rows, "base") == ("ringbuf".into(), true)).await;
     assert_eq!(row(&h.query_chardev().await.unwrap(), "m"), ("mux".into(), false));
 
@@ -276,11 +276,11 @@ async fn limits_errors_and_removal_are_qemus() {
     h.chardev_add("mm", mux("m")).await.unwrap();
     h.chardev_remove("mm").await.unwrap();
     let fe4 = h.attach("m").await.unwrap();
-    fe4.set_open(true).await;
+    fe4.set_open(true).await.unwrap();
     eventually_rows(&h, |rows| row(rows, "m") == ("mux".into(), true)).await;
     fes.push(fe4);
     for fe in fes {
-        fe.detach().await;
+        fe.detach().await.unwrap();
     }
     h.chardev_remove("m").await.unwrap();
     h.chardev_remove("base").await.unwrap();
@@ -363,7 +363,7 @@ async fn output_of_a_ring_base_is_readable_and_help_lands_in_it() {
     fe.flush().await.unwrap();
     let mut got = String::new();
     for _ in 0..100 {
-        got += &h.ringbuf_read("base", 100, DataFormat::Utf8).await.unwrap();
+        got += &h.ringbuf_read_text("base", 100).await.unwrap();
         if got.len() >= 15 {
             break;
         }

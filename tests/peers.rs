@@ -9,7 +9,6 @@ use bytes::Bytes;
 use chardevd::backends::socket::Socket;
 use chardevd::backends::ChardevBackend;
 use chardevd::config::ObjectOpt;
-use chardevd::json::Json;
 use chardevd::net::{InetSocketAddress, SocketAddressLegacy, UnixSocketAddress};
 use chardevd::runtime::{self, Config};
 use chardevd::FrontendEvent;
@@ -38,13 +37,8 @@ async fn port(h: &runtime::Handle, id: &str) -> u16 {
 }
 
 async fn echo(h: &runtime::Handle, id: &str) {
-    h.device_add(
-        "echo",
-        Some(&format!("echo-{id}")),
-        vec![("chardev".into(), Json::str(id))],
-    )
-    .await
-    .unwrap();
+    let echo = chardevd::commands::Device::Echo { chardev: id.into() };
+    h.device_add(Some(&format!("echo-{id}")), echo).await.unwrap();
 }
 
 fn socat_present() -> bool {
@@ -241,11 +235,14 @@ async fn a_tls_client_chardev_talks_to_a_tls_server_chardev() {
     let pki = dir.path().to_path_buf();
     make_pki(&pki);
     let (h, p) = tls_server(&pki).await;
-    h.run(chardevd::Command::ObjectAdd {
-        qom_type: "tls-creds-x509".into(),
-        id: "tlsc".into(),
-        props: serde_json::json!({"dir": pki.join("client"), "endpoint": "client"}),
-    })
+    h.object_add(
+        "tlsc",
+        chardevd::commands::ObjectProps::TlsCredsX509(chardevd::objects::X509Props {
+            dir: Some(pki.join("client").display().to_string()),
+            endpoint: Some(chardevd::objects::Endpoint::Client),
+            ..Default::default()
+        }),
+    )
     .await
     .unwrap();
     let c = ChardevBackend::new(Socket {

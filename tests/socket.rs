@@ -115,7 +115,7 @@ async fn a_tcp_server_serves_one_client_at_a_time_and_names_it_as_qemu_does() {
     );
     fe.write(Bytes::from_static(b"to b")).await.unwrap();
     assert_eq!(read_exactly(&mut b, 4), b"to b");
-    fe.detach().await;
+    fe.detach().await.unwrap();
     h.chardev_remove("s").await.unwrap();
     let mut rest = Vec::new();
     assert_eq!(b.read_to_end(&mut rest).unwrap(), 0, "removal closes the client");
@@ -212,7 +212,7 @@ async fn unix_servers_replace_only_stale_sockets_and_remove_theirs() {
     assert_eq!(read_data(&mut fe, 2).await, b"hi");
     drop(c);
     assert_eq!(next(&mut fe).await, FrontendEvent::Closed);
-    fe.detach().await;
+    fe.detach().await.unwrap();
     h.chardev_remove("u").await.unwrap();
     eventually("the socket file goes with the chardev", || !path.exists()).await;
 
@@ -475,13 +475,9 @@ async fn websocket_upgrades_frames_and_closes_as_qemu_does() {
     let f = filename(&h, "w").await;
     assert!(f.starts_with("disconnected:websocket:127.0.0.1:"), "{f}");
     let port = port_of(&f);
-    h.device_add(
-        "echo",
-        Some("e"),
-        vec![("chardev".into(), chardevd::json::Json::str("w"))],
-    )
-    .await
-    .unwrap();
+    h.device_add(Some("e"), chardevd::commands::Device::Echo { chardev: "w".into() })
+        .await
+        .unwrap();
     let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     c.write_all(&ws_request(
@@ -573,13 +569,13 @@ async fn yank_drops_the_connection_and_only_sockets_are_yankable() {
     let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     wait_filename(&h, "s", |f| f.contains("<->")).await;
-    let yank = |ids: &[&str]| chardevd::Command::Yank {
-        instances: ids.iter().map(|i| Some(i.to_string())).collect(),
+    use chardevd::commands::{QueryYank, Yank, YankInstance};
+    let chardev = |id: &str| YankInstance::Chardev { id: id.into() };
+    let yank = |ids: &[&str]| Yank {
+        instances: ids.iter().map(|i| chardev(i)).collect(),
     };
-    assert_eq!(
-        h.run(chardevd::Command::QueryYank).await.unwrap(),
-        chardevd::Reply::Yanks(vec!["s".into()])
-    );
+    assert_eq!(h.run(QueryYank).await.unwrap(), vec![chardev("s")]);
+    assert_eq!(h.query_yank().await.unwrap(), vec![chardev("s")]);
     let err = h.run(yank(&["s", "n"])).await.unwrap_err();
     assert_eq!(
         (err.to_string(), err.class()),

@@ -28,35 +28,10 @@ OBJECT_TYPES = ['authz-list', 'authz-listfile', 'authz-pam', 'authz-simple',
                 'tls-creds-anon', 'tls-creds-psk', 'tls-creds-x509']
 EVENTS = ['SHUTDOWN', 'VSERPORT_CHANGE', 'DEVICE_DELETED']
 
-# Downstream extensions (QAPI naming rule for vendor extensions).
-EXTENSIONS = [
-    {'name': '__org.chardevd_port-set-open', 'meta-type': 'command',
-     'arg-type': '__org.chardevd_q_obj_port-set-open-arg', 'ret-type': '0'},
-    {'name': '__org.chardevd_q_obj_port-set-open-arg', 'meta-type': 'object',
-     'members': [{'name': 'id', 'type': 'str'}, {'name': 'open', 'type': 'bool'}]},
-    {'name': '__org.chardevd_monitor-add', 'meta-type': 'command',
-     'arg-type': '__org.chardevd_q_obj_monitor-add-arg', 'ret-type': '0'},
-    {'name': '__org.chardevd_q_obj_monitor-add-arg', 'meta-type': 'object',
-     'members': [{'name': 'chardev', 'type': 'str'}, {'name': 'id', 'default': None, 'type': 'str'},
-                 {'name': 'pretty', 'default': None, 'type': 'bool'}]},
-    {'name': '__org.chardevd_monitor-del', 'meta-type': 'command',
-     'arg-type': '__org.chardevd_q_obj_monitor-del-arg', 'ret-type': '0'},
-    {'name': '__org.chardevd_q_obj_monitor-del-arg', 'meta-type': 'object',
-     'members': [{'name': 'id', 'type': 'str'}]},
-    {'name': '__org.chardevd_EXIT_REQUEST', 'meta-type': 'event',
-     'arg-type': '__org.chardevd_q_obj_EXIT_REQUEST-arg'},
-    {'name': '__org.chardevd_q_obj_EXIT_REQUEST-arg', 'meta-type': 'object',
-     'members': [{'name': 'chardev', 'type': 'str'}, {'name': 'source', 'type': 'str'},
-                 {'name': 'status', 'default': None, 'type': 'int'}]},
-    {'name': '__org.chardevd_screendump-text', 'meta-type': 'command',
-     'arg-type': '__org.chardevd_q_obj_screendump-text-arg', 'ret-type': '__org.chardevd_ScreenText'},
-    {'name': '__org.chardevd_q_obj_screendump-text-arg', 'meta-type': 'object',
-     'members': [{'name': 'device', 'default': None, 'type': 'str'}]},
-    {'name': '__org.chardevd_ScreenText', 'meta-type': 'object',
-     'members': [{'name': 'cols', 'type': 'int'}, {'name': 'rows', 'type': 'int'},
-                 {'name': 'cursor-row', 'type': 'int'}, {'name': 'cursor-col', 'type': 'int'},
-                 {'name': 'lines', 'type': '[str]'}]},
-]
+# Downstream extensions (QAPI naming rule for vendor extensions) are not
+# here: each extension command carries its entities in its own file
+# (src/commands/*.rs, `Command::SCHEMA`), extension events in
+# src/events.rs; the served schema appends them at start-up.
 
 def main():
     src = json.load(open(SRC))
@@ -94,7 +69,7 @@ def main():
 
     for n in COMMANDS + EVENTS + ['[str]']:
         visit(n)
-    out = [e for e in schema if e['name'] in want] + EXTENSIONS
+    out = [e for e in schema if e['name'] in want]
     with open(DST, 'w') as f:
         f.write('[\n' + ',\n'.join(json.dumps(e) for e in out) + '\n]\n')
     print(f'{DST}: {len(out)} entities', file=sys.stderr)

@@ -8,6 +8,7 @@
 //! command.
 use crate::chardev::{ChardevInfo, SharedRing, Status};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// One live chardev as the directory shows it.
@@ -23,7 +24,14 @@ pub struct Entry {
 
 /// The shared view. Cheap to clone.
 #[derive(Debug, Clone, Default)]
-pub struct Directory(Arc<RwLock<HashMap<String, Entry>>>);
+pub struct Directory(Arc<Inner>);
+
+#[derive(Debug, Default)]
+struct Inner {
+    map: RwLock<HashMap<String, Entry>>,
+    /// The system stopped: nothing may be read any more.
+    closed: AtomicBool,
+}
 
 impl Directory {
     /// An empty directory.
@@ -32,11 +40,21 @@ impl Directory {
     }
 
     fn read(&self) -> RwLockReadGuard<'_, HashMap<String, Entry>> {
-        self.0.read().unwrap_or_else(|p| p.into_inner())
+        self.0.map.read().unwrap_or_else(|p| p.into_inner())
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, HashMap<String, Entry>> {
-        self.0.write().unwrap_or_else(|p| p.into_inner())
+        self.0.map.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The system is stopping: readers are told so from now on.
+    pub fn close(&self) {
+        self.0.closed.store(true, Ordering::Release);
+    }
+
+    /// Whether the system stopped (see [`Directory::close`]).
+    pub fn is_closed(&self) -> bool {
+        self.0.closed.load(Ordering::Acquire)
     }
 
     /// Show `id` as `entry` (added, or its backend changed).
@@ -58,11 +76,6 @@ impl Directory {
     /// The number of live chardevs.
     pub fn len(&self) -> usize {
         self.read().len()
-    }
-
-    /// No chardev is live.
-    pub fn is_empty(&self) -> bool {
-        self.read().is_empty()
     }
 
     /// The rows of `query-chardev`, in creation order. The lock is held only

@@ -1,16 +1,15 @@
-//! The one executor: every [`Command`], whoever sends it, runs here, so a QMP
-//! session, a monitor and the embedding handle see the same checks in the
-//! same order (QEMU's) and the same typed errors.
-use super::command::{Command, DataFormat, Payload, Reply};
-use crate::actors::msgs::*;
+//! The one executor: every command ([`crate::commands::Request`]), whoever
+//! sends it (a QMP session, a monitor, the embedding handle), runs here, so
+//! they all see the same checks in the same order (QEMU's) and the same
+//! typed errors.
+use crate::actors::supervisor::{ready, Answer, Call};
 use crate::actors::{Directory, Supervisor};
-use crate::backends::ringbuf::qemu_base64_decode;
-use crate::chardev::{lock_ring, SharedRing};
+use crate::chardev::SharedRing;
+use crate::commands::Request;
 use crate::error::Error;
-use crate::events::{Event, ShutdownReason};
 use crate::objects::Objects;
+use crate::registry::EventSink;
 use actix::prelude::*;
-use base64::Engine as _;
 use std::sync::Arc;
 
 /// Work on payloads at least this large (base64 of a big ring read, decoding
@@ -47,7 +46,7 @@ pub struct MonitorSpec {
 
 /// Starts QMP monitors (the QMP layer installs one; the executor itself
 /// knows nothing of the protocol).
-pub trait MonitorStarter: Send + Sync + std::fmt::Debug {
+pub(crate) trait MonitorStarter: Send + Sync + std::fmt::Debug {
     /// Start a monitor on `arbiter` with its port on the chardev; it runs
     /// its commands through `exec`.
     fn start(
@@ -61,7 +60,7 @@ pub trait MonitorStarter: Send + Sync + std::fmt::Debug {
 
 /// Runs commands against one supervisor. Cheap to clone, `Send`.
 #[derive(Debug, Clone)]
-pub struct Executor {
+pub(crate) struct Executor {
     supervisor: Addr<Supervisor>,
     directory: Directory,
     objects: Arc<Objects>,
@@ -87,168 +86,95 @@ impl Executor {
         self
     }
 
-    /// The system's objects.
-    pub fn objects(&self) -> &Arc<Objects> {
-        &self.objects
+    /// Run one command.
+    pub async fn run<R: Request>(&self, r: R) -> Result<R::Output, Error> {
+        r.execute(self).await
     }
 
-    /// The supervisor.
-    pub fn supervisor(&self) -> &Addr<Supervisor> {
-        &self.supervisor
+    /// Run `f` in the supervisor's context; its answer may wait (see
+    /// [`crate::actors::supervisor::Call`]).
+    pub async fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Supervisor, &mut Context<Supervisor>) -> Answer<T> + Send + 'static,
+    ) -> Result<T, Error> {
+        self.supervisor
+            .send(Call(Box::new(f)))
+            .await
+            .map_err(|_| Error::ShuttingDown)
     }
 
-    /// Ask the supervisor.
-    pub async fn ask<M>(&self, msg: M) -> Result<M::Result, Error>
-    where
-        M: actix::Message + Send + 'static,
-        M::Result: Send,
-        Supervisor: Handler<M>,
-    {
-        self.supervisor.send(msg).await.map_err(|_| Error::ShuttingDown)
+    /// Run `f` in the supervisor's context and answer at once.
+    pub async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Supervisor, &mut Context<Supervisor>) -> T + Send + 'static,
+    ) -> Result<T, Error> {
+        self.call(move |sup, ctx| ready(f(sup, ctx))).await
+    }
+
+    /// Tell the supervisor without waiting (a frontend dropped: detach it).
+    pub fn tell(&self, f: impl FnOnce(&mut Supervisor, &mut Context<Supervisor>) + Send + 'static) {
+        self.supervisor.do_send(Call(Box::new(move |sup, ctx| {
+            f(sup, ctx);
+            ready(())
+        })));
+    }
+
+    /// `Err(ShuttingDown)` once the system stopped.
+    pub fn check_running(&self) -> Result<(), Error> {
+        if self.is_running() {
+            Ok(())
+        } else {
+            Err(Error::ShuttingDown)
+        }
+    }
+
+    /// Whether the system still runs.
+    pub fn is_running(&self) -> bool {
+        self.supervisor.connected() && !self.directory.is_closed()
+    }
+
+    /// The directory of live chardevs (`Err` once the system stopped).
+    pub fn directory(&self) -> Result<&Directory, Error> {
+        self.check_running()?;
+        Ok(&self.directory)
     }
 
     /// A ring chardev, checked as QEMU checks it: it exists, then it is a ring.
-    fn ring(&self, device: &str) -> Result<SharedRing, Error> {
-        match self.directory.ring(device) {
+    pub fn ring(&self, device: &str) -> Result<SharedRing, Error> {
+        match self.directory()?.ring(device) {
             Err(()) => Err(Error::RingNotFound(device.to_owned())),
             Ok(None) => Err(Error::NotRingbuf(device.to_owned())),
             Ok(Some(ring)) => Ok(ring),
         }
     }
 
-    /// Run one command.
-    pub async fn run(&self, cmd: Command) -> Result<Reply, Error> {
-        match cmd {
-            Command::QueryChardev => {
-                // Thousands of rows: built off the arbiter.
-                let dir = self.directory.clone();
-                let n = dir.len();
-                Ok(Reply::Chardevs(offload(n * 64, move || dir.query()).await))
-            }
-            Command::QueryChardevBackends => {
-                Ok(Reply::Backends(crate::backends::KINDS.iter().map(|k| k.name).collect()))
-            }
-            Command::ChardevAdd { id, backend } => Ok(Reply::Chardev(self.ask(AddChardev { id, backend }).await??)),
-            Command::ChardevChange { id, backend } => {
-                Ok(Reply::Chardev(self.ask(ChangeChardev { id, backend }).await??))
-            }
-            Command::ChardevRemove { id } => {
-                self.ask(RemoveChardev { id }).await??;
-                Ok(Reply::Empty)
-            }
-            Command::ChardevSendBreak { id } => {
-                self.ask(SendBreak { id }).await??;
-                Ok(Reply::Empty)
-            }
-            Command::RingbufWrite { device, data } => {
-                // The ring is written under its lock right here (no message
-                // to its actor); big payloads are decoded off the arbiter.
-                let ring = self.ring(&device)?;
-                offload(data.len(), move || {
-                    match data {
-                        Payload::Utf8(s) => lock_ring(&ring).write(s.as_bytes()),
-                        Payload::Base64(s) => lock_ring(&ring).write(&qemu_base64_decode(&s)?),
-                        Payload::Bytes(b) => lock_ring(&ring).write(&b),
-                    }
-                    Ok::<_, Error>(())
-                })
-                .await?;
-                Ok(Reply::Empty)
-            }
-            Command::RingbufRead { device, size, format } => {
-                let ring = self.ring(&device)?;
-                if size <= 0 {
-                    return Err(Error::SizeNotPositive);
-                }
-                let size = usize::try_from(size).unwrap_or(usize::MAX);
-                let utf8 = format == DataFormat::Utf8;
-                // Taken under the lock and encoded, off the arbiter when big.
-                let big = lock_ring(&ring).len().min(size);
-                Ok(Reply::Text(
-                    offload(big, move || {
-                        let mut r = lock_ring(&ring);
-                        if utf8 {
-                            r.read_utf8(size)
-                        } else {
-                            let b = r.read(size);
-                            drop(r);
-                            base64::engine::general_purpose::STANDARD.encode(b)
-                        }
-                    })
-                    .await,
-                ))
-            }
-            Command::DeviceAdd { driver, id, props } => {
-                self.ask(DeviceAdd { driver, id, props }).await??;
-                Ok(Reply::Empty)
-            }
-            Command::DeviceDel { id } => {
-                self.ask(DeviceDel { id }).await??;
-                Ok(Reply::Empty)
-            }
-            Command::PortSetOpen { id, open } => {
-                self.ask(PortSetOpen { id, open }).await??;
-                Ok(Reply::Empty)
-            }
-            Command::Quit => {
-                // QEMU: SHUTDOWN to every session before quit's reply.
-                self.ask(Emit(Event::Shutdown {
-                    guest: false,
-                    reason: ShutdownReason::HostQmpQuit,
-                }))
-                .await?;
-                Ok(Reply::Quit)
-            }
-            Command::ObjectAdd { qom_type, id, props } => {
-                let objects = self.objects.clone();
-                // Reading credentials is file I/O: off the arbiter.
-                offload(OFFLOAD_BYTES, move || objects.add(&qom_type, &id, &props)).await?;
-                Ok(Reply::Empty)
-            }
-            Command::ObjectDel { id } => {
-                self.objects.del(&id)?;
-                Ok(Reply::Empty)
-            }
-            Command::Yank { instances } => {
-                self.ask(Yank { ids: instances }).await??;
-                Ok(Reply::Empty)
-            }
-            Command::QueryYank => Ok(Reply::Yanks(self.ask(QueryYank).await?)),
-            Command::InputSendEvent { device, head, events } => {
-                self.ask(SendInput { device, head, events }).await??;
-                Ok(Reply::Empty)
-            }
-            Command::SendKey { keys } => {
-                self.ask(SendKey { keys }).await?;
-                Ok(Reply::Empty)
-            }
-            Command::QueryMice => Ok(Reply::Mice(self.ask(QueryMice).await?)),
-            Command::ScreenText { device } => {
-                let rx = self.ask(GetScreen { device }).await??;
-                match rx.await {
-                    Ok(Some(screen)) => Ok(Reply::Screen(screen)),
-                    _ => Err(Error::NoConsole),
-                }
-            }
-            Command::MonitorAdd { id, chardev, pretty } => {
-                let Some(starter) = self.monitors.clone() else {
-                    return Err(Error::Monitor(crate::error::MonitorError::Unavailable));
-                };
-                let added = self.ask(AddMonitor { id, chardev }).await??;
-                let spec = MonitorSpec {
-                    id: added.id.clone(),
-                    chardev: added.chardev,
-                    pretty,
-                    oob: added.oob,
-                };
-                let stop = starter.start(spec, added.port, &added.arbiter, self.clone());
-                self.ask(CommitMonitor { id: added.id, stop }).await?;
-                Ok(Reply::Empty)
-            }
-            Command::MonitorDel { id } => {
-                self.ask(RemoveMonitor { id }).await??;
-                Ok(Reply::Empty)
-            }
-        }
+    /// The system's objects.
+    pub fn objects(&self) -> &Arc<Objects> {
+        &self.objects
+    }
+
+    /// The QMP monitor starter, if the QMP layer installed one.
+    pub fn monitors(&self) -> Option<Arc<dyn MonitorStarter>> {
+        self.monitors.clone()
+    }
+
+    /// Add an event subscriber; returns its id.
+    pub async fn subscribe(&self, sink: Box<dyn EventSink>) -> Result<u64, Error> {
+        self.with(move |sup, _ctx| sup.subscribe(sink)).await
+    }
+
+    /// Remove an event subscriber (without waiting).
+    pub fn unsubscribe(&self, id: u64) {
+        self.tell(move |sup, _ctx| sup.unsubscribe(id));
+    }
+
+    /// Raise an event.
+    pub async fn emit(&self, event: crate::events::Event) -> Result<(), Error> {
+        self.with(move |sup, ctx| sup.emit(event, ctx)).await
+    }
+
+    /// Stop the system once subscribers took their last events (bounded).
+    pub async fn stop_system(&self) -> Result<(), Error> {
+        self.with(|sup, ctx| sup.stop_system(ctx)).await
     }
 }

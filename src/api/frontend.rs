@@ -7,16 +7,17 @@
 //! reading makes the backend stop reading), marks itself open or closed,
 //! makes ioctls, and detaches on [`Frontend::detach`] or drop. A
 //! `chardev-change` moves it to the new backend; nothing changes on its side.
-use crate::actors::msgs::{Detach, Ioctl, SetOpen};
-use crate::actors::Supervisor;
+use super::execute::Executor;
+use crate::actors::chardev::Control;
+use crate::actors::supervisor::{later, ready};
 use crate::chardev::{CharIoctl, FrontendEvent, Port};
 use crate::error::Error;
 use crate::registry::Holder;
-use actix::prelude::*;
 use bytes::Bytes;
 use futures_util::Stream;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use tokio::sync::oneshot;
 
 /// A frontend attached to one chardev.
 #[derive(Debug)]
@@ -24,17 +25,17 @@ pub struct Frontend {
     chardev: String,
     holder: Holder,
     port: Port,
-    supervisor: Addr<Supervisor>,
+    exec: Executor,
     detached: bool,
 }
 
 impl Frontend {
-    pub(crate) fn new(chardev: String, holder: Holder, port: Port, supervisor: Addr<Supervisor>) -> Frontend {
+    pub(crate) fn new(chardev: String, holder: Holder, port: Port, exec: Executor) -> Frontend {
         Frontend {
             chardev,
             holder,
             port,
-            supervisor,
+            exec,
             detached: false,
         }
     }
@@ -79,14 +80,17 @@ impl Frontend {
     /// A device ioctl (serial line settings, break, modem lines, parallel
     /// port registers); returns the value read, or 0.
     pub async fn ioctl(&self, req: CharIoctl) -> Result<u32, Error> {
-        self.supervisor
-            .send(Ioctl {
-                chardev: self.chardev.clone(),
-                holder: self.holder.clone(),
-                req,
+        let (chardev, holder) = (self.chardev.clone(), self.holder.clone());
+        self.exec
+            .call(move |sup, _ctx| {
+                if sup.registry.port_of(&chardev, &holder).is_none() {
+                    return ready(Err(Error::Detached(chardev)));
+                }
+                let (done, rx) = oneshot::channel();
+                sup.port_op(&chardev, Control::Ioctl { req, done });
+                later(async move { rx.await.unwrap_or(Err(Error::Detached(chardev))) })
             })
-            .await
-            .map_err(|_| Error::ShuttingDown)?
+            .await?
     }
 
     /// The next event; `None` once the frontend is detached (its chardev was
@@ -102,27 +106,30 @@ impl Frontend {
 
     /// Mark the frontend open or closed (`frontend-open` in query-chardev);
     /// returns once query-chardev shows it.
-    pub async fn set_open(&self, open: bool) {
-        let _ = self
-            .supervisor
-            .send(SetOpen {
-                chardev: self.chardev.clone(),
-                holder: self.holder.clone(),
-                open,
+    pub async fn set_open(&self, open: bool) -> Result<(), Error> {
+        let (chardev, holder) = (self.chardev.clone(), self.holder.clone());
+        self.exec
+            .call(move |sup, _ctx| {
+                let Some(port) = sup.registry.port_of(&chardev, &holder) else {
+                    return ready(Err(Error::Detached(chardev)));
+                };
+                let (done, rx) = oneshot::channel();
+                sup.port_op(&chardev, Control::SetOpen { port, open, done });
+                later(async move {
+                    match rx.await {
+                        Ok(true) => Ok(()),
+                        _ => Err(Error::Detached(chardev)),
+                    }
+                })
             })
-            .await;
+            .await?
     }
 
     /// Detach from the chardev.
-    pub async fn detach(mut self) {
+    pub async fn detach(mut self) -> Result<(), Error> {
         self.detached = true;
-        let _ = self
-            .supervisor
-            .send(Detach {
-                chardev: self.chardev.clone(),
-                holder: self.holder.clone(),
-            })
-            .await;
+        let (chardev, holder) = (self.chardev.clone(), self.holder.clone());
+        self.exec.with(move |sup, _ctx| sup.detach(&chardev, &holder)).await
     }
 }
 
@@ -138,10 +145,8 @@ impl Drop for Frontend {
     fn drop(&mut self) {
         if !self.detached {
             // A rare control message: do_send is fine here (no data path).
-            self.supervisor.do_send(Detach {
-                chardev: self.chardev.clone(),
-                holder: self.holder.clone(),
-            });
+            let (chardev, holder) = (self.chardev.clone(), self.holder.clone());
+            self.exec.tell(move |sup, _ctx| sup.detach(&chardev, &holder));
         }
     }
 }

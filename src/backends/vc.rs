@@ -2,7 +2,7 @@
 //! terminal screen of `cols` x `rows` (or `width` x `height` pixels, at
 //! QEMU's 8x16 font: 80x24 when either is missing); the screen is read with
 //! `__org.chardevd_screendump-text` or the library's
-//! [`crate::Handle::screen`]. Keys from `input-send-event` and `send-key`
+//! [`crate::Handle::screendump_text`]. Keys from `input-send-event` and `send-key`
 //! reach the frontend as the bytes a terminal sends (US layout, QEMU's
 //! escape sequences). At open QEMU writes `ID console\r\n` on the screen;
 //! so does chardevd.

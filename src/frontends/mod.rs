@@ -51,6 +51,67 @@ pub fn driver(name: &str) -> Option<&'static Driver> {
     DRIVERS.iter().find(|d| d.name == name)
 }
 
+/// A built-in device, typed: which driver, on which chardevs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Device {
+    /// `echo`: writes back every byte it receives from `chardev`.
+    Echo {
+        /// Its chardev.
+        chardev: String,
+    },
+    /// `bridge`: joins `chardev` and `peer` both ways, with backpressure.
+    Bridge {
+        /// One side.
+        chardev: String,
+        /// The other side.
+        peer: String,
+    },
+    /// `port`: a virtio-serial-like port whose guest side is opened with
+    /// `__org.chardevd_port-set-open` (raising `VSERPORT_CHANGE`).
+    Port {
+        /// Its chardev.
+        chardev: String,
+    },
+}
+
+impl Device {
+    /// The driver name (`device_add`'s `driver`).
+    pub fn driver(&self) -> &'static str {
+        match self {
+            Device::Echo { .. } => echo::DRIVER.name,
+            Device::Bridge { .. } => bridge::DRIVER.name,
+            Device::Port { .. } => port::DRIVER.name,
+        }
+    }
+
+    /// The chardevs it uses, in property order.
+    pub fn chardevs(&self) -> Vec<String> {
+        match self {
+            Device::Echo { chardev } | Device::Port { chardev } => vec![chardev.clone()],
+            Device::Bridge { chardev, peer } => vec![chardev.clone(), peer.clone()],
+        }
+    }
+
+    /// From `device_add`'s driver name and properties, checked as QEMU
+    /// checks them (the driver, then in order: types, unknown properties,
+    /// then required ones).
+    pub fn from_props(driver: &str, props: &[(String, Json)]) -> Result<Device, DeviceError> {
+        let Some(d) = self::driver(driver) else {
+            return Err(DeviceError::NoDriver(driver.to_owned()));
+        };
+        let mut c = d.chardevs(props)?.into_iter();
+        let mut next = || c.next().unwrap_or_default();
+        Ok(match d.name {
+            "bridge" => Device::Bridge {
+                chardev: next(),
+                peer: next(),
+            },
+            "port" => Device::Port { chardev: next() },
+            _ => Device::Echo { chardev: next() },
+        })
+    }
+}
+
 impl Driver {
     /// Read `device_add`'s properties as QEMU does (in order: types, unknown
     /// properties, then required ones); returns the chardev ids.

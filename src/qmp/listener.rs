@@ -5,7 +5,7 @@ use super::fds::{FdStream, FdTable};
 use super::output::Budget;
 use super::session::{QmpSession, SessionLimits};
 use crate::actors::pool::Pool;
-use crate::api::Executor;
+use crate::api::execute::Executor;
 use crate::net::{self, InetSocketAddress, SocketAddressLegacy, UnixSocketAddress};
 use std::io;
 use std::os::unix::fs::PermissionsExt;
@@ -64,7 +64,7 @@ pub use crate::net::remove_socket_file;
 #[derive(Debug, Clone)]
 pub struct Serve {
     /// Runs their commands.
-    pub exec: Executor,
+    pub(crate) exec: Executor,
     /// Spreads them over threads.
     pub pool: Pool,
     /// Their bounds.

@@ -14,17 +14,15 @@
 //! - output turns every `\n` into `\r\n`; `pretty=on` is QEMU's pretty
 //!   JSON (4 spaces a level).
 //!
-//! It runs its commands through the same [`Executor`] as every QMP session.
+//! It runs its commands through the same executor as every QMP session.
 //! Its output goes through a bounded [`Output`] queue into its port; when
 //! too many events wait unwritten (nobody reads the chardev), new ones are
 //! dropped and logged, and the monitor stays.
 use super::output::{write_loop, Budget, Output};
 use super::protocol::{Protocol, Step};
-use super::session::{reply_json, SessionLimits};
+use super::session::SessionLimits;
 use super::wire::{failure, success};
-use crate::actors::msgs::{Quit, Subscribe, Unsubscribe};
-use crate::api::execute::{offload, MonitorSpec, MonitorStarter};
-use crate::api::{Executor, Reply};
+use crate::api::execute::{Executor, MonitorSpec, MonitorStarter};
 use crate::chardev::port::PortHandle;
 use crate::chardev::{FrontendEvent, Port};
 use crate::events::Stamped;
@@ -279,7 +277,7 @@ impl Actor for QmpMonitor {
 
     fn stopping(&mut self, _ctx: &mut Context<Self>) -> Running {
         if let Some(sub) = self.subscription.take() {
-            self.exec.supervisor().do_send(Unsubscribe(sub));
+            self.exec.unsubscribe(sub);
         }
         self.out.kick();
         tracing::info!(monitor = %self.spec.id, "QMP monitor stopped");
@@ -304,7 +302,7 @@ impl StreamHandler<MonitorInput> for QmpMonitor {
             MonitorInput::Closed => {
                 tracing::debug!(monitor = %self.spec.id, "chardev closed: pending input dropped");
             }
-            MonitorInput::Message(msg) => match self.proto.prepare(msg) {
+            MonitorInput::Message(msg) => match self.proto.prepare(msg, &self.exec) {
                 Step::Reply(reply) => {
                     let b = self.render(&reply);
                     self.push(b, ctx);
@@ -327,7 +325,7 @@ impl StreamHandler<MonitorInput> for QmpMonitor {
                     ctx.wait(
                         async move {
                             out.room().await;
-                            let sub = exec.ask(Subscribe(Box::new(sink))).await.ok();
+                            let sub = exec.subscribe(Box::new(sink)).await.ok();
                             out.push(reply);
                             sub
                         }
@@ -335,29 +333,21 @@ impl StreamHandler<MonitorInput> for QmpMonitor {
                         .map(|sub, act, _ctx| act.subscription = sub),
                     );
                 }
-                Step::Run(id, cmd) => {
+                Step::Run { id, run, stops } => {
                     let (exec, out, pretty) = (self.exec.clone(), self.out.clone(), self.spec.pretty);
                     ctx.wait(
                         async move {
                             out.room().await;
-                            let result = exec.run(cmd).await;
-                            let quit = matches!(result, Ok(Reply::Quit));
-                            let size = match &result {
-                                Ok(Reply::Text(t)) => t.len(),
-                                _ => 0,
+                            let result = run.await;
+                            let quit = stops && result.is_ok();
+                            let json = match result {
+                                Ok(r) => success(id, r),
+                                Err(e) => failure(id, &e.into()),
                             };
-                            let bytes = offload(size, move || {
-                                let json = match result {
-                                    Ok(r) => success(id, reply_json(r)),
-                                    Err(e) => failure(id, &e.into()),
-                                };
-                                render(&json, pretty)
-                            })
-                            .await;
-                            out.push(bytes);
+                            out.push(render(&json, pretty));
                             if quit {
                                 out.drained(QUIT_FLUSH).await;
-                                let _ = exec.ask(Quit).await;
+                                let _ = exec.stop_system().await;
                             }
                             quit
                         }

@@ -2,13 +2,14 @@
 //! sockets ([`super::session`]) and monitors on chardevs
 //! ([`super::monitor`]): capabilities negotiation, request checks, the
 //! protocol's own commands, and what goes to the executor.
-use super::command::QmpCommand;
+use super::command::{not_found, QmpCommand};
 use super::error::QmpError;
 use super::fds::FdTable;
 use super::request::{parse_request, ShapeError};
 use super::schema::schema;
-use super::wire::{failure, greeting_with, success, version};
-use crate::api::Command;
+use super::wire::{failure, greeting_with, success};
+use crate::api::execute::Executor;
+use crate::commands::{self, Args};
 use crate::error::Error;
 use crate::json::framer::Message;
 use crate::json::Json;
@@ -55,8 +56,8 @@ impl Protocol {
     }
 
     /// Check one message and answer what needs no executor; the rest runs
-    /// as a future.
-    pub fn prepare(&mut self, msg: Message) -> Step {
+    /// as a future on `exec`.
+    pub(crate) fn prepare(&mut self, msg: Message, exec: &Executor) -> Step {
         let value = match msg {
             Ok(v) => v,
             Err(desc) => return Step::Reply(failure(None, &QmpError::generic(desc))),
@@ -66,8 +67,11 @@ impl Protocol {
             Err(ShapeError { id, error }) => return Step::Reply(failure(id, &error)),
         };
         let id = req.id;
-        match self.check(&req.name, &req.args, req.oob) {
-            Ok(QmpCommand::Capabilities { enable }) => {
+        if let Err(e) = self.check(&req.name, &req.args, req.oob) {
+            return Step::Reply(failure(id, &e));
+        }
+        match QmpCommand::from_checked(&req.name, &req.args) {
+            Some(QmpCommand::Capabilities { enable }) => {
                 if self.negotiated {
                     return Step::Reply(failure(
                         id,
@@ -82,8 +86,7 @@ impl Protocol {
                 self.negotiated = true;
                 Step::Subscribe(id)
             }
-            Ok(QmpCommand::QueryVersion) => Step::Reply(success(id, version())),
-            Ok(QmpCommand::QueryCommands) => Step::Reply(success(
+            Some(QmpCommand::QueryCommands) => Step::Reply(success(
                 id,
                 Json::Array(
                     schema()
@@ -93,11 +96,28 @@ impl Protocol {
                         .collect(),
                 ),
             )),
-            Ok(QmpCommand::QueryQmpSchema) => Step::Reply(success(id, schema().introspection().clone())),
-            Ok(QmpCommand::GetFd { fdname }) => Step::Reply(self.answer(id, |fds| fds.getfd(&fdname))),
-            Ok(QmpCommand::CloseFd { fdname }) => Step::Reply(self.answer(id, |fds| fds.closefd(&fdname))),
-            Ok(QmpCommand::Run(cmd)) => Step::Run(id, self.with_fds(cmd)),
-            Err(e) => Step::Reply(failure(id, &e)),
+            Some(QmpCommand::QueryQmpSchema) => Step::Reply(success(id, schema().introspection().clone())),
+            Some(QmpCommand::GetFd { fdname }) => Step::Reply(self.answer(id, |fds| fds.getfd(&fdname))),
+            Some(QmpCommand::CloseFd { fdname }) => Step::Reply(self.answer(id, |fds| fds.closefd(&fdname))),
+            None => {
+                let Some(entry) = commands::find(&req.name) else {
+                    return Step::Reply(failure(id, &not_found(&req.name)));
+                };
+                // A chardev-add or chardev-change takes `fd` addresses from
+                // this session's descriptors.
+                let fds: Fds = match &self.fds {
+                    Some(f) => f.clone(),
+                    None => Arc::new(NoFds),
+                };
+                match (entry.start)(&Args::new(&req.args, &fds), exec) {
+                    Ok(run) => Step::Run {
+                        id,
+                        run,
+                        stops: entry.stops,
+                    },
+                    Err(e) => Step::Reply(failure(id, &e.into())),
+                }
+            }
         }
     }
 
@@ -113,26 +133,7 @@ impl Protocol {
         }
     }
 
-    /// A chardev-add or chardev-change takes `fd` addresses from this session.
-    fn with_fds(&self, cmd: Command) -> Command {
-        let fds: Fds = match &self.fds {
-            Some(f) => f.clone(),
-            None => Arc::new(NoFds),
-        };
-        match cmd {
-            Command::ChardevAdd { id, backend } => Command::ChardevAdd {
-                id,
-                backend: backend.with_fds(fds),
-            },
-            Command::ChardevChange { id, backend } => Command::ChardevChange {
-                id,
-                backend: backend.with_fds(fds),
-            },
-            other => other,
-        }
-    }
-
-    fn check(&self, name: &str, args: &Json, oob: bool) -> Result<QmpCommand, QmpError> {
+    fn check(&self, name: &str, args: &Json, oob: bool) -> Result<(), QmpError> {
         let schema = schema();
         if !self.negotiated && name != "qmp_capabilities" {
             return Err(QmpError::not_found(
@@ -147,8 +148,7 @@ impl Protocol {
         }
         schema
             .check_args(name, args, name == "device_add")
-            .map_err(QmpError::generic)?;
-        QmpCommand::from_checked(name, args)
+            .map_err(QmpError::generic)
     }
 }
 
@@ -158,6 +158,13 @@ pub enum Step {
     Reply(Json),
     /// Negotiation succeeded: subscribe to events, then answer.
     Subscribe(Option<Json>),
-    /// Run through the executor.
-    Run(Option<Json>, Command),
+    /// Run a command; its result is the reply.
+    Run {
+        /// The request's `id`.
+        id: Option<Json>,
+        /// The run.
+        run: commands::Run,
+        /// A success stops the system once the reply is out (`quit`).
+        stops: bool,
+    },
 }

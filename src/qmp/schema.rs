@@ -1,8 +1,10 @@
 //! The QMP schema chardevd serves: introspection data and argument validation.
 //!
 //! `schema.json` holds SchemaInfo entities in QEMU's own introspection format,
-//! cut from QEMU 10.0.2's `query-qmp-schema` to what chardevd implements, plus
-//! chardevd's `__org.chardevd_` extensions (`tools/gen-schema.py` builds it).
+//! cut from QEMU 10.0.2's `query-qmp-schema` to what chardevd implements
+//! (`tools/gen-schema.py` builds it); chardevd's `__org.chardevd_` commands
+//! and events carry their own entities (each command in its file), appended
+//! when the schema is loaded.
 //! The same data drives `query-qmp-schema`, `query-commands` and the argument
 //! checks, so introspection can never disagree with what is accepted.
 //!
@@ -50,10 +52,28 @@ pub struct Schema {
     commands: Vec<String>,
 }
 
-/// The process-wide schema (parsed once from the embedded data).
+/// The process-wide schema (parsed once from the embedded data and the
+/// extensions' entities).
 pub fn schema() -> &'static Schema {
     static SCHEMA: OnceLock<Schema> = OnceLock::new();
-    SCHEMA.get_or_init(|| Schema::parse(SCHEMA_JSON))
+    SCHEMA.get_or_init(|| {
+        let extensions = crate::commands::TABLE
+            .iter()
+            .map(|e| e.schema)
+            .chain(crate::events::EXTENSION_SCHEMA.iter().copied());
+        Schema::parse(SCHEMA_JSON, extensions)
+    })
+}
+
+/// A JSON array of the embedded data.
+fn parse_array(text: &str) -> Vec<Json> {
+    let mut framer = Framer::new();
+    let mut out = Vec::new();
+    framer.feed(text.as_bytes(), &mut out);
+    match out.pop() {
+        Some(Ok(Json::Array(items))) => items,
+        other => panic!("embedded schema data is not a JSON array: {other:?}"),
+    }
 }
 
 fn str_of<'a>(v: &'a Json, key: &str) -> &'a str {
@@ -61,20 +81,14 @@ fn str_of<'a>(v: &'a Json, key: &str) -> &'a str {
 }
 
 impl Schema {
-    fn parse(text: &str) -> Schema {
-        let mut framer = Framer::new();
-        let mut out = Vec::new();
-        framer.feed(text.as_bytes(), &mut out);
-        let raw = match out.pop() {
-            Some(Ok(v)) => v,
-            other => panic!("embedded schema.json is invalid: {other:?}"),
-        };
+    fn parse<'a>(text: &str, extensions: impl Iterator<Item = &'a str>) -> Schema {
+        let mut items = parse_array(text);
+        for ext in extensions.filter(|e| !e.is_empty()) {
+            items.extend(parse_array(ext));
+        }
         let mut entities = HashMap::new();
         let mut commands = Vec::new();
-        let Json::Array(items) = &raw else {
-            panic!("embedded schema.json is not an array")
-        };
-        for e in items {
+        for e in &items {
             let name = str_of(e, "name").to_owned();
             let entity = match str_of(e, "meta-type") {
                 "builtin" => Entity::Builtin(str_of(e, "json-type").to_owned()),
@@ -123,7 +137,7 @@ impl Schema {
             entities.insert(name, entity);
         }
         Schema {
-            raw,
+            raw: Json::Array(items),
             entities,
             commands,
         }

@@ -4,7 +4,7 @@
 //! and its [`Protocol`] state checks each request
 //! ([`super::request::parse_request`], the schema), turns it into a
 //! [`super::command::QmpCommand`] and answers the protocol's own commands;
-//! the rest runs through the [`Executor`]. One command runs at a time (the input is
+//! the rest runs through the executor. One command runs at a time (the input is
 //! not read meanwhile), so replies come in request order and a command that
 //! waits holds up only its own session.
 //!
@@ -15,9 +15,7 @@ use super::fds::FdTable;
 use super::output::{write_loop, Budget, Output, WireSink};
 use super::protocol::{Protocol, Step};
 use super::wire::{failure, greeting, success, wire};
-use crate::actors::msgs::{Quit, Subscribe, Unsubscribe};
-use crate::api::execute::offload;
-use crate::api::{Executor, Reply};
+use crate::api::execute::Executor;
 use crate::json::framer::Message;
 use crate::json::Json;
 use actix::prelude::*;
@@ -97,7 +95,7 @@ struct WriterDone;
 impl QmpSession {
     /// Serve one connection on the current arbiter. `live` is the listener's
     /// session count, decremented when the session ends.
-    pub fn start<S>(
+    pub(crate) fn start<S>(
         stream: S,
         peer: String,
         exec: Executor,
@@ -144,7 +142,7 @@ impl Actor for QmpSession {
 
     fn stopping(&mut self, _ctx: &mut Context<Self>) -> Running {
         if let Some(sub) = self.subscription.take() {
-            self.exec.supervisor().do_send(Unsubscribe(sub));
+            self.exec.unsubscribe(sub);
         }
         self.out.kick();
         tracing::info!(session = self.id, peer = %self.peer, "QMP client disconnected");
@@ -173,7 +171,7 @@ impl StreamHandler<Result<Message, std::io::Error>> for QmpSession {
             return;
         }
         let out = self.out.clone();
-        match self.proto.prepare(msg) {
+        match self.proto.prepare(msg, &self.exec) {
             Step::Reply(reply) => {
                 if out.has_room() {
                     out.push(wire(&reply));
@@ -193,7 +191,7 @@ impl StreamHandler<Result<Message, std::io::Error>> for QmpSession {
                 ctx.wait(
                     async move {
                         out.room().await;
-                        let sub = exec.ask(Subscribe(Box::new(sink))).await.ok();
+                        let sub = exec.subscribe(Box::new(sink)).await.ok();
                         out.push(wire(&success(id, Json::empty_object())));
                         sub
                     }
@@ -201,19 +199,18 @@ impl StreamHandler<Result<Message, std::io::Error>> for QmpSession {
                     .map(|sub, act, _ctx| act.subscription = sub),
                 );
             }
-            Step::Run(id, cmd) => {
+            Step::Run { id, run, stops } => {
                 let exec = self.exec.clone();
                 ctx.wait(
                     async move {
                         out.room().await;
-                        let result = exec.run(cmd).await;
-                        let quit = matches!(result, Ok(Reply::Quit));
-                        let wire = reply_wire(id, result).await;
-                        out.push(wire);
+                        let result = run.await;
+                        let quit = stops && result.is_ok();
+                        out.push(reply_wire(id, result));
                         if quit {
                             // Let the writer flush the reply, then stop the daemon.
                             out.drained(QUIT_FLUSH).await;
-                            let _ = exec.ask(Quit).await;
+                            let _ = exec.stop_system().await;
                         }
                         quit
                     }
@@ -238,71 +235,10 @@ impl Handler<WriterDone> for QmpSession {
     }
 }
 
-/// A command's reply on the wire; large replies are serialised off the arbiter.
-async fn reply_wire(id: Option<Json>, result: Result<Reply, crate::error::Error>) -> Bytes {
-    let size = match &result {
-        Ok(Reply::Text(t)) => t.len(),
-        _ => 0,
-    };
-    offload(size, move || {
-        let json = match result {
-            Ok(r) => success(id, reply_json(r)),
-            Err(e) => failure(id, &e.into()),
-        };
-        wire(&json)
-    })
-    .await
-}
-
-/// A command's result as QMP returns it.
-pub fn reply_json(r: Reply) -> Json {
-    match r {
-        Reply::Empty | Reply::Quit => Json::empty_object(),
-        Reply::Chardev(ret) => match ret.pty {
-            Some(p) => Json::object([("pty", Json::Str(p))]),
-            None => Json::empty_object(),
-        },
-        Reply::Chardevs(rows) => Json::Array(
-            rows.into_iter()
-                .map(|r| {
-                    Json::object([
-                        ("label", Json::Str(r.label)),
-                        ("filename", Json::Str(r.filename)),
-                        ("frontend-open", Json::Bool(r.frontend_open)),
-                    ])
-                })
-                .collect(),
-        ),
-        Reply::Backends(names) => Json::Array(
-            names
-                .into_iter()
-                .map(|b| Json::object([("name", Json::str(b))]))
-                .collect(),
-        ),
-        Reply::Text(t) => Json::Str(t),
-        Reply::Mice(mice) => Json::Array(
-            mice.into_iter()
-                .map(|m| {
-                    Json::object([
-                        ("name", Json::Str(m.name)),
-                        ("index", Json::Int(m.index)),
-                        ("current", Json::Bool(m.current)),
-                        ("absolute", Json::Bool(m.absolute)),
-                    ])
-                })
-                .collect(),
-        ),
-        Reply::Screen(s) => Json::object([
-            ("cols", Json::Int(i64::from(s.cols))),
-            ("rows", Json::Int(i64::from(s.rows))),
-            ("cursor-row", Json::Int(i64::from(s.cursor_row))),
-            ("cursor-col", Json::Int(i64::from(s.cursor_col))),
-            ("lines", Json::Array(s.lines.into_iter().map(Json::Str).collect())),
-        ]),
-        Reply::Yanks(ids) => Json::Array(
-            ids.into_iter()
-                .map(|id| Json::object([("type", Json::str("chardev")), ("id", Json::Str(id))]))
-                .collect(),
-        ),
+/// A command's reply on the wire.
+fn reply_wire(id: Option<Json>, result: Result<Json, crate::error::Error>) -> Bytes {
+    match result {
+        Ok(r) => wire(&success(id, r)),
+        Err(e) => wire(&failure(id, &e.into())),
     }
 }
