@@ -148,29 +148,26 @@ async fn setup(serve: &Serve, cfg: Config) -> io::Result<Vec<Listener>> {
     for o in cfg.objects {
         let props = crate::objects::ObjectProps::from_json(&o.qom_type, &o.props)
             .map_err(|e| io::Error::other(e.to_string()))?;
-        serve
-            .exec
-            .run(ObjectAdd { id: o.id, props })
+        crate::commands::run(&serve.exec, ObjectAdd { id: o.id, props })
             .await
             .map_err(|e| io::Error::other(e.to_string()))?;
     }
     for (id, backend) in cfg.chardevs {
-        serve
-            .exec
-            .run(ChardevAdd {
+        crate::commands::run(
+            &serve.exec,
+            ChardevAdd {
                 id: id.clone(),
                 backend,
-            })
-            .await
-            .map_err(|e| io::Error::other(format!("chardev '{id}': {e}")))?;
+            },
+        )
+        .await
+        .map_err(|e| io::Error::other(format!("chardev '{id}': {e}")))?;
     }
     for d in cfg.devices {
         let driver = d.driver.clone();
         let device = crate::frontends::Device::from_props(&d.driver, &d.props)
             .map_err(|e| io::Error::other(format!("device '{driver}': {e}")))?;
-        serve
-            .exec
-            .run(DeviceAdd { id: d.id, device })
+        crate::commands::run(&serve.exec, DeviceAdd { id: d.id, device })
             .await
             .map_err(|e| io::Error::other(format!("device '{driver}': {e}")))?;
     }
@@ -194,7 +191,7 @@ impl Handle {
     /// Run any command (see [`crate::commands`]); each also has a typed
     /// method named after it.
     pub async fn run<R: Request>(&self, cmd: R) -> Result<R::Output, Error> {
-        self.exec.run(cmd).await
+        cmd.execute(&self.exec).await
     }
 
     /// Whether the system still runs (it stops on [`Handle::shutdown`] or QMP `quit`).

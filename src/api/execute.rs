@@ -1,11 +1,10 @@
-//! The one executor: every command ([`crate::commands::Request`]), whoever
+//! The one executor: every command (`crate::commands`), whoever
 //! sends it (a QMP session, a monitor, the embedding handle), runs here, so
 //! they all see the same checks in the same order (QEMU's) and the same
 //! typed errors.
 use crate::actors::supervisor::{ready, Answer, Call};
 use crate::actors::{Directory, Supervisor};
 use crate::chardev::SharedRing;
-use crate::commands::Request;
 use crate::error::Error;
 use crate::objects::Objects;
 use crate::registry::EventSink;
@@ -84,11 +83,6 @@ impl Executor {
     pub fn with_monitors(mut self, starter: Arc<dyn MonitorStarter>) -> Executor {
         self.monitors = Some(starter);
         self
-    }
-
-    /// Run one command.
-    pub async fn run<R: Request>(&self, r: R) -> Result<R::Output, Error> {
-        r.execute(self).await
     }
 
     /// Run `f` in the supervisor's context; its answer may wait (see
