@@ -85,8 +85,9 @@ pub mod qmp;
 pub(crate) mod registry;
 pub mod runtime;
 
-pub use api::Frontend;
+pub use api::frontend::{Frontend, FrontendControl, FrontendEvents, FrontendReader, FrontendWriter};
 pub use backends::ChardevBackend;
+pub use chardev::port::ChardevEvent;
 pub use chardev::{CharIoctl, ChardevInfo, ChardevReturn, FrontendEvent, Overflow, Parity, PortConfig, SerialParams};
 pub use commands::{DataFormat, Request};
 pub use error::{BackendError, DeviceError, Error, ErrorClass};

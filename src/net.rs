@@ -37,6 +37,18 @@ pub enum SocketAddressLegacy {
     Fd(FdSocketAddress),
 }
 
+impl SocketAddressLegacy {
+    /// A unix socket path.
+    pub fn unix(path: impl Into<String>) -> SocketAddressLegacy {
+        SocketAddressLegacy::Unix(UnixSocketAddress::new(path))
+    }
+
+    /// TCP (or UDP) `host:port`; `port` 0 picks a free port when listening.
+    pub fn inet(host: impl Into<String>, port: u16) -> SocketAddressLegacy {
+        SocketAddressLegacy::Inet(InetSocketAddress::new(host, port.to_string()))
+    }
+}
+
 /// `InetSocketAddress`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -77,7 +89,7 @@ impl InetSocketAddress {
 }
 
 /// `UnixSocketAddress`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnixSocketAddress {
     /// Socket path.
     pub path: String,
@@ -87,6 +99,16 @@ pub struct UnixSocketAddress {
     /// Tight abstract address length.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tight: Option<bool>,
+}
+
+impl UnixSocketAddress {
+    /// A path in the file system (not abstract).
+    pub fn new(path: impl Into<String>) -> Self {
+        UnixSocketAddress {
+            path: path.into(),
+            ..Default::default()
+        }
+    }
 }
 
 /// `VsockSocketAddress`.

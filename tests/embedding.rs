@@ -186,3 +186,145 @@ async fn an_embedder_opens_a_qmp_listener_at_run_time_and_sees_the_same_chardevs
     h.shutdown();
     h.join();
 }
+
+/// A TCP port of a socket chardev, once it listens.
+async fn listening_port(h: &runtime::Handle, id: &str) -> u16 {
+    let rows = h.query_chardev().await.unwrap();
+    let f = &rows.iter().find(|r| r.label == id).unwrap().filename;
+    f.rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches(",server=on")
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frontend_is_a_byte_stream_for_framed_and_its_events_come_apart() {
+    use chardevd::backends::socket::Socket;
+    use futures_util::{SinkExt, StreamExt};
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let h = runtime::spawn(Config::default()).unwrap();
+    h.chardev_add("s", ChardevBackend::new(Socket::tcp_server("127.0.0.1", 0)))
+        .await
+        .unwrap();
+    // A device model: upper-cases each line, through tokio-util's Framed.
+    let fe = h.attach("s").await.unwrap();
+    let control = fe.control();
+    let (reader, writer, mut events) = fe.split();
+    let model = tokio::spawn(async move {
+        let lines = tokio_util::codec::FramedRead::new(reader, tokio_util::codec::LinesCodec::new());
+        let mut out = tokio_util::codec::FramedWrite::new(writer, tokio_util::codec::LinesCodec::new());
+        let mut lines = lines.map(|l| l.map(|l| l.to_uppercase()));
+        out.send_all(&mut lines).await
+    });
+    control.set_open(true).await.unwrap();
+    assert!(h.query_chardev().await.unwrap()[0].frontend_open);
+    let port = listening_port(&h, "s").await;
+    let client = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let (rd, mut wr) = client.into_split();
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(5), events.next())
+            .await
+            .unwrap(),
+        Some(chardevd::ChardevEvent::Opened),
+        "the event stream sees the client connect"
+    );
+    wr.write_all(b"hello\nworld\n").await.unwrap();
+    let mut rd = tokio::io::BufReader::new(rd);
+    let mut line = String::new();
+    for want in ["HELLO\n", "WORLD\n"] {
+        line.clear();
+        tokio::time::timeout(Duration::from_secs(5), rd.read_line(&mut line))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(line, want);
+    }
+    drop((rd, wr));
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(5), events.next())
+            .await
+            .unwrap(),
+        Some(chardevd::ChardevEvent::Closed)
+    );
+    // Dropping every part detaches the frontend: the chardev may go.
+    model.abort();
+    let _ = model.await;
+    drop(events);
+    let mut removed = Err(chardevd::error::Error::ShuttingDown);
+    for _ in 0..100 {
+        removed = h.chardev_remove("s").await;
+        if removed.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    removed.unwrap();
+    assert!(
+        control.set_open(false).await.is_err(),
+        "a control of a gone frontend fails"
+    );
+    h.shutdown();
+    h.join();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frontend_works_with_tokio_io_copy_both_ways_with_backpressure() {
+    use chardevd::backends::socket::Socket;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.sock");
+    let h = runtime::spawn(Config::default()).unwrap();
+    h.chardev_add("c", ChardevBackend::new(Socket::unix_server(path.to_str().unwrap())))
+        .await
+        .unwrap();
+    let fe = h.attach("c").await.unwrap();
+    // An echo written as an embedder would: copy what it reads into what it writes.
+    let echo = tokio::spawn(async move {
+        let (mut rd, mut wr) = tokio::io::split(fe);
+        tokio::io::copy(&mut rd, &mut wr).await
+    });
+    let mut client = tokio::net::UnixStream::connect(&path).await.unwrap();
+    let data: Vec<u8> = (0..4 << 20).map(|i| (i * 7 % 251) as u8).collect();
+    let (mut crd, mut cwr) = client.split();
+    let send = async {
+        cwr.write_all(&data).await.unwrap();
+    };
+    let mut got = vec![0u8; data.len()];
+    let recv = async {
+        crd.read_exact(&mut got).await.unwrap();
+    };
+    tokio::time::timeout(Duration::from_secs(30), async { tokio::join!(send, recv) })
+        .await
+        .unwrap();
+    assert!(got == data, "4 MiB came back intact through tokio::io::copy");
+    echo.abort();
+    h.shutdown();
+    h.join();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_after_the_system_stopped_fail_instead_of_answering_old_state() {
+    let h = runtime::spawn(Config::default()).unwrap();
+    h.chardev_add("r", ring(16)).await.unwrap();
+    let mut events = h.events(4).await.unwrap();
+    h.quit().await.unwrap();
+    assert!(matches!(
+        tokio::time::timeout(Duration::from_secs(5), events.recv()).await.unwrap(),
+        Some(Ok(e)) if matches!(e.event, chardevd::events::Event::Shutdown { .. })
+    ));
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(5), events.recv())
+            .await
+            .unwrap(),
+        None
+    );
+    h.join();
+    assert!(matches!(
+        h.query_chardev().await,
+        Err(chardevd::error::Error::ShuttingDown)
+    ));
+    assert!(h.ringbuf_read("r", 1).await.is_err());
+    assert!(h.query_version().await.is_err());
+}

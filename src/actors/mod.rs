@@ -7,3 +7,9 @@ pub mod supervisor;
 
 pub use directory::Directory;
 pub(crate) use supervisor::Supervisor;
+
+/// Stop a device or a QMP monitor on a chardev (sent by the supervisor on
+/// `device_del`, `__org.chardevd_monitor-del`).
+#[derive(Debug, actix::Message)]
+#[rtype(result = "()")]
+pub(crate) struct StopDevice;

@@ -18,11 +18,11 @@
 use super::chardev::{self, Attached, ChardevActor, ChardevGone, Control, Started};
 use super::directory::{self, Directory};
 use super::pool::Pool;
+use crate::actors::StopDevice;
 use crate::backends::{facts, ChardevBackend, ExitRequest, Host};
 use crate::chardev::{port, Port, PortConfig, PortId, SharedRing, Status};
 use crate::error::{BackendError, Error};
 use crate::events::{Event, ShutdownReason, Stamped};
-use crate::frontends::StopDevice;
 use crate::objects::Objects;
 use crate::registry::{
     events, AttachReject, Devices, EventBus, EventSink, Held, Holder, InputHandlers, Monitors, Registry,

@@ -46,15 +46,15 @@ pub struct MonitorSpec {
 /// Starts QMP monitors (the QMP layer installs one; the executor itself
 /// knows nothing of the protocol).
 pub(crate) trait MonitorStarter: Send + Sync + std::fmt::Debug {
-    /// Start a monitor on `arbiter` with its port on the chardev; it runs
-    /// its commands through `exec`.
+    /// Start a monitor on `arbiter` with its frontend on the chardev; it
+    /// runs its commands through `exec`.
     fn start(
         &self,
         spec: MonitorSpec,
-        port: crate::chardev::Port,
+        fe: super::Frontend,
         arbiter: &ArbiterHandle,
         exec: Executor,
-    ) -> Recipient<crate::frontends::StopDevice>;
+    ) -> Recipient<crate::actors::StopDevice>;
 }
 
 /// Runs commands against one supervisor. Cheap to clone, `Send`.

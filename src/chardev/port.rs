@@ -10,12 +10,19 @@
 //!   the outside world only as much as [`PortEnd::room`] allows (QEMU's
 //!   `can_read`), so a frontend that stops reading stops its backend reading.
 //!
+//! Data and events are kept apart, so a frontend may read them from two
+//! tasks (a byte stream, and an event stream), or in their order from one
+//! ([`PortHandle::poll_recv`]). Each event is stamped with the number of data
+//! bytes pushed before it, which is how the ordered view puts it in place.
+//!
 //! Events are state, not a queue of tasks: between two data items the events
 //! form one *run* that holds the open state (with a flag for a close and
 //! reopen nobody has seen yet), the focus state and a count of pending breaks.
-//! However often a backend flaps or a client sends breaks, a frontend that
-//! does not read costs a bounded amount of memory, and it still learns every
-//! session boundary and every break.
+//! At most [`MAX_RUNS`] runs wait; beyond that the two oldest merge (their
+//! events then come a little early relative to the data, never lost: every
+//! session boundary and every break is still told). However often a backend
+//! flaps or a client sends breaks, a frontend that does not read costs a
+//! bounded amount of memory.
 //!
 //! Pure: no actix, no tokio (wakers only), so the data path can cross threads.
 //!
@@ -48,10 +55,41 @@ pub const OUTPUT_BYTES: usize = 256 << 10;
 /// items is bounded too.
 const ITEM_COST: usize = 64;
 
+/// Runs of events that wait unread before the two oldest merge.
+pub const MAX_RUNS: usize = 64;
+
 /// Identifies a port among the ports of one actor system.
 pub type PortId = u64;
 
-/// What a frontend receives.
+/// An event of a chardev, as its frontend sees it (QEMU's `QEMUChrEvent`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChardevEvent {
+    /// The backend is open (QEMU's `CHR_EVENT_OPENED`): a client connected,
+    /// a file opened.
+    Opened,
+    /// The backend closed (QEMU's `CHR_EVENT_CLOSED`).
+    Closed,
+    /// A break condition (QEMU's `CHR_EVENT_BREAK`).
+    Break,
+    /// This frontend took the focus of its mux (`CHR_EVENT_MUX_IN`).
+    MuxIn,
+    /// This frontend lost the focus of its mux (`CHR_EVENT_MUX_OUT`).
+    MuxOut,
+}
+
+impl From<ChardevEvent> for FrontendEvent {
+    fn from(e: ChardevEvent) -> FrontendEvent {
+        match e {
+            ChardevEvent::Opened => FrontendEvent::Opened,
+            ChardevEvent::Closed => FrontendEvent::Closed,
+            ChardevEvent::Break => FrontendEvent::Break,
+            ChardevEvent::MuxIn => FrontendEvent::MuxIn,
+            ChardevEvent::MuxOut => FrontendEvent::MuxOut,
+        }
+    }
+}
+
+/// What a frontend receives, data and events in their order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FrontendEvent {
     /// Bytes from the outside world (QEMU's `chr_read`).
@@ -129,6 +167,15 @@ impl Flip {
             self.moved = true;
         }
     }
+
+    /// `self`, then `later`.
+    fn then(self, later: Flip) -> Flip {
+        Flip {
+            start: self.start,
+            end: later.end,
+            moved: self.moved || later.moved,
+        }
+    }
 }
 
 /// The events between two data items.
@@ -140,53 +187,90 @@ struct Run {
 }
 
 impl Run {
-    /// The events a frontend sees for this run, in order.
-    fn expand(&self, out: &mut VecDeque<FrontendEvent>) {
-        let o = self.open;
+    fn new(open: bool, focus: bool) -> Run {
+        Run {
+            open: Flip::new(open),
+            focus: Flip::new(focus),
+            breaks: 0,
+        }
+    }
+
+    /// The next event a frontend sees of this run, taken out of it (`None`
+    /// once it is told).
+    fn next(&mut self) -> Option<ChardevEvent> {
+        let o = &mut self.open;
         if o.start != o.end {
-            out.push_back(if o.end {
-                FrontendEvent::Opened
+            o.start = o.end;
+            o.moved = false;
+            return Some(if o.end {
+                ChardevEvent::Opened
             } else {
-                FrontendEvent::Closed
+                ChardevEvent::Closed
             });
-        } else if o.moved && o.start {
-            // Closed and opened again while nobody looked: a new session.
-            out.push_back(FrontendEvent::Closed);
-            out.push_back(FrontendEvent::Opened);
+        }
+        if o.moved && o.start {
+            // Closed and opened again while nobody looked: a new session
+            // (CLOSED now, OPENED next).
+            o.start = false;
+            o.moved = false;
+            return Some(ChardevEvent::Closed);
         }
         // (Opened and closed again while nobody looked: a session with no
         // data that nobody saw; nothing to tell.)
-        if self.focus.start != self.focus.end {
-            out.push_back(if self.focus.end {
-                FrontendEvent::MuxIn
+        o.moved = false;
+        let f = &mut self.focus;
+        if f.start != f.end {
+            f.start = f.end;
+            f.moved = false;
+            return Some(if f.end {
+                ChardevEvent::MuxIn
             } else {
-                FrontendEvent::MuxOut
+                ChardevEvent::MuxOut
             });
         }
-        for _ in 0..self.breaks {
-            out.push_back(FrontendEvent::Break);
+        f.moved = false;
+        if self.breaks > 0 {
+            self.breaks -= 1;
+            return Some(ChardevEvent::Break);
+        }
+        None
+    }
+
+    /// `self`, then `later`, as one run.
+    fn then(self, later: Run) -> Run {
+        Run {
+            open: self.open.then(later.open),
+            focus: self.focus.then(later.focus),
+            breaks: self.breaks.saturating_add(later.breaks),
         }
     }
 }
 
-#[derive(Debug)]
-enum Item {
-    Data(Bytes),
-    Run(Run),
+/// A run, and how many data bytes were pushed before it.
+#[derive(Debug, Clone, Copy)]
+struct Stamped {
+    at: u64,
+    run: Run,
 }
 
 #[derive(Debug)]
 struct Inner {
     config: PortConfig,
     // chardev -> frontend
-    input: VecDeque<Item>,
+    data: VecDeque<Bytes>,
+    runs: VecDeque<Stamped>,
     input_cost: usize,
-    expanded: VecDeque<FrontendEvent>,
+    /// Data bytes pushed, and taken by the frontend (whole items), in all.
+    pushed: u64,
+    taken: u64,
     /// The open and focus states as of the last pushed item.
     open: bool,
     focus: bool,
     lost: u64,
+    /// The frontend waits for data (or for data and events in order).
     reader: Option<Waker>,
+    /// The frontend waits for events.
+    watcher: Option<Waker>,
     /// The driver found too little room and waits for the frontend to read.
     driver_wants_room: bool,
     // frontend -> chardev
@@ -224,6 +308,12 @@ impl Inner {
         }
     }
 
+    fn wake_watcher(&mut self) {
+        if let Some(w) = self.watcher.take() {
+            w.wake();
+        }
+    }
+
     fn wake_writer(&mut self) {
         if let Some(w) = self.writer.take() {
             w.wake();
@@ -236,45 +326,75 @@ impl Inner {
         }
     }
 
+    /// The run events pushed now belong to (a new one after data).
     fn tail_run(&mut self) -> &mut Run {
-        if !matches!(self.input.back(), Some(Item::Run(_))) {
-            self.input.push_back(Item::Run(Run {
-                open: Flip::new(self.open),
-                focus: Flip::new(self.focus),
-                breaks: 0,
-            }));
+        if self.runs.back().is_none_or(|r| r.at != self.pushed) {
+            self.runs.push_back(Stamped {
+                at: self.pushed,
+                run: Run::new(self.open, self.focus),
+            });
             self.input_cost += ITEM_COST;
+            if self.runs.len() > MAX_RUNS {
+                // Nobody reads the events: the two oldest runs become one.
+                if let (Some(a), Some(b)) = (self.runs.pop_front(), self.runs.pop_front()) {
+                    self.runs.push_front(Stamped {
+                        at: a.at,
+                        run: a.run.then(b.run),
+                    });
+                    self.input_cost = self.input_cost.saturating_sub(ITEM_COST);
+                }
+            }
         }
-        match self.input.back_mut() {
-            Some(Item::Run(r)) => r,
-            _ => unreachable!("a run was just pushed"),
+        match self.runs.back_mut() {
+            Some(r) => &mut r.run,
+            None => unreachable!("a run was just pushed"),
         }
     }
 
-    fn pop_event(&mut self) -> Option<FrontendEvent> {
-        loop {
-            if let Some(ev) = self.expanded.pop_front() {
+    /// The next event, whatever data is before it.
+    fn pop_event(&mut self) -> Option<ChardevEvent> {
+        self.pop_event_upto(u64::MAX)
+    }
+
+    /// The next event of the runs pushed with at most `limit` data bytes
+    /// before them.
+    fn pop_event_upto(&mut self, limit: u64) -> Option<ChardevEvent> {
+        while let Some(head) = self.runs.front_mut().filter(|r| r.at <= limit) {
+            if let Some(ev) = head.run.next() {
                 return Some(ev);
             }
-            let item = self.input.pop_front()?;
             let was_low = self.room() < self.low_water();
-            match item {
-                Item::Data(b) => {
-                    self.input_cost = self.input_cost.saturating_sub(b.len() + ITEM_COST);
-                    self.after_pop(was_low);
-                    return Some(FrontendEvent::Data(b));
-                }
-                Item::Run(r) => {
-                    self.input_cost = self.input_cost.saturating_sub(ITEM_COST);
-                    r.expand(&mut self.expanded);
-                    self.after_pop(was_low);
-                }
-            }
+            self.runs.pop_front();
+            self.input_cost = self.input_cost.saturating_sub(ITEM_COST);
+            self.after_pop(was_low);
         }
+        None
+    }
+
+    /// The next data item, whatever events are before it.
+    fn pop_data(&mut self) -> Option<Bytes> {
+        let b = self.data.pop_front()?;
+        let was_low = self.room() < self.low_water();
+        self.input_cost = self.input_cost.saturating_sub(b.len() + ITEM_COST);
+        self.taken += b.len() as u64;
+        self.after_pop(was_low);
+        Some(b)
+    }
+
+    /// The next data item or event, in the order they were pushed.
+    fn pop_ordered(&mut self) -> Option<FrontendEvent> {
+        if let Some(ev) = self.pop_event_upto(self.taken) {
+            return Some(ev.into());
+        }
+        if let Some(b) = self.pop_data() {
+            return Some(FrontendEvent::Data(b));
+        }
+        self.pop_event().map(FrontendEvent::from)
     }
 
     fn after_pop(&mut self, was_low: bool) {
-        if self.driver_wants_room && (was_low || self.input.is_empty()) && self.room() >= self.low_water() {
+        let empty = self.data.is_empty() && self.runs.is_empty();
+        if self.driver_wants_room && (was_low || empty) && self.room() >= self.low_water() {
             self.driver_wants_room = false;
             self.wake_driver();
         }
@@ -303,13 +423,16 @@ pub fn pair(id: PortId, config: PortConfig) -> (Port, PortEnd) {
         id,
         inner: Mutex::new(Inner {
             config,
-            input: VecDeque::new(),
+            data: VecDeque::new(),
+            runs: VecDeque::new(),
             input_cost: 0,
-            expanded: VecDeque::new(),
+            pushed: 0,
+            taken: 0,
             open: false,
             focus: false,
             lost: 0,
             reader: None,
+            watcher: None,
             driver_wants_room: false,
             output: VecDeque::new(),
             output_len: 0,
@@ -369,14 +492,48 @@ impl PortHandle {
         self.shared.id
     }
 
-    /// The next event if one is queued.
+    /// The next data item or event (in their order) if one is queued.
     pub fn try_recv(&self) -> Option<FrontendEvent> {
-        self.shared.lock().pop_event()
+        self.shared.lock().pop_ordered()
     }
 
-    /// Poll for the next event; `Ready(None)` once the chardev let the port
-    /// go and everything queued was read.
+    /// Poll for the next data item or event, in their order; `Ready(None)`
+    /// once the chardev let the port go and everything queued was read.
     pub fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<FrontendEvent>> {
+        let mut g = self.shared.lock();
+        if let Some(ev) = g.pop_ordered() {
+            return Poll::Ready(Some(ev));
+        }
+        if g.detached {
+            return Poll::Ready(None);
+        }
+        Self::wait(&mut g.reader, cx);
+        Poll::Pending
+    }
+
+    /// The next data item or event, in their order; `None` once the chardev
+    /// let the port go.
+    pub async fn recv(&self) -> Option<FrontendEvent> {
+        poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Poll for the next data item (events stay for [`PortHandle::poll_event`]);
+    /// `Ready(None)` once the chardev let the port go and all data was read.
+    pub fn poll_data(&self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        let mut g = self.shared.lock();
+        if let Some(b) = g.pop_data() {
+            return Poll::Ready(Some(b));
+        }
+        if g.detached {
+            return Poll::Ready(None);
+        }
+        Self::wait(&mut g.reader, cx);
+        Poll::Pending
+    }
+
+    /// Poll for the next event (data stays for [`PortHandle::poll_data`]);
+    /// `Ready(None)` once the chardev let the port go and every event was read.
+    pub fn poll_event(&self, cx: &mut Context<'_>) -> Poll<Option<ChardevEvent>> {
         let mut g = self.shared.lock();
         if let Some(ev) = g.pop_event() {
             return Poll::Ready(Some(ev));
@@ -384,15 +541,14 @@ impl PortHandle {
         if g.detached {
             return Poll::Ready(None);
         }
-        if !g.reader.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-            g.reader = Some(cx.waker().clone());
-        }
+        Self::wait(&mut g.watcher, cx);
         Poll::Pending
     }
 
-    /// The next event; `None` once the chardev let the port go.
-    pub async fn recv(&self) -> Option<FrontendEvent> {
-        poll_fn(|cx| self.poll_recv(cx)).await
+    fn wait(slot: &mut Option<Waker>, cx: &Context<'_>) {
+        if !slot.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            *slot = Some(cx.waker().clone());
+        }
     }
 
     /// Queue as much of `data` as fits; returns how many bytes were taken
@@ -587,7 +743,8 @@ impl PortEnd {
             return false;
         }
         g.input_cost += data.len() + ITEM_COST;
-        g.input.push_back(Item::Data(data));
+        g.pushed += data.len() as u64;
+        g.data.push_back(data);
         g.wake_reader();
         true
     }
@@ -602,6 +759,7 @@ impl PortEnd {
         g.tail_run().open.set(open);
         g.open = open;
         g.wake_reader();
+        g.wake_watcher();
     }
 
     /// The frontend gained (true) or lost (false) its mux's focus.
@@ -613,6 +771,7 @@ impl PortEnd {
         g.tail_run().focus.set(focused);
         g.focus = focused;
         g.wake_reader();
+        g.wake_watcher();
     }
 
     /// A break.
@@ -624,6 +783,7 @@ impl PortEnd {
         let run = g.tail_run();
         run.breaks = run.breaks.saturating_add(1);
         g.wake_reader();
+        g.wake_watcher();
     }
 
     /// Whether the frontend is open (`frontend-open`).
@@ -713,6 +873,7 @@ impl PortEnd {
         let mut g = self.shared.lock();
         g.detached = true;
         g.wake_reader();
+        g.wake_watcher();
         g.wake_writer();
     }
 
@@ -854,7 +1015,7 @@ mod tests {
             back.push_open(false);
             back.push_break();
         }
-        assert_eq!(back.shared.lock().input.len(), 1, "one run however many events");
+        assert_eq!(back.shared.lock().runs.len(), 1, "one run however many events");
         let evs = drain(&front);
         assert_eq!(evs.len(), 10_000, "every break is counted: {:?}", &evs[..2]);
         assert!(
@@ -889,6 +1050,75 @@ mod tests {
                 FrontendEvent::Data(Bytes::from_static(b"x")),
                 FrontendEvent::Closed
             ]
+        );
+    }
+
+    fn poll<T>(f: impl FnOnce(&mut Context<'_>) -> Poll<T>) -> Option<T> {
+        let mut cx = Context::from_waker(Waker::noop());
+        match f(&mut cx) {
+            Poll::Ready(t) => Some(t),
+            Poll::Pending => None,
+        }
+    }
+
+    #[test]
+    fn data_and_events_are_read_apart_and_neither_waits_for_the_other() {
+        let (front, back) = pair(1, small());
+        back.push_open(true);
+        back.push_data(Bytes::from_static(b"a"));
+        back.push_break();
+        back.push_data(Bytes::from_static(b"b"));
+        assert_eq!(poll(|cx| front.poll_data(cx)), Some(Some(Bytes::from_static(b"a"))));
+        assert_eq!(poll(|cx| front.poll_data(cx)), Some(Some(Bytes::from_static(b"b"))));
+        assert_eq!(poll(|cx| front.poll_data(cx)), None, "no more data: pending");
+        assert_eq!(poll(|cx| front.poll_event(cx)), Some(Some(ChardevEvent::Opened)));
+        assert_eq!(poll(|cx| front.poll_event(cx)), Some(Some(ChardevEvent::Break)));
+        assert_eq!(poll(|cx| front.poll_event(cx)), None);
+        back.detach();
+        assert_eq!(poll(|cx| front.poll_data(cx)), Some(None));
+        assert_eq!(poll(|cx| front.poll_event(cx)), Some(None));
+    }
+
+    #[test]
+    fn events_nobody_reads_merge_into_a_bounded_number_of_runs_and_none_is_lost() {
+        let (front, back) = pair(
+            1,
+            PortConfig {
+                input_bytes: 1 << 20,
+                ..small()
+            },
+        );
+        back.push_open(true);
+        for _ in 0..10_000 {
+            back.push_data(Bytes::from_static(b"x"));
+            back.push_break();
+            assert!(poll(|cx| front.poll_data(cx)).is_some());
+        }
+        assert!(back.shared.lock().runs.len() <= MAX_RUNS);
+        assert!(back.shared.lock().input_cost <= (MAX_RUNS + 1) * ITEM_COST);
+        let evs: Vec<_> = std::iter::from_fn(|| poll(|cx| front.poll_event(cx)).flatten()).collect();
+        assert_eq!(evs[0], ChardevEvent::Opened);
+        assert_eq!(evs.iter().filter(|e| **e == ChardevEvent::Break).count(), 10_000);
+    }
+
+    #[test]
+    fn the_ordered_view_puts_each_event_between_the_data_it_came_between() {
+        let (front, back) = pair(1, small());
+        back.push_data(Bytes::from_static(b"1"));
+        back.push_open(true);
+        back.push_open(false);
+        back.push_open(true);
+        back.push_data(Bytes::from_static(b"2"));
+        back.push_focus(true);
+        assert_eq!(
+            drain(&front),
+            vec![
+                FrontendEvent::Data(Bytes::from_static(b"1")),
+                FrontendEvent::Opened,
+                FrontendEvent::Data(Bytes::from_static(b"2")),
+                FrontendEvent::MuxIn,
+            ],
+            "an open-close-open nobody saw between two data items is one OPENED"
         );
     }
 

@@ -2,7 +2,8 @@
 //! chardevs, as QEMU's `device_add` creates a device with chardev properties.
 use super::{Args, Command, Request};
 use crate::api::execute::Executor;
-use crate::chardev::{Port, PortConfig};
+use crate::api::Frontend;
+use crate::chardev::PortConfig;
 use crate::error::{DeviceError, Error};
 pub use crate::frontends::Device;
 use crate::json::Json;
@@ -24,6 +25,7 @@ impl Request for DeviceAdd {
 
     #[allow(private_interfaces)]
     async fn execute(self, exec: &Executor) -> Result<(), Error> {
+        let exec2 = exec.clone();
         let attached = exec
             .with(move |sup, _ctx| {
                 let driver = crate::frontends::driver(self.device.driver())
@@ -49,12 +51,16 @@ impl Request for DeviceAdd {
                     Err(DeviceReject::ChardevInUse(i)) => return Err(prop_error(i, true).into()),
                 };
                 let holder = Holder::Device(id.clone());
-                let (ports, attached): (Vec<Port>, Vec<_>) = chardevs
+                let (frontends, attached): (Vec<Frontend>, Vec<_>) = chardevs
                     .iter()
-                    .map(|c| sup.make_port(c, &holder, driver.opens_at_start, PortConfig::default()))
+                    .map(|c| {
+                        let (port, attached) = sup.make_port(c, &holder, driver.opens_at_start, PortConfig::default());
+                        let fe = Frontend::managed(c.clone(), holder.clone(), port, exec2.clone());
+                        (fe, attached)
+                    })
                     .unzip();
                 let arbiter = chardevs.first().and_then(|c| sup.arbiter_of(c)).unwrap_or(0);
-                let stop = (driver.start)(&sup.pool.get(arbiter), id.clone(), ports);
+                let stop = (driver.start)(&sup.pool.get(arbiter), id.clone(), frontends);
                 tracing::info!(device = %id, driver = driver.name, chardevs = ?chardevs, "device added");
                 sup.devices.started(id, stop);
                 Ok::<_, Error>(attached)

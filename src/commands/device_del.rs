@@ -1,10 +1,10 @@
 //! `device_del`: stop a built-in device and detach it from its chardevs;
 //! `DEVICE_DELETED` follows at once (there is no guest to ask).
 use super::{Args, Command, Request};
+use crate::actors::StopDevice;
 use crate::api::execute::Executor;
 use crate::error::{DeviceError, Error};
 use crate::events::Event;
-use crate::frontends::StopDevice;
 use crate::json::Json;
 use crate::runtime::Handle;
 

@@ -2,11 +2,12 @@
 //! monitor on a chardev, as QEMU's `-mon`: every OPENED of the chardev is a
 //! new QMP session (greeting, negotiation) over it.
 use super::{Args, Command, Request};
+use crate::actors::StopDevice;
 use crate::api::execute::{Executor, MonitorSpec};
+use crate::api::Frontend;
 use crate::backends::facts;
 use crate::chardev::PortConfig;
 use crate::error::{Error, MonitorError};
-use crate::frontends::StopDevice;
 use crate::json::Json;
 use crate::registry::{AttachReject, Holder};
 use crate::runtime::Handle;
@@ -32,7 +33,8 @@ impl Request for MonitorAdd {
             return Err(MonitorError::Unavailable.into());
         };
         let pretty = self.pretty;
-        let (spec, port, arbiter, attached) = exec
+        let exec2 = exec.clone();
+        let (spec, fe, arbiter, attached) = exec
             .with(move |sup, _ctx| {
                 let id = sup.monitors.name(self.id)?;
                 let holder = Holder::Monitor(sup.new_holder());
@@ -45,20 +47,21 @@ impl Request for MonitorAdd {
                 };
                 let oob = sup.registry.info(&chardev).is_some_and(|i| facts(i.kind).oob);
                 let arbiter = sup.pool.get(sup.arbiter_of(&chardev).unwrap_or(0));
-                sup.monitors.insert(id.clone(), chardev.clone(), holder);
+                sup.monitors.insert(id.clone(), chardev.clone(), holder.clone());
                 tracing::info!(monitor = %id, chardev = %chardev, "QMP monitor added");
+                let fe = Frontend::managed(chardev.clone(), holder.clone(), port, exec2);
                 let spec = MonitorSpec {
                     id,
                     chardev,
                     pretty,
                     oob,
                 };
-                Ok::<_, Error>((spec, port, arbiter, attached))
+                Ok::<_, Error>((spec, fe, arbiter, attached))
             })
             .await??;
         let _ = attached.await;
         let id = spec.id.clone();
-        let stop = starter.start(spec, port, &arbiter, exec.clone());
+        let stop = starter.start(spec, fe, &arbiter, exec.clone());
         exec.with(move |sup, _ctx| {
             if let Err(stop) = sup.monitors.commit(&id, stop) {
                 stop.do_send(StopDevice);

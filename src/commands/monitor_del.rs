@@ -1,9 +1,9 @@
 //! `__org.chardevd_monitor-del`: stop a QMP monitor and detach it from its
 //! chardev.
 use super::{Args, Command, Request};
+use crate::actors::StopDevice;
 use crate::api::execute::Executor;
 use crate::error::Error;
-use crate::frontends::StopDevice;
 use crate::json::Json;
 use crate::runtime::Handle;
 

@@ -9,9 +9,9 @@
 //! chardev drops by its own rules (a socket server with no client) is
 //! dropped there. Breaks and open/close events are logged, not forwarded
 //! (a frontend cannot raise them on a chardev).
-use super::{Driver, StopDevice};
-use crate::chardev::port::PortHandle;
-use crate::chardev::{FrontendEvent, Port};
+use super::{pump, Driver};
+use crate::actors::StopDevice;
+use crate::api::Frontend;
 use actix::prelude::*;
 
 /// The `bridge` driver.
@@ -22,43 +22,35 @@ pub const DRIVER: Driver = Driver {
     start,
 };
 
-fn start(arbiter: &ArbiterHandle, id: String, ports: Vec<Port>) -> Recipient<StopDevice> {
+fn start(arbiter: &ArbiterHandle, id: String, frontends: Vec<Frontend>) -> Recipient<StopDevice> {
     Bridge::start_in_arbiter(arbiter, move |ctx| {
-        if let [a, b] = &ports[..] {
-            for (from, to, dir) in [
-                (a.handle(), b.handle(), "chardev->peer"),
-                (b.handle(), a.handle(), "peer->chardev"),
+        let mut f = frontends.into_iter();
+        if let (Some(a), Some(b)) = (f.next(), f.next()) {
+            let (a_in, a_out, a_events) = a.split();
+            let (b_in, b_out, b_events) = b.split();
+            super::log_events(ctx, a_events, id.clone());
+            super::log_events(ctx, b_events, id.clone());
+            for (dir, pumping) in [
+                ("chardev->peer", Box::pin(pump(a_in, b_out))),
+                ("peer->chardev", Box::pin(pump(b_in, a_out))),
             ] {
-                let pumping = fut::wrap_future::<_, Bridge>(pump(from, to, id.clone(), dir));
+                let id = id.clone();
                 // Either side detached (device_del, or a chardev gone): the bridge ends.
-                ctx.spawn(pumping.map(|_, _, ctx| ctx.stop()));
+                ctx.spawn(fut::wrap_future::<_, Bridge>(pumping).map(move |_, _, ctx| {
+                    tracing::debug!(device = %id, dir, "bridge direction ended");
+                    ctx.stop();
+                }));
             }
         }
-        Bridge { id, _ports: ports }
+        Bridge { id }
     })
     .recipient()
-}
-
-/// Copy data from one port into the other until either is detached.
-async fn pump(from: PortHandle, to: PortHandle, id: String, dir: &'static str) {
-    while let Some(ev) = from.recv().await {
-        match ev {
-            FrontendEvent::Data(b) => {
-                if to.write(b).await.is_err() {
-                    break;
-                }
-            }
-            other => tracing::debug!(device = %id, dir, event = ?other, "bridge event"),
-        }
-    }
-    tracing::debug!(device = %id, dir, "bridge direction ended");
 }
 
 /// The bridge device.
 #[derive(Debug)]
 pub struct Bridge {
     id: String,
-    _ports: Vec<Port>,
 }
 
 impl Actor for Bridge {

@@ -9,21 +9,33 @@
 //!   guest side is opened and closed with `__org.chardevd_port-set-open`,
 //!   which drives `frontend-open` and raises `VSERPORT_CHANGE`.
 //!
-//! Each device is an actor on its chardev's arbiter, holding a [`Port`] per
-//! chardev it uses.
-use crate::chardev::Port;
+//! Each device is an actor on its chardev's arbiter, holding a
+//! [`Frontend`] per chardev it uses: the same type an embedder's device
+//! model holds, read and written as byte streams.
+use crate::actors::StopDevice;
+use crate::api::{Frontend, FrontendEvents, FrontendReader, FrontendWriter};
 use crate::error::DeviceError;
 use crate::json::Json;
 use actix::prelude::*;
+use futures_util::{SinkExt, StreamExt};
 
 pub mod bridge;
 pub mod echo;
 pub mod port;
 
-/// Stop a device (sent by the supervisor on `device_del`).
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub struct StopDevice;
+/// Copy what `from` reads into `to`, without copying the bytes, until
+/// either is detached: `to` not taking them holds `from` up (backpressure).
+pub(crate) async fn pump(from: FrontendReader, mut to: FrontendWriter) {
+    let _ = to.send_all(&mut from.map(Ok)).await;
+}
+
+/// Log a device's events (devices act on none of them).
+fn log_events<A: Actor<Context = Context<A>>>(ctx: &mut Context<A>, events: FrontendEvents, id: String) {
+    ctx.spawn(fut::wrap_future(events.for_each(move |ev| {
+        tracing::trace!(device = %id, event = ?ev, "frontend event");
+        async {}
+    })));
+}
 
 /// One driver.
 pub struct Driver {
@@ -33,8 +45,8 @@ pub struct Driver {
     pub chardev_props: &'static [&'static str],
     /// `frontend-open` from the start.
     pub opens_at_start: bool,
-    /// Start the device on `arbiter` with a port on each of its chardevs.
-    pub start: fn(&ArbiterHandle, String, Vec<Port>) -> Recipient<StopDevice>,
+    /// Start the device on `arbiter` with a frontend on each of its chardevs.
+    pub start: fn(&ArbiterHandle, String, Vec<Frontend>) -> Recipient<StopDevice>,
 }
 
 impl std::fmt::Debug for Driver {

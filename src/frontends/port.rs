@@ -2,10 +2,11 @@
 //! with `__org.chardevd_port-set-open` (the supervisor sets `frontend-open`
 //! and raises `VSERPORT_CHANGE`); bytes from the backend are read and
 //! dropped, as a guest port that nobody reads would.
-use super::echo::events;
-use super::{Driver, StopDevice};
-use crate::chardev::{FrontendEvent, Port};
+use super::Driver;
+use crate::actors::StopDevice;
+use crate::api::Frontend;
 use actix::prelude::*;
+use futures_util::StreamExt;
 
 /// The `port` driver.
 pub const DRIVER: Driver = Driver {
@@ -15,13 +16,19 @@ pub const DRIVER: Driver = Driver {
     start,
 };
 
-fn start(arbiter: &ArbiterHandle, id: String, mut ports: Vec<Port>) -> Recipient<StopDevice> {
-    let port = ports.pop();
+fn start(arbiter: &ArbiterHandle, id: String, mut frontends: Vec<Frontend>) -> Recipient<StopDevice> {
+    let fe = frontends.pop();
     VirtPort::start_in_arbiter(arbiter, move |ctx| {
-        if let Some(p) = &port {
-            ctx.add_stream(events(p.handle()));
+        if let Some(fe) = fe {
+            let (reader, writer, events) = fe.split();
+            super::log_events(ctx, events, id.clone());
+            let drain = async move {
+                let _writer = writer;
+                reader.for_each(|_| async {}).await;
+            };
+            ctx.spawn(fut::wrap_future::<_, VirtPort>(drain).map(|_, _, ctx| ctx.stop()));
         }
-        VirtPort { id, _port: port }
+        VirtPort { id }
     })
     .recipient()
 }
@@ -30,20 +37,13 @@ fn start(arbiter: &ArbiterHandle, id: String, mut ports: Vec<Port>) -> Recipient
 #[derive(Debug)]
 pub struct VirtPort {
     id: String,
-    _port: Option<Port>,
 }
 
 impl Actor for VirtPort {
     type Context = Context<Self>;
-}
 
-impl StreamHandler<FrontendEvent> for VirtPort {
-    fn handle(&mut self, ev: FrontendEvent, _ctx: &mut Context<Self>) {
-        tracing::trace!(device = %self.id, event = ?ev, "port event");
-    }
-
-    fn finished(&mut self, ctx: &mut Context<Self>) {
-        ctx.stop();
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        tracing::debug!(device = %self.id, "port stopped");
     }
 }
 

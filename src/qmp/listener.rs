@@ -86,7 +86,7 @@ impl Serve {
                 Ok(s) => {
                     let fds = FdTable::new();
                     let s = FdStream::new(s, fds.clone());
-                    QmpSession::start(
+                    QmpSession::serve(
                         s,
                         "unix".into(),
                         serve.exec,
@@ -115,7 +115,7 @@ impl Serve {
         self.pool.next().1.spawn(async move {
             match tokio::net::TcpStream::from_std(std) {
                 Ok(s) => {
-                    QmpSession::start(s, peer, serve.exec, serve.limits, serve.global, None, Some(live));
+                    QmpSession::serve(s, peer, serve.exec, serve.limits, serve.global, None, Some(live));
                 }
                 Err(e) => {
                     live.fetch_sub(1, Ordering::Relaxed);

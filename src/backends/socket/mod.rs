@@ -111,6 +111,33 @@ impl Socket {
         }
     }
 
+    /// A server listening on unix socket `path` (not waiting for a client).
+    pub fn unix_server(path: impl Into<String>) -> Socket {
+        Socket::new(SocketAddressLegacy::unix(path))
+    }
+
+    /// A server listening on TCP `host:port` (port 0: any free port; the
+    /// chardev's `filename` shows the one taken).
+    pub fn tcp_server(host: impl Into<String>, port: u16) -> Socket {
+        Socket::new(SocketAddressLegacy::inet(host, port))
+    }
+
+    /// A client of unix socket `path`.
+    pub fn unix_client(path: impl Into<String>) -> Socket {
+        Socket {
+            server: Some(false),
+            ..Socket::unix_server(path)
+        }
+    }
+
+    /// A client of TCP `host:port`.
+    pub fn tcp_client(host: impl Into<String>, port: u16) -> Socket {
+        Socket {
+            server: Some(false),
+            ..Socket::tcp_server(host, port)
+        }
+    }
+
     fn is_server(&self) -> bool {
         self.server.unwrap_or(true)
     }
