@@ -374,6 +374,28 @@ pub enum Error {
     /// A screen asked of a system with no vc.
     #[error("There is no console to take a screendump from.")]
     NoConsole,
+    /// A QMP listener could not listen (the cause is the socket chardev's
+    /// wording for the same failure).
+    #[error("QMP listener {addr}: {source}")]
+    Listen {
+        /// The address asked for.
+        addr: String,
+        /// Why.
+        #[source]
+        source: BackendError,
+    },
+    /// An item of the start-up [`crate::Config`] failed; the system did not start.
+    #[error("{item}: {source}")]
+    Startup {
+        /// Which item.
+        item: crate::runtime::ConfigItem,
+        /// Why.
+        #[source]
+        source: Box<Error>,
+    },
+    /// The system could not be started at all (its thread died).
+    #[error("chardevd could not start: {0}")]
+    Spawn(String),
     /// The actor system is not running (any more).
     #[error("chardevd is shutting down")]
     ShuttingDown,

@@ -1,63 +1,132 @@
-//! Embedding: run the actor system on its own threads and drive it through a
-//! cloneable, `Send` [`Handle`] with typed async methods.
+//! Running chardevd: the start-up description ([`Config`]), and the
+//! [`Handle`] that drives a running system.
 //!
-//! actix cannot start inside an existing tokio runtime, so [`spawn`] starts a
-//! dedicated thread with its own `System` (and the arbiter pool's threads).
-//! The handle's methods work from any thread and any async runtime; they run
-//! through the same executor as QMP, so they check and fail exactly as QMP
-//! does, with the typed [`Error`].
+//! actix cannot start inside an existing tokio runtime, so a system runs
+//! on threads of its own (its `System`, and the arbiter pool); the handle's
+//! methods work from any thread and any async runtime. Every command has a
+//! typed method (named after the command, in `crate::commands`), run through
+//! the same executor as QMP: the same checks, the same errors.
 //!
-//! ```no_run
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! ```
 //! use chardevd::backends::{ringbuf::Ringbuf, ChardevBackend};
-//! let handle = chardevd::runtime::spawn(chardevd::runtime::Config::default())?;
-//! handle.chardev_add("log0", ChardevBackend::new(Ringbuf { size: Some(1024) })).await?;
-//! let fe = handle.attach("log0").await?;
-//! fe.write(bytes::Bytes::from_static(b"hello")).await?;
+//! use chardevd::{ChardevSpec, Config, Handle};
+//! # fn main() -> Result<(), chardevd::error::Error> {
+//! # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+//! # rt.block_on(async {
+//! let cfg = Config {
+//!     chardevs: vec![ChardevSpec::new("log0", ChardevBackend::new(Ringbuf { size: Some(1024) }))],
+//!     ..Config::default()
+//! };
+//! let handle = Handle::start(cfg).await?; // its own threads; nothing blocks here
+//! handle.ringbuf_write("log0", b"hello").await?;
 //! assert_eq!(handle.ringbuf_read_text("log0", 100).await?, "hello");
-//! handle.shutdown();
-//! # Ok(()) }
+//! handle.quit().await?;
+//! handle.wait().await; // the system's threads are gone
+//! assert!(handle.query_chardev().await.is_err(), "a stopped system answers nothing");
+//! # Ok(()) })
+//! # }
 //! ```
 use crate::actors::pool::{self, Pool};
 use crate::actors::Supervisor;
 use crate::api::execute::Executor;
 use crate::api::Frontend;
-use crate::backends::ChardevBackend;
+use crate::backends::{mux::Mux, ChardevBackend};
 use crate::chardev::PortConfig;
-use crate::commands::{ChardevAdd, DeviceAdd, ObjectAdd, Request};
-use crate::config::DeviceOpt;
+use crate::commands::{ChardevAdd, DeviceAdd, MonitorAdd, ObjectAdd, Request};
 use crate::error::Error;
 use crate::events::{Event, EventStream, ShutdownReason};
-use crate::qmp::listener::{self, Listener, QmpAddr, Serve};
+use crate::qmp::listener::{self, QmpAddr, Serve};
 use crate::qmp::output::Budget;
 use crate::qmp::session::SessionLimits;
 use crate::registry::{AttachReject, Holder};
 use actix::prelude::*;
-use std::io;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
-/// What to start with.
+/// A chardev to create at start (`-chardev`).
+#[derive(Debug)]
+pub struct ChardevSpec {
+    /// Its id.
+    pub id: String,
+    /// Its backend.
+    pub backend: ChardevBackend,
+    /// QEMU's `mux=on`: the backend is created as `ID-base`, and a mux `ID`
+    /// over it (so a console and a monitor can share it).
+    pub mux: bool,
+}
+
+impl ChardevSpec {
+    /// Chardev `id` with `backend`.
+    pub fn new(id: impl Into<String>, backend: ChardevBackend) -> ChardevSpec {
+        ChardevSpec {
+            id: id.into(),
+            backend,
+            mux: false,
+        }
+    }
+
+    /// The same, behind a mux (QEMU's `mux=on`).
+    pub fn muxed(mut self) -> ChardevSpec {
+        self.mux = true;
+        self
+    }
+}
+
+/// What a system starts with: everything the daemon's command line can say.
+/// Items are created in QEMU's order (objects, chardevs, monitors, devices),
+/// then the QMP listeners start; the first failure stops the start
+/// ([`Error::Startup`] names the item).
 #[derive(Debug, Default)]
 pub struct Config {
-    /// Objects (TLS credentials, authorization lists) to create first.
-    pub objects: Vec<crate::config::ObjectOpt>,
-    /// Chardevs to create at start, in order.
-    pub chardevs: Vec<(String, ChardevBackend)>,
-    /// Built-in devices to create after the chardevs.
-    pub devices: Vec<DeviceOpt>,
-    /// QMP listeners.
+    /// Objects (TLS credentials, authorization lists): `-object`.
+    pub objects: Vec<ObjectAdd>,
+    /// Chardevs, in order: `-chardev`.
+    pub chardevs: Vec<ChardevSpec>,
+    /// QMP monitors on chardevs: `-mon chardev=ID,mode=control`.
+    pub monitors: Vec<MonitorAdd>,
+    /// Built-in devices: `-device`.
+    pub devices: Vec<DeviceAdd>,
+    /// QMP listeners: `-qmp unix:PATH,server=on`, `-qmp tcp:HOST:PORT,server=on`.
     pub qmp: Vec<QmpAddr>,
-    /// Per-session bounds.
+    /// Bounds of QMP sessions.
     pub limits: SessionLimits,
-    /// Threads (arbiters) for chardevs and sessions; 0: one per available core.
-    pub arbiters: usize,
-    /// A mux's `C-a x` stops the system (QEMU's behaviour); otherwise it
-    /// raises `__org.chardevd_EXIT_REQUEST` and is logged.
+    /// Threads for chardevs and sessions; 0: one per available core.
+    pub threads: usize,
+    /// A mux's `C-a x` and a testdev's `q` stop the system, as in QEMU
+    /// (`--allow-exit`); otherwise they raise `__org.chardevd_EXIT_REQUEST`
+    /// and are logged.
     pub allow_exit: bool,
     /// The mux escape character (QEMU's `-echr`; default `C-a`).
     pub escape_char: Option<u8>,
+}
+
+/// An item of a [`Config`], as [`Error::Startup`] names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigItem {
+    /// `objects[i]`.
+    Object(usize),
+    /// `chardevs[i]`.
+    Chardev(usize),
+    /// `monitors[i]`.
+    Monitor(usize),
+    /// `devices[i]`.
+    Device(usize),
+    /// `qmp[i]`.
+    Qmp(usize),
+}
+
+impl std::fmt::Display for ConfigItem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigItem::Object(i) => write!(f, "objects[{i}]"),
+            ConfigItem::Chardev(i) => write!(f, "chardevs[{i}]"),
+            ConfigItem::Monitor(i) => write!(f, "monitors[{i}]"),
+            ConfigItem::Device(i) => write!(f, "devices[{i}]"),
+            ConfigItem::Qmp(i) => write!(f, "qmp[{i}]"),
+        }
+    }
 }
 
 /// A running chardevd. Cheap to clone; every clone drives the same system.
@@ -71,149 +140,151 @@ pub struct Handle {
 #[derive(Debug)]
 struct Inner {
     thread: Mutex<Option<JoinHandle<()>>>,
-    listeners: Mutex<Vec<QmpAddr>>,
+    /// True once the system's threads are gone.
+    ended: watch::Receiver<bool>,
+    listeners: Mutex<Vec<Running>>,
     serve: Serve,
-    exit_status: Arc<std::sync::atomic::AtomicI32>,
+    exit_status: Arc<AtomicI32>,
 }
 
-/// Start chardevd on new threads. Fails if a chardev, device or listener of
-/// `cfg` cannot be created (the text says which and why).
-pub fn spawn(cfg: Config) -> io::Result<Handle> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let exit_status = Arc::new(std::sync::atomic::AtomicI32::new(-1));
-    let status = exit_status.clone();
-    let thread = std::thread::Builder::new().name("chardevd".into()).spawn(move || {
-        let sys = System::new();
-        let setup = sys.block_on(async move {
-            let n = if cfg.arbiters == 0 {
-                pool::default_size()
-            } else {
-                cfg.arbiters
-            };
-            let pool = Pool::new(n);
-            let objects = crate::objects::Objects::new();
-            let supervisor = Supervisor::new(pool.clone(), objects.clone())
-                .allow_exit(cfg.allow_exit)
-                .escape_char(cfg.escape_char.unwrap_or(crate::backends::mux::ESCAPE_CHAR))
-                .exit_status(status);
-            let directory = supervisor.directory();
-            let supervisor = supervisor.start();
-            let global = Budget::new(cfg.limits.global_output_bytes);
-            let monitors = Arc::new(crate::qmp::monitor::Starter::new(cfg.limits, global.clone()));
-            let serve = Serve {
-                exec: Executor::new(supervisor, directory, objects).with_monitors(monitors),
-                pool,
-                limits: cfg.limits,
-                global,
-            };
-            setup(&serve, cfg).await.map(|listeners| (serve, listeners))
-        });
-        match setup {
-            Ok((serve, listeners)) => {
-                let addrs = listeners.iter().map(|l| l.addr.clone()).collect::<Vec<_>>();
-                let pool = serve.pool.clone();
-                let _ = tx.send(Ok((serve, System::current(), addrs)));
-                let _ = sys.run();
-                drop(listeners);
-                pool.stop();
-            }
-            Err(e) => {
-                let _ = tx.send(Err(e));
-            }
+/// A QMP listener that runs, and how to stop it.
+#[derive(Debug)]
+struct Running {
+    addr: QmpAddr,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+type Ready = Result<(Serve, System), Error>;
+
+/// A system's thread, the flag that says it ended, and where a testdev's
+/// exit status goes.
+type Launched = (JoinHandle<()>, watch::Receiver<bool>, Arc<AtomicI32>);
+
+impl Handle {
+    /// Start a system on threads of its own and wait (without blocking the
+    /// caller's thread) until everything in `cfg` exists.
+    pub async fn start(cfg: Config) -> Result<Handle, Error> {
+        let (tx, rx) = oneshot::channel();
+        let ready = Box::new(move |r| tx.send(r).is_ok());
+        let (thread, ended, status) = launch(cfg.threads, cfg.allow_exit, cfg.escape_char, cfg.limits, ready)?;
+        let ready = rx
+            .await
+            .unwrap_or_else(|_| Err(Error::Spawn("its thread ended".into())));
+        let handle = Handle::finish(ready, thread, ended, status)?;
+        if let Err(e) = handle.setup(cfg).await {
+            handle.shutdown();
+            handle.wait().await;
+            return Err(e);
         }
-    })?;
-    match rx.recv() {
-        Ok(Ok((serve, system, addrs))) => Ok(Handle {
+        Ok(handle)
+    }
+
+    fn finish(
+        ready: Ready,
+        thread: JoinHandle<()>,
+        ended: watch::Receiver<bool>,
+        exit_status: Arc<AtomicI32>,
+    ) -> Result<Handle, Error> {
+        let (serve, system) = match ready {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = thread.join();
+                return Err(e);
+            }
+        };
+        Ok(Handle {
             exec: serve.exec.clone(),
             system,
             inner: Arc::new(Inner {
                 thread: Mutex::new(Some(thread)),
-                listeners: Mutex::new(addrs),
+                ended,
+                listeners: Mutex::new(Vec::new()),
                 serve,
                 exit_status,
             }),
-        }),
-        Ok(Err(e)) => {
-            let _ = thread.join();
-            Err(e)
+        })
+    }
+
+    /// Create what `cfg` says, in QEMU's order.
+    async fn setup(&self, cfg: Config) -> Result<(), Error> {
+        let at = |item| {
+            move |e: Error| Error::Startup {
+                item,
+                source: Box::new(e),
+            }
+        };
+        for (i, o) in cfg.objects.into_iter().enumerate() {
+            self.run(o).await.map_err(at(ConfigItem::Object(i)))?;
         }
-        Err(_) => {
-            let _ = thread.join();
-            Err(io::Error::other("chardevd thread died during start-up"))
+        for (i, c) in cfg.chardevs.into_iter().enumerate() {
+            let id = if c.mux { format!("{}-base", c.id) } else { c.id.clone() };
+            let ret = self
+                .run(ChardevAdd {
+                    id: id.clone(),
+                    backend: c.backend,
+                })
+                .await
+                .map_err(at(ConfigItem::Chardev(i)))?;
+            if c.mux {
+                let mux = ChardevBackend::new(Mux::over(id));
+                self.run(ChardevAdd {
+                    id: c.id.clone(),
+                    backend: mux,
+                })
+                .await
+                .map_err(at(ConfigItem::Chardev(i)))?;
+            }
+            if let Some(pty) = ret.pty {
+                // QEMU's line for a command-line pty, printed whatever the
+                // log level by a daemon that shows notices.
+                tracing::info!(target: "chardevd::notice", bare = true, "char device redirected to {pty} (label {})", c.id);
+            }
         }
-    }
-}
-
-async fn setup(serve: &Serve, cfg: Config) -> io::Result<Vec<Listener>> {
-    for o in cfg.objects {
-        let props = crate::objects::ObjectProps::from_json(&o.qom_type, &o.props)
-            .map_err(|e| io::Error::other(e.to_string()))?;
-        crate::commands::run(&serve.exec, ObjectAdd { id: o.id, props })
-            .await
-            .map_err(|e| io::Error::other(e.to_string()))?;
-    }
-    for (id, backend) in cfg.chardevs {
-        crate::commands::run(
-            &serve.exec,
-            ChardevAdd {
-                id: id.clone(),
-                backend,
-            },
-        )
-        .await
-        .map_err(|e| io::Error::other(format!("chardev '{id}': {e}")))?;
-    }
-    for d in cfg.devices {
-        let driver = d.driver.clone();
-        let device = crate::frontends::Device::from_props(&d.driver, &d.props)
-            .map_err(|e| io::Error::other(format!("device '{driver}': {e}")))?;
-        crate::commands::run(&serve.exec, DeviceAdd { id: d.id, device })
-            .await
-            .map_err(|e| io::Error::other(format!("device '{driver}': {e}")))?;
-    }
-    let mut listeners = Vec::new();
-    for addr in &cfg.qmp {
-        let l = listener::bind(addr, serve.clone())
-            .await
-            .map_err(|e| io::Error::new(e.kind(), format!("-qmp {addr}: {e}")))?;
-        tracing::debug!(addr = %l.addr, "QMP listening");
-        listeners.push(l);
-    }
-    Ok(listeners)
-}
-
-impl Handle {
-    /// The executor (the same one QMP uses).
-    pub(crate) fn executor(&self) -> &Executor {
-        &self.exec
+        for (i, m) in cfg.monitors.into_iter().enumerate() {
+            self.run(m).await.map_err(at(ConfigItem::Monitor(i)))?;
+        }
+        for (i, d) in cfg.devices.into_iter().enumerate() {
+            self.run(d).await.map_err(at(ConfigItem::Device(i)))?;
+        }
+        for (i, addr) in cfg.qmp.into_iter().enumerate() {
+            self.listen(addr).await.map_err(at(ConfigItem::Qmp(i)))?;
+        }
+        Ok(())
     }
 
-    /// Run any command (see [`crate::commands`]); each also has a typed
+    /// Run any command (see `crate::commands`); each also has a typed
     /// method named after it.
     pub async fn run<R: Request>(&self, cmd: R) -> Result<R::Output, Error> {
         cmd.execute(&self.exec).await
     }
 
-    /// Whether the system still runs (it stops on [`Handle::shutdown`] or QMP `quit`).
+    pub(crate) fn executor(&self) -> &Executor {
+        &self.exec
+    }
+
+    /// Whether the system still runs (it stops on [`Handle::shutdown`],
+    /// [`Handle::quit`], QMP `quit`, or an allowed exit request).
     pub fn is_running(&self) -> bool {
         self.exec.is_running()
     }
 
-    /// The QMP listeners' bound addresses (real ports for `:0`).
-    pub fn listeners(&self) -> Vec<QmpAddr> {
-        self.inner.listeners.lock().map(|l| l.clone()).unwrap_or_default()
-    }
-
-    /// Start another QMP listener; returns its bound address.
-    pub async fn listen(&self, addr: QmpAddr) -> io::Result<QmpAddr> {
+    /// Start a QMP listener (many sessions at once); returns the address
+    /// bound (the real port for port 0). It runs until
+    /// [`Handle::close_listener`] or the system stops.
+    pub async fn listen(&self, addr: QmpAddr) -> Result<QmpAddr, Error> {
         let (tx, rx) = oneshot::channel();
+        let (stop, stopped) = oneshot::channel::<()>();
         let serve = self.inner.serve.clone();
         self.system.arbiter().spawn(async move {
             match listener::bind(&addr, serve).await {
                 Ok(l) => {
+                    tracing::debug!(addr = %l.addr, "QMP listening");
                     let _ = tx.send(Ok(l.addr.clone()));
-                    // Keep the listener alive as long as the system runs.
-                    std::future::pending::<()>().await;
+                    // Serve until told to stop, or the system stops (a
+                    // handle dropped does not stop it).
+                    if stopped.await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
                     drop(l);
                 }
                 Err(e) => {
@@ -221,25 +292,56 @@ impl Handle {
                 }
             }
         });
-        let bound = rx.await.map_err(|_| io::Error::other("chardevd is not running"))??;
+        let bound = rx.await.map_err(|_| Error::ShuttingDown)??;
         if let Ok(mut l) = self.inner.listeners.lock() {
-            l.push(bound.clone());
+            l.push(Running {
+                addr: bound.clone(),
+                stop: Some(stop),
+            });
         }
         Ok(bound)
+    }
+
+    /// Stop one QMP listener (its sessions go on; a unix socket's file is
+    /// removed). False if no listener has that address.
+    pub fn close_listener(&self, addr: &QmpAddr) -> bool {
+        let Ok(mut l) = self.inner.listeners.lock() else {
+            return false;
+        };
+        match l.iter().position(|r| &r.addr == addr) {
+            Some(i) => {
+                if let Some(stop) = l.remove(i).stop.take() {
+                    let _ = stop.send(());
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The QMP listeners' bound addresses (real ports for `:0`).
+    pub fn listeners(&self) -> Vec<QmpAddr> {
+        self.inner
+            .listeners
+            .lock()
+            .map(|l| l.iter().map(|r| r.addr.clone()).collect())
+            .unwrap_or_default()
     }
 
     /// The exit status a testdev's `q` asked for, once it stopped the
     /// system (only with [`Config::allow_exit`]).
     pub fn exit_status(&self) -> Option<u8> {
-        u8::try_from(self.inner.exit_status.load(std::sync::atomic::Ordering::SeqCst)).ok()
+        u8::try_from(self.inner.exit_status.load(Ordering::SeqCst)).ok()
     }
 
-    /// Attach a frontend to a chardev (it starts closed: call `set_open(true)`).
+    /// Attach a frontend (your device model) to a chardev. Its
+    /// `frontend-open` starts false ([`Frontend::set_open`]); it is told
+    /// OPENED at once if the backend is open.
     pub async fn attach(&self, chardev: &str) -> Result<Frontend, Error> {
         self.attach_with(chardev, PortConfig::default()).await
     }
 
-    /// Attach a frontend with its own port bounds.
+    /// Attach a frontend with its own bounds (see [`PortConfig`]).
     pub async fn attach_with(&self, chardev: &str, config: PortConfig) -> Result<Frontend, Error> {
         let id = chardev.to_owned();
         let (holder, port, attached) = self
@@ -280,16 +382,103 @@ impl Handle {
         self.exec.stop_system().await
     }
 
-    /// Stop the system (listeners close, their socket files are removed).
+    /// Stop the system now, without QEMU's SHUTDOWN event (listeners close,
+    /// their socket files are removed). See [`Handle::wait`].
     pub fn shutdown(&self) {
         self.system.stop();
     }
 
-    /// Wait for the system threads to end (after [`Handle::shutdown`] or a QMP `quit`).
+    /// Wait, without blocking the thread, until the system's threads are
+    /// gone (after [`Handle::shutdown`], [`Handle::quit`] or QMP `quit`).
+    pub async fn wait(&self) {
+        let mut ended = self.inner.ended.clone();
+        let _ = ended.wait_for(|e| *e).await;
+        self.join();
+    }
+
+    /// [`Handle::wait`], blocking the calling thread (for code with no async
+    /// runtime; in async code, await `wait`).
     pub fn join(&self) {
         let thread = self.inner.thread.lock().ok().and_then(|mut t| t.take());
         if let Some(t) = thread {
             let _ = t.join();
         }
     }
+}
+
+/// Start a system, blocking the calling thread until everything in `cfg`
+/// exists (for code with no async runtime: `main`, tests). In async code,
+/// use [`Handle::start`].
+pub fn spawn(cfg: Config) -> Result<Handle, Error> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let ready = Box::new(move |r| tx.send(r).is_ok());
+    let (thread, ended, status) = launch(cfg.threads, cfg.allow_exit, cfg.escape_char, cfg.limits, ready)?;
+    let ready = rx
+        .recv()
+        .unwrap_or_else(|_| Err(Error::Spawn("its thread ended".into())));
+    let handle = Handle::finish(ready, thread, ended, status)?;
+    // The rest of the start runs on the system's own arbiter.
+    let (done, result) = std::sync::mpsc::channel();
+    let h = handle.clone();
+    handle.system.arbiter().spawn(async move {
+        let _ = done.send(h.setup(cfg).await);
+    });
+    match result.recv() {
+        Ok(Ok(())) => Ok(handle),
+        Ok(Err(e)) => {
+            handle.shutdown();
+            handle.join();
+            Err(e)
+        }
+        Err(_) => {
+            handle.join();
+            Err(Error::ShuttingDown)
+        }
+    }
+}
+
+/// Start the system's thread; `ready` gets its supervisor (through the
+/// listeners' `Serve`) once it runs.
+fn launch(
+    threads: usize,
+    allow_exit: bool,
+    escape_char: Option<u8>,
+    limits: SessionLimits,
+    ready: Box<dyn FnOnce(Ready) -> bool + Send>,
+) -> Result<Launched, Error> {
+    let exit_status = Arc::new(AtomicI32::new(-1));
+    let status = exit_status.clone();
+    let (ended_tx, ended) = watch::channel(false);
+    let thread = std::thread::Builder::new()
+        .name("chardevd".into())
+        .spawn(move || {
+            let sys = System::new();
+            let serve = sys.block_on(async move {
+                let n = if threads == 0 { pool::default_size() } else { threads };
+                let pool = Pool::new(n);
+                let objects = crate::objects::Objects::new();
+                let supervisor = Supervisor::new(pool.clone(), objects.clone())
+                    .allow_exit(allow_exit)
+                    .escape_char(escape_char.unwrap_or(crate::backends::mux::ESCAPE_CHAR))
+                    .exit_status(status);
+                let directory = supervisor.directory();
+                let supervisor = supervisor.start();
+                let global = Budget::new(limits.global_output_bytes);
+                let monitors = Arc::new(crate::qmp::monitor::Starter::new(limits, global.clone()));
+                Serve {
+                    exec: Executor::new(supervisor, directory, objects).with_monitors(monitors),
+                    pool,
+                    limits,
+                    global,
+                }
+            });
+            let pool = serve.pool.clone();
+            if ready(Ok((serve, System::current()))) {
+                let _ = sys.run();
+            }
+            pool.stop();
+            let _ = ended_tx.send(true);
+        })
+        .map_err(|e| Error::Spawn(e.to_string()))?;
+    Ok((thread, ended, exit_status))
 }

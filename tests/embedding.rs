@@ -328,3 +328,73 @@ async fn calls_after_the_system_stopped_fail_instead_of_answering_old_state() {
     assert!(h.ringbuf_read("r", 1).await.is_err());
     assert!(h.query_version().await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_config_says_what_the_command_line_can_and_start_and_wait_never_block() {
+    use chardevd::backends::socket::Socket;
+    use chardevd::commands::{Device, DeviceAdd, MonitorAdd};
+    use chardevd::{ChardevSpec, ConfigItem, Handle, QmpAddr};
+    let dir = tempfile::tempdir().unwrap();
+    let qmp = dir.path().join("q.sock");
+    let console = dir.path().join("con.sock");
+    let cfg = Config {
+        chardevs: vec![
+            // mux=on: a console and a QMP monitor share one socket.
+            ChardevSpec::new(
+                "con",
+                ChardevBackend::new(Socket::unix_server(console.to_str().unwrap())),
+            )
+            .muxed(),
+            ChardevSpec::new("n", null()),
+        ],
+        monitors: vec![MonitorAdd {
+            id: Some("mon0".into()),
+            chardev: "con".into(),
+            pretty: false,
+        }],
+        devices: vec![DeviceAdd {
+            id: Some("p0".into()),
+            device: Device::Port { chardev: "n".into() },
+        }],
+        qmp: vec![QmpAddr::unix(&qmp)],
+        ..Config::default()
+    };
+    let h = Handle::start(cfg).await.unwrap();
+    let ids: Vec<_> = h.query_chardev().await.unwrap().into_iter().map(|r| r.label).collect();
+    assert_eq!(ids, ["con-base", "con", "n"]);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&qmp).unwrap().permissions().mode() & 0o777, 0o600);
+    // A listener stops alone; the system goes on.
+    assert!(h.close_listener(&QmpAddr::unix(&qmp)));
+    for _ in 0..100 {
+        if !qmp.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!qmp.exists(), "its socket file is removed");
+    assert!(h.is_running());
+    // A bind failure is a typed error naming the address.
+    let err = h.listen(QmpAddr::unix("/nonexistent-dir/q.sock")).await.unwrap_err();
+    assert!(matches!(err, chardevd::error::Error::Listen { .. }), "{err:?}");
+    h.quit().await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), h.wait()).await.unwrap();
+    assert!(!h.is_running());
+
+    // A failing item names itself; nothing is left running.
+    let bad = Config {
+        chardevs: vec![ChardevSpec::new("r", ring(3))],
+        ..Config::default()
+    };
+    let err = Handle::start(bad).await.unwrap_err();
+    match err {
+        chardevd::error::Error::Startup { item, source } => {
+            assert_eq!(item, ConfigItem::Chardev(0));
+            assert_eq!(
+                source.to_string(),
+                "Failed to add chardev 'r': size of ringbuf chardev must be power of two"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}

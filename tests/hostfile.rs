@@ -585,7 +585,7 @@ fn stdio_terminal_is_restored_when_the_process_panics() {
     if std::env::var_os("CHARDEVD_PANIC_CHILD").is_some() {
         let stdio = ChardevBackend::new(Stdio { signal: None });
         let _h = runtime::spawn(Config {
-            chardevs: vec![("con".into(), stdio)],
+            chardevs: vec![chardevd::ChardevSpec::new("con", stdio)],
             ..Default::default()
         })
         .unwrap();

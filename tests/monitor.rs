@@ -439,10 +439,14 @@ async fn a_monitor_over_tls_with_openssl_s_client() {
     let pki = dir.path().to_path_buf();
     make_pki(&pki);
     let cfg = chardevd::runtime::Config {
-        objects: vec![chardevd::config::ObjectOpt {
-            qom_type: "tls-creds-x509".into(),
+        objects: vec![chardevd::commands::ObjectAdd {
             id: "tls0".into(),
-            props: serde_json::json!({"dir": pki.join("server"), "endpoint": "server", "verify-peer": false}),
+            props: chardevd::commands::ObjectProps::TlsCredsX509(chardevd::objects::X509Props {
+                dir: Some(pki.join("server").display().to_string()),
+                endpoint: Some(chardevd::objects::Endpoint::Server),
+                verify_peer: Some(false),
+                ..Default::default()
+            }),
         }],
         ..Default::default()
     };

@@ -8,8 +8,9 @@ mod common;
 use bytes::Bytes;
 use chardevd::backends::socket::Socket;
 use chardevd::backends::ChardevBackend;
-use chardevd::config::ObjectOpt;
+use chardevd::commands::{ObjectAdd, ObjectProps};
 use chardevd::net::{InetSocketAddress, SocketAddressLegacy, UnixSocketAddress};
+use chardevd::objects::{Endpoint, X509Props};
 use chardevd::runtime::{self, Config};
 use chardevd::FrontendEvent;
 use common::*;
@@ -141,16 +142,23 @@ async fn a_telnet_client_negotiates_and_its_options_never_reach_the_frontend() {
 async fn tls_server(pki: &std::path::Path) -> (runtime::Handle, u16) {
     let cfg = Config {
         objects: vec![
-            ObjectOpt {
-                qom_type: "tls-creds-x509".into(),
+            ObjectAdd {
                 id: "tls0".into(),
-                props: serde_json::json!({"dir": pki.join("server"), "endpoint": "server", "verify-peer": true}),
+                props: ObjectProps::TlsCredsX509(X509Props {
+                    dir: Some(pki.join("server").display().to_string()),
+                    endpoint: Some(Endpoint::Server),
+                    verify_peer: Some(true),
+                    ..Default::default()
+                }),
             },
-            ObjectOpt {
-                qom_type: "authz-list".into(),
+            ObjectAdd {
                 id: "auth0".into(),
-                props: serde_json::json!({"policy": "deny", "rules": [
+                props: ObjectProps::from_json(
+                    "authz-list",
+                    &serde_json::json!({"policy": "deny", "rules": [
                     {"match": "*CN=client.example.com", "policy": "allow", "format": "glob"}]}),
+                )
+                .unwrap(),
             },
         ],
         ..Default::default()

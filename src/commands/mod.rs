@@ -87,11 +87,6 @@ pub trait Request: Send + Sized + 'static {
     fn execute(self, exec: &Executor) -> impl Future<Output = Result<Self::Output, Error>> + Send;
 }
 
-/// Run `cmd` on `exec`.
-pub(crate) async fn run<R: Request>(exec: &Executor, cmd: R) -> Result<R::Output, Error> {
-    cmd.execute(exec).await
-}
-
 /// How QMP reads and writes a command.
 pub(crate) trait Command: Request {
     /// A downstream extension's schema entities (QEMU's introspection

@@ -6,7 +6,8 @@ use super::output::Budget;
 use super::session::{QmpSession, SessionLimits};
 use crate::actors::pool::Pool;
 use crate::api::execute::Executor;
-use crate::net::{self, InetSocketAddress, SocketAddressLegacy, UnixSocketAddress};
+use crate::error::{BackendError, Error};
+use crate::net::{self, SocketAddressLegacy};
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -31,6 +32,27 @@ pub enum QmpAddr {
         /// Port.
         port: u16,
     },
+}
+
+impl QmpAddr {
+    /// A unix socket at `path`, created with mode 0600 (only this user
+    /// may connect: QMP has no authentication).
+    pub fn unix(path: impl Into<PathBuf>) -> QmpAddr {
+        QmpAddr::Unix {
+            path: path.into(),
+            mode: Some(0o600),
+        }
+    }
+
+    /// TCP `host:port` (port 0: any free port; [`crate::Handle::listen`]
+    /// returns the one bound). QMP has no authentication: keep `host` a
+    /// loopback address unless the network is trusted.
+    pub fn tcp(host: impl Into<String>, port: u16) -> QmpAddr {
+        QmpAddr::Tcp {
+            host: host.into(),
+            port,
+        }
+    }
 }
 
 impl std::fmt::Display for QmpAddr {
@@ -132,32 +154,34 @@ const QMP_BACKLOG: i32 = 128;
 /// Bind and start accepting on the current arbiter. The address is taken as
 /// a socket chardev takes it (`net::listen`): the same errors, and a unix
 /// path that is not a socket, or where a live server answers, is refused.
-pub async fn bind(addr: &QmpAddr, serve: Serve) -> io::Result<Listener> {
+pub(crate) async fn bind(addr: &QmpAddr, serve: Serve) -> Result<Listener, Error> {
+    let fail = |source: BackendError| Error::Listen {
+        addr: addr.to_string(),
+        source,
+    };
+    let setup = |e: io::Error| fail(BackendError::SocketSetup(e.into()));
     let limits = serve.limits;
     let legacy = match addr {
-        QmpAddr::Unix { path, .. } => SocketAddressLegacy::Unix(UnixSocketAddress {
-            path: path.to_string_lossy().into_owned(),
-            is_abstract: None,
-            tight: None,
-        }),
-        QmpAddr::Tcp { host, port } => {
-            SocketAddressLegacy::Inet(InetSocketAddress::new(host.clone(), port.to_string()))
-        }
+        QmpAddr::Unix { path, .. } => SocketAddressLegacy::unix(path.to_string_lossy()),
+        QmpAddr::Tcp { host, port } => SocketAddressLegacy::inet(host.clone(), *port),
     };
-    let mut listening = net::listen(&legacy, &net::NoFds, QMP_BACKLOG)
-        .await
-        .map_err(|e| io::Error::other(e.to_string()))?;
-    let fd = listening
-        .fd
-        .take()
-        .ok_or_else(|| io::Error::other("no listening socket"))?;
+    let mut listening = net::listen(&legacy, &net::NoFds, QMP_BACKLOG).await.map_err(fail)?;
+    let Some(fd) = listening.fd.take() else {
+        return Err(setup(io::Error::other("no listening socket")));
+    };
     let live = Arc::new(AtomicUsize::new(0));
     let (task, bound) = match addr {
         QmpAddr::Unix { path, mode } => {
             if let Some(mode) = mode {
-                std::fs::set_permissions(path, std::fs::Permissions::from_mode(*mode))?;
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(*mode)).map_err(|e| {
+                    fail(BackendError::BindUnix {
+                        path: path.display().to_string(),
+                        source: e.into(),
+                    })
+                })?;
             }
-            let listener = tokio::net::UnixListener::from_std(std::os::unix::net::UnixListener::from(fd))?;
+            let listener =
+                tokio::net::UnixListener::from_std(std::os::unix::net::UnixListener::from(fd)).map_err(setup)?;
             let task = actix_rt::spawn(async move {
                 loop {
                     match listener.accept().await {
@@ -173,8 +197,8 @@ pub async fn bind(addr: &QmpAddr, serve: Serve) -> io::Result<Listener> {
             (task, addr.clone())
         }
         QmpAddr::Tcp { host, .. } => {
-            let listener = tokio::net::TcpListener::from_std(std::net::TcpListener::from(fd))?;
-            let port = listener.local_addr()?.port();
+            let listener = tokio::net::TcpListener::from_std(std::net::TcpListener::from(fd)).map_err(setup)?;
+            let port = listener.local_addr().map_err(setup)?.port();
             let task = actix_rt::spawn(async move {
                 loop {
                     match listener.accept().await {
