@@ -3,11 +3,11 @@
 //! runs) keeps the dependency tree small; see BENCHMARKS.md for the
 //! end-to-end comparison with QEMU. With `CHARDEVD_BENCH_SMOKE=1` every
 //! bench runs once (CI checks that they run; the figures mean nothing).
-use chardevd::backends::ring::Ring;
-use chardevd::backends::ringbuf::qemu_base64_decode;
-use chardevd::backends::socket::{telnet, websocket};
-use chardevd::json::framer::Framer;
-use chardevd::json::Json;
+use chardevd::internals::json::framer::Framer;
+use chardevd::internals::json::Json;
+use chardevd::internals::ring::Ring;
+use chardevd::internals::ringbuf::qemu_base64_decode;
+use chardevd::internals::{telnet, websocket};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! The `chardevd` daemon: the command line (QEMU's options) read into the
 //! library's start-up description, the system started, then SIGINT/SIGTERM
 //! or a QMP `quit` awaited.
-use chardevd::{CommandLine, Handle, QmpAddr};
+use chardevd::{CommandLine, Handle};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -32,7 +32,6 @@ fn main() -> ExitCode {
         Ok(h) => h,
         Err(e) => {
             eprintln!("chardevd: {}", report.describe(e));
-            chardevd::restore_terminal();
             return ExitCode::FAILURE;
         }
     };
@@ -54,21 +53,13 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
     };
-    let listeners = handle.listeners();
     handle.shutdown();
     handle.join();
-    chardevd::restore_terminal();
     // A testdev's `q` (with --allow-exit): QEMU's exit((n << 1) | 1).
-    let status = match handle.exit_status() {
+    match handle.exit_status() {
         Some(code) => ExitCode::from(code),
         None => status,
-    };
-    for addr in listeners {
-        if let QmpAddr::Unix { path, .. } = addr {
-            chardevd::remove_socket_file(&path);
-        }
     }
-    status
 }
 
 /// Wait for SIGINT or SIGTERM (then send SHUTDOWN, reason `host-signal`,

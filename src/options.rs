@@ -6,12 +6,12 @@
 //! `true`/`false`), and sizes take QEMU's suffixes (`64K`, `1M`).
 //!
 //! ```
-//! use chardevd::options::Opts;
+//! use chardevd::internals::options::Opts;
 //! let mut o = Opts::parse("ringbuf,id=a,,b,size=64K");
 //! assert_eq!(o.take_positional().as_deref(), Some("ringbuf"));
 //! assert_eq!(o.take("id").as_deref(), Some("a,b"));
 //! assert_eq!(o.take_size("size"), Ok(Some(65536)));
-//! assert!(o.leftover().is_none());
+//! assert!(o.rest().is_empty());
 //! ```
 
 /// Split `a=b,c=d` with `,,` escapes; an item without `=` is returned with an
@@ -128,13 +128,6 @@ impl Opts {
         self.take(key).map(|v| parse_size(key, &v)).transpose()
     }
 
-    /// The first item nobody took, as QEMU names it (`Invalid parameter 'k'`).
-    pub fn leftover(&self) -> Option<String> {
-        self.items
-            .first()
-            .map(|(k, v)| if k.is_empty() { v.clone() } else { k.clone() })
-    }
-
     /// The items left, in order.
     pub fn rest(&self) -> &[(String, String)] {
         &self.items
@@ -179,6 +172,6 @@ mod tests {
         assert_eq!(o.take_positional().as_deref(), Some("file"));
         assert_eq!(o.take_bool("append"), Ok(Some(true)));
         assert_eq!(o.take("path").as_deref(), Some("/a"));
-        assert_eq!(o.leftover().as_deref(), Some("bogus"));
+        assert_eq!(o.rest(), &[("bogus".to_owned(), "1".to_owned())]);
     }
 }

@@ -8,7 +8,7 @@
 //! the same executor as QMP: the same checks, the same errors.
 //!
 //! ```
-//! use chardevd::backends::{ringbuf::Ringbuf, ChardevBackend};
+//! use chardevd::backends::{ChardevBackend, Ringbuf};
 //! use chardevd::{ChardevSpec, Config, Handle};
 //! # fn main() -> Result<(), chardevd::error::Error> {
 //! # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -402,6 +402,13 @@ impl Handle {
         let thread = self.inner.thread.lock().ok().and_then(|mut t| t.take());
         if let Some(t) = thread {
             let _ = t.join();
+            // A listener's socket file goes with it (also when the system
+            // stopped before its task could remove it).
+            for addr in self.listeners() {
+                if let QmpAddr::Unix { path, .. } = addr {
+                    crate::net::remove_socket_file(&path);
+                }
+            }
         }
     }
 }
@@ -477,6 +484,8 @@ fn launch(
                 let _ = sys.run();
             }
             pool.stop();
+            // A stdio chardev's terminal goes back as it was.
+            crate::backends::stdio::restore_terminal();
             let _ = ended_tx.send(true);
         })
         .map_err(|e| Error::Spawn(e.to_string()))?;

@@ -3,8 +3,8 @@
 //! at first; nothing is lost or reordered and memory stays bounded.
 mod common;
 
-use chardevd::runtime::{self, Config};
-use chardevd::FrontendEvent;
+use chardevd::frontend::FrontendEvent;
+use chardevd::{self as runtime, Config};
 use common::{attached_fifo_pipe, next};
 use std::io::Write;
 use std::time::Duration;

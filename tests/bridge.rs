@@ -2,8 +2,8 @@
 //! over real sockets and a pty (ser2net's job).
 mod common;
 
-use chardevd::backends::{pty::Pty, ChardevBackend};
-use chardevd::runtime::{self, Config};
+use chardevd::backends::{ChardevBackend, Pty};
+use chardevd::{self as runtime, Config};
 use common::*;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;

@@ -3,10 +3,10 @@
 //! certificate; the mux's escape machine and line stamps) with arbitrary input and arbitrary read boundaries: no
 //! panics, output never larger than input, and a stream cut anywhere gives
 //! what the uncut stream gives.
-use chardevd::backends::mux::{Decoded, Escape, MuxCommand, Stamps};
-use chardevd::backends::socket::dn::subject_dn_bytes;
-use chardevd::backends::socket::telnet::{Filter, Piece};
-use chardevd::backends::socket::websocket::{self, Decoder, Handshake};
+use chardevd::internals::dn::subject_dn_bytes;
+use chardevd::internals::mux::{Decoded, Escape, MuxCommand, Stamps};
+use chardevd::internals::telnet::{Filter, Piece};
+use chardevd::internals::websocket::{self, Decoder, Handshake};
 mod common;
 
 use common::cut;

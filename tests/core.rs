@@ -5,9 +5,10 @@
 mod common;
 
 use bytes::Bytes;
-use chardevd::backends::{null::Null, ringbuf::Ringbuf, ChardevBackend};
-use chardevd::runtime::{self, Config};
-use chardevd::{FrontendEvent, QmpAddr};
+use chardevd::backends::{ChardevBackend, Null, Ringbuf};
+use chardevd::frontend::FrontendEvent;
+use chardevd::QmpAddr;
+use chardevd::{self as runtime, Config};
 use common::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -7,10 +7,11 @@
 mod common;
 
 use bytes::Bytes;
-use chardevd::backends::{msmouse, vc::Vc, wctablet, ChardevBackend};
-use chardevd::chardev::input::{Axis, Button, InputEvent};
-use chardevd::runtime::{self, Config};
-use chardevd::{CharIoctl, FrontendEvent, Parity, SerialParams};
+use chardevd::backends::{ChardevBackend, Vc};
+use chardevd::commands::{Axis, Button, InputEvent};
+use chardevd::frontend::{CharIoctl, FrontendEvent, Parity, SerialParams};
+use chardevd::internals::{msmouse, wctablet};
+use chardevd::{self as runtime, Config};
 use common::*;
 use std::io::Write;
 use std::os::unix::net::UnixStream;

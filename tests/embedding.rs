@@ -2,9 +2,9 @@
 //! actor system (on its own thread) through `runtime::Handle` and attaches its
 //! own device models as frontends.
 use bytes::Bytes;
-use chardevd::backends::{null::Null, ringbuf::Ringbuf, ChardevBackend};
-use chardevd::runtime::{self, Config};
-use chardevd::FrontendEvent;
+use chardevd::backends::{ChardevBackend, Null, Ringbuf};
+use chardevd::frontend::FrontendEvent;
+use chardevd::{self as runtime, Config};
 use std::time::Duration;
 
 fn ring(size: i64) -> ChardevBackend {
@@ -15,7 +15,7 @@ fn null() -> ChardevBackend {
     ChardevBackend::new(Null {})
 }
 
-async fn next(fe: &mut chardevd::Frontend) -> FrontendEvent {
+async fn next(fe: &mut chardevd::frontend::Frontend) -> FrontendEvent {
     tokio::time::timeout(Duration::from_secs(5), fe.recv())
         .await
         .expect("an event")
@@ -156,7 +156,7 @@ async fn many_handles_and_two_systems_coexist() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_embedder_opens_a_qmp_listener_at_run_time_and_sees_the_same_chardevs() {
-    use chardevd::qmp::listener::QmpAddr;
+    use chardevd::QmpAddr;
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     let h = runtime::spawn(Config::default()).unwrap();
     h.chardev_add("shared", ring(8)).await.unwrap();
@@ -201,7 +201,7 @@ async fn listening_port(h: &runtime::Handle, id: &str) -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frontend_is_a_byte_stream_for_framed_and_its_events_come_apart() {
-    use chardevd::backends::socket::Socket;
+    use chardevd::backends::Socket;
     use futures_util::{SinkExt, StreamExt};
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
     let h = runtime::spawn(Config::default()).unwrap();
@@ -227,7 +227,7 @@ async fn a_frontend_is_a_byte_stream_for_framed_and_its_events_come_apart() {
         tokio::time::timeout(Duration::from_secs(5), events.next())
             .await
             .unwrap(),
-        Some(chardevd::ChardevEvent::Opened),
+        Some(chardevd::frontend::ChardevEvent::Opened),
         "the event stream sees the client connect"
     );
     wr.write_all(b"hello\nworld\n").await.unwrap();
@@ -246,7 +246,7 @@ async fn a_frontend_is_a_byte_stream_for_framed_and_its_events_come_apart() {
         tokio::time::timeout(Duration::from_secs(5), events.next())
             .await
             .unwrap(),
-        Some(chardevd::ChardevEvent::Closed)
+        Some(chardevd::frontend::ChardevEvent::Closed)
     );
     // Dropping every part detaches the frontend: the chardev may go.
     model.abort();
@@ -271,7 +271,7 @@ async fn a_frontend_is_a_byte_stream_for_framed_and_its_events_come_apart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frontend_works_with_tokio_io_copy_both_ways_with_backpressure() {
-    use chardevd::backends::socket::Socket;
+    use chardevd::backends::Socket;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.sock");
@@ -331,7 +331,7 @@ async fn calls_after_the_system_stopped_fail_instead_of_answering_old_state() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_config_says_what_the_command_line_can_and_start_and_wait_never_block() {
-    use chardevd::backends::socket::Socket;
+    use chardevd::backends::Socket;
     use chardevd::commands::{Device, DeviceAdd, MonitorAdd};
     use chardevd::{ChardevSpec, ConfigItem, Handle, QmpAddr};
     let dir = tempfile::tempdir().unwrap();

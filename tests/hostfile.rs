@@ -3,13 +3,10 @@
 mod common;
 
 use bytes::Bytes;
-use chardevd::backends::{
-    file::File, null::Null, parallel::Parallel, pipe::Pipe, pty::Pty, ringbuf::Ringbuf, serial::Serial, stdio::Stdio,
-    udp::Udp, ChardevBackend, ChardevCommon,
-};
-use chardevd::net::*;
-use chardevd::runtime::{self, Config};
-use chardevd::{CharIoctl, FrontendEvent, Parity, SerialParams};
+use chardevd::backends::*;
+use chardevd::backends::{ChardevBackend, ChardevCommon, File, Null, Parallel, Pipe, Pty, Ringbuf, Serial, Stdio, Udp};
+use chardevd::frontend::{CharIoctl, FrontendEvent, Parity, SerialParams};
+use chardevd::{self as runtime, Config};
 use common::*;
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -268,7 +265,7 @@ async fn add_pty(h: &runtime::Handle, id: &str) -> String {
 }
 
 fn pty_pair() -> (rustix::fd::OwnedFd, String) {
-    let (master, name, _slave) = chardevd::backends::pty::open_pair().unwrap();
+    let (master, name, _slave) = chardevd::internals::pty::open_pair().unwrap();
     (master, name)
 }
 
@@ -321,7 +318,7 @@ async fn serial_backend_sets_raw_115200_8n1_and_frontends_change_the_line() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serial_break_and_modem_lines_go_through_the_line_trait() {
-    use chardevd::backends::serial::{RecordingLine, SerialWithLine};
+    use chardevd::internals::serial::{RecordingLine, SerialWithLine};
     let line = RecordingLine::default();
     let h = runtime::spawn(Config::default()).unwrap();
     let serial = SerialWithLine {

@@ -8,9 +8,9 @@
 mod common;
 
 use bytes::Bytes;
-use chardevd::backends::{file::File, null::Null, pipe::Pipe, pty::Pty, ringbuf::Ringbuf, ChardevBackend};
-use chardevd::runtime::{self, Config};
-use chardevd::{Frontend, FrontendEvent};
+use chardevd::backends::{ChardevBackend, File, Null, Pipe, Pty, Ringbuf};
+use chardevd::frontend::{Frontend, FrontendEvent};
+use chardevd::{self as runtime, Config};
 use common::*;
 use std::io::Read;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -220,7 +220,7 @@ async fn a_frontend_follows_chardev_change_across_every_kind() {
     for (n, pair) in (1..).zip(chain.windows(2)) {
         let (from, to) = (pair[0], pair[1]);
         // A change that fails: the frontend stays, and the old backend works.
-        let bad = chardevd::backends::file::File {
+        let bad = chardevd::backends::File {
             input: None,
             out: dir.path().join("no/such/dir/x").to_str().unwrap().into(),
             append: None,

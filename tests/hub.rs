@@ -4,9 +4,9 @@
 mod common;
 
 use bytes::Bytes;
-use chardevd::backends::{hub::Hub, mux::Mux, ringbuf::Ringbuf, ChardevBackend};
-use chardevd::runtime::{self, Config};
-use chardevd::FrontendEvent;
+use chardevd::backends::{ChardevBackend, Hub, Mux, Ringbuf};
+use chardevd::frontend::FrontendEvent;
+use chardevd::{self as runtime, Config};
 use common::*;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;

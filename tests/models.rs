@@ -3,12 +3,12 @@
 //! braille protocol) with
 //! arbitrary input cut at arbitrary points: no panics, bounded buffers,
 //! and a stream cut anywhere gives what the uncut stream gives.
+use chardevd::commands::{Axis, Button, InputEvent};
 #[cfg(feature = "braille")]
-use chardevd::backends::braille::{Baum, Display};
-use chardevd::backends::msmouse::{power_up_bytes, Mouse};
-use chardevd::backends::testdev::{Command, Parser};
-use chardevd::backends::wctablet::{Tablet, FULL_CONFIG, OUT_MAX};
-use chardevd::chardev::input::{Axis, Button, InputEvent};
+use chardevd::internals::braille::{Baum, Display};
+use chardevd::internals::msmouse::{power_up_bytes, Mouse};
+use chardevd::internals::testdev::{Command, Parser};
+use chardevd::internals::wctablet::{Tablet, FULL_CONFIG, OUT_MAX};
 mod common;
 
 use common::cut;
@@ -293,7 +293,7 @@ proptest! {
 proptest! {
     #[test]
     fn brlapi_packets_decode_the_same_however_cut(payloads in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..64), 0..8), junk in prop::collection::vec(any::<u8>(), 0..64), cuts in prop::collection::vec(any::<usize>(), 0..8)) {
-        use chardevd::backends::brlapi::{encode, Decoder};
+        use chardevd::internals::brlapi::{encode, Decoder};
         let mut wire: Vec<u8> = payloads.iter().enumerate().flat_map(|(i, p)| encode(b'a' as u32 + i as u32, p)).collect();
         wire.extend(&junk);
         let mut d = Decoder::default();

@@ -209,7 +209,7 @@ fn a_monitor_shares_a_mux_with_a_console_and_c_a_c_switches() {
         assert!(n > 0);
         help.extend_from_slice(&b[..n]);
     }
-    assert_eq!(help, chardevd::backends::mux::help_text(1));
+    assert_eq!(help, chardevd::internals::mux::help_text(1));
     // And back to the console.
     c.send(b"\x01cback\r\n");
     assert_eq!(c.line(), "back");
@@ -438,20 +438,20 @@ async fn a_monitor_over_tls_with_openssl_s_client() {
     let dir = tempfile::tempdir().unwrap();
     let pki = dir.path().to_path_buf();
     make_pki(&pki);
-    let cfg = chardevd::runtime::Config {
+    let cfg = chardevd::Config {
         objects: vec![chardevd::commands::ObjectAdd {
             id: "tls0".into(),
-            props: chardevd::commands::ObjectProps::TlsCredsX509(chardevd::objects::X509Props {
+            props: chardevd::commands::ObjectProps::TlsCredsX509(chardevd::commands::X509Props {
                 dir: Some(pki.join("server").display().to_string()),
-                endpoint: Some(chardevd::objects::Endpoint::Server),
+                endpoint: Some(chardevd::commands::Endpoint::Server),
                 verify_peer: Some(false),
                 ..Default::default()
             }),
         }],
         ..Default::default()
     };
-    let h = chardevd::runtime::spawn(cfg).unwrap();
-    let s = chardevd::ChardevBackend::from_qmp(&serde_json::json!({"type": "socket", "data": {
+    let h = chardevd::spawn(cfg).unwrap();
+    let s = chardevd::backends::ChardevBackend::from_qmp(&serde_json::json!({"type": "socket", "data": {
         "addr": {"type": "inet", "data": {"host": "127.0.0.1", "port": "0"}}, "server": true, "wait": false,
         "tls-creds": "tls0"}}))
     .unwrap();
@@ -488,7 +488,7 @@ async fn a_monitor_over_tls_with_openssl_s_client() {
     h.join();
 }
 
-async fn tcp_port_of(h: &chardevd::runtime::Handle, id: &str) -> u16 {
+async fn tcp_port_of(h: &chardevd::Handle, id: &str) -> u16 {
     let rows = h.query_chardev().await.unwrap();
     let f = &rows.iter().find(|r| r.label == id).unwrap().filename;
     f.rsplit_once(':')
@@ -510,8 +510,8 @@ async fn a_monitor_over_a_websocket_with_python() {
     if !require("python3 websockets", has) {
         return;
     }
-    let h = chardevd::runtime::spawn(chardevd::runtime::Config::default()).unwrap();
-    let w = chardevd::ChardevBackend::from_qmp(&serde_json::json!({"type": "socket", "data": {
+    let h = chardevd::spawn(chardevd::Config::default()).unwrap();
+    let w = chardevd::backends::ChardevBackend::from_qmp(&serde_json::json!({"type": "socket", "data": {
         "addr": {"type": "inet", "data": {"host": "127.0.0.1", "port": "0"}}, "server": true, "wait": false,
         "websocket": true}}))
     .unwrap();

@@ -4,9 +4,9 @@
 mod common;
 
 use bytes::Bytes;
-use chardevd::backends::{mux::Mux, ringbuf::Ringbuf, ChardevBackend};
-use chardevd::runtime::{self, Config};
-use chardevd::{Frontend, FrontendEvent};
+use chardevd::backends::{ChardevBackend, Mux, Ringbuf};
+use chardevd::frontend::{Frontend, FrontendEvent};
+use chardevd::{self as runtime, Config};
 use common::*;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -111,7 +111,7 @@ async fn input_goes_to_the_focus_output_from_everyone_and_escapes_work() {
     // C-a h: QEMU's help, byte for byte.
     c.write_all(b"\x01h").unwrap();
     let help = read_exact(&mut c, 241);
-    assert_eq!(help, chardevd::backends::mux::help_text(1));
+    assert_eq!(help, chardevd::internals::mux::help_text(1));
 
     // C-a t: stamps from the line after the next newline.
     c.write_all(b"\x01t").unwrap();
@@ -218,7 +218,7 @@ async fn limits_errors_and_removal_are_qemus() {
 
     // query-chardev: a mux row; the base is not open on its frontend side
     // until the mux has a frontend.
-    let row = |rows: &[chardevd::ChardevInfo], id: &str| {
+    let row = |rows: &[chardevd::commands::ChardevInfo], id: &str| {
         let r = rows.iter().find(|r| r.label == id).unwrap();
         (r.filename.clone(), r.frontend_open)
     };
@@ -288,7 +288,7 @@ async fn limits_errors_and_removal_are_qemus() {
     h.join();
 }
 
-async fn eventually_rows(h: &runtime::Handle, cond: impl Fn(&[chardevd::ChardevInfo]) -> bool) {
+async fn eventually_rows(h: &runtime::Handle, cond: impl Fn(&[chardevd::commands::ChardevInfo]) -> bool) {
     for _ in 0..500 {
         if cond(&h.query_chardev().await.unwrap()) {
             return;
@@ -393,7 +393,7 @@ async fn another_escape_character_as_with_qemus_echr() {
     c.write_all(b"\x01a").unwrap();
     assert_eq!(read_data(&mut fe, 2).await, b"\x01a");
     c.write_all(b"\x14h").unwrap();
-    let want = chardevd::backends::mux::help_text(0x14);
+    let want = chardevd::internals::mux::help_text(0x14);
     assert!(want.starts_with(b"\n\rC-t h    print this help"));
     assert_eq!(read_exact(&mut c, want.len()), want);
     // C-t C-t sends one C-t.

@@ -6,13 +6,13 @@
 mod common;
 
 use bytes::Bytes;
-use chardevd::backends::socket::Socket;
 use chardevd::backends::ChardevBackend;
+use chardevd::backends::Socket;
+use chardevd::backends::{InetSocketAddress, SocketAddressLegacy, UnixSocketAddress};
+use chardevd::commands::{Endpoint, X509Props};
 use chardevd::commands::{ObjectAdd, ObjectProps};
-use chardevd::net::{InetSocketAddress, SocketAddressLegacy, UnixSocketAddress};
-use chardevd::objects::{Endpoint, X509Props};
-use chardevd::runtime::{self, Config};
-use chardevd::FrontendEvent;
+use chardevd::frontend::FrontendEvent;
+use chardevd::{self as runtime, Config};
 use common::*;
 use std::process::Command;
 use std::time::Duration;
@@ -245,9 +245,9 @@ async fn a_tls_client_chardev_talks_to_a_tls_server_chardev() {
     let (h, p) = tls_server(&pki).await;
     h.object_add(
         "tlsc",
-        chardevd::commands::ObjectProps::TlsCredsX509(chardevd::objects::X509Props {
+        chardevd::commands::ObjectProps::TlsCredsX509(chardevd::commands::X509Props {
             dir: Some(pki.join("client").display().to_string()),
-            endpoint: Some(chardevd::objects::Endpoint::Client),
+            endpoint: Some(chardevd::commands::Endpoint::Client),
             ..Default::default()
         }),
     )

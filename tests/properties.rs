@@ -1,11 +1,11 @@
 //! Property tests over the pure cores with arbitrary (hostile) input: no
 //! panics, bounded work, and the invariants the rest of the system relies on.
-use chardevd::backends::ring::Ring;
-use chardevd::backends::ringbuf::qemu_base64_decode;
-use chardevd::json::framer::Framer;
-use chardevd::json::{qemu_lossy_utf8, Json};
-use chardevd::qmp::request::parse_request;
-use chardevd::qmp::schema::schema;
+use chardevd::internals::json::framer::Framer;
+use chardevd::internals::json::{qemu_lossy_utf8, Json};
+use chardevd::internals::request::parse_request;
+use chardevd::internals::ring::Ring;
+use chardevd::internals::ringbuf::qemu_base64_decode;
+use chardevd::internals::schema::schema;
 use proptest::prelude::*;
 
 /// Bytes biased towards JSON syntax, so the parser's deep paths get exercised.
@@ -126,9 +126,9 @@ proptest! {
 
     #[test]
     fn option_strings_never_panic(s in "[a-z=,:/0-9KMG.]{0,40}") {
-        let _ = chardevd::config::parse_chardev(&s);
-        let _ = chardevd::config::parse_qmp(&s);
-        let _ = chardevd::config::parse_device(&s);
+        let _ = chardevd::internals::config::parse_chardev(&s);
+        let _ = chardevd::internals::config::parse_qmp(&s);
+        let _ = chardevd::internals::config::parse_device(&s);
     }
 }
 

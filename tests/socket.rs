@@ -5,11 +5,11 @@
 mod common;
 
 use bytes::Bytes;
-use chardevd::backends::socket::Socket;
 use chardevd::backends::ChardevBackend;
-use chardevd::net::{FdSocketAddress, InetSocketAddress, SocketAddressLegacy, UnixSocketAddress};
-use chardevd::runtime::{self, Config};
-use chardevd::{Frontend, FrontendEvent};
+use chardevd::backends::Socket;
+use chardevd::backends::{FdSocketAddress, InetSocketAddress, SocketAddressLegacy, UnixSocketAddress};
+use chardevd::frontend::{Frontend, FrontendEvent};
+use chardevd::{self as runtime, Config};
 use common::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -288,8 +288,8 @@ async fn a_change_to_the_same_address_lends_the_listener() {
     let mut c = UnixStream::connect(&path).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     assert_eq!(
-        read_exactly(&mut c, chardevd::backends::socket::telnet::TELNET_INIT.len()),
-        chardevd::backends::socket::telnet::TELNET_INIT
+        read_exactly(&mut c, chardevd::internals::telnet::TELNET_INIT.len()),
+        chardevd::internals::telnet::TELNET_INIT
     );
     assert_eq!(next(&mut fe).await, FrontendEvent::Opened);
     c.write_all(b"hi").unwrap();
@@ -562,7 +562,7 @@ async fn a_websocket_handshake_that_never_finishes_is_dropped() {
 async fn yank_drops_the_connection_and_only_sockets_are_yankable() {
     let h = runtime::spawn(Config::default()).unwrap();
     h.chardev_add("s", server(inet("127.0.0.1", 0))).await.unwrap();
-    h.chardev_add("n", ChardevBackend::new(chardevd::backends::null::Null {}))
+    h.chardev_add("n", ChardevBackend::new(chardevd::backends::Null {}))
         .await
         .unwrap();
     let port = port_of(&filename(&h, "s").await);
@@ -579,7 +579,7 @@ async fn yank_drops_the_connection_and_only_sockets_are_yankable() {
     let err = h.run(yank(&["s", "n"])).await.unwrap_err();
     assert_eq!(
         (err.to_string(), err.class()),
-        ("Instance not found".into(), chardevd::ErrorClass::DeviceNotFound)
+        ("Instance not found".into(), chardevd::error::ErrorClass::DeviceNotFound)
     );
     assert!(
         filename(&h, "s").await.contains("<->"),

@@ -395,7 +395,7 @@ impl ChardevActor {
                     self.inflight = Some((chunk.slice(n..), done));
                 }
             }
-            Output::Discarded(_) => {}
+            Output::Discarded(n) => tracing::trace!(chardev = %self.id, bytes = n, "output discarded"),
             Output::Written(_) => self.write_failed(std::io::ErrorKind::WriteZero.into(), chunk.len()),
             Output::Failed(e) => self.write_failed(e, chunk.len()),
         }

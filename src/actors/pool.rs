@@ -48,11 +48,6 @@ impl Pool {
         self.inner.arbiters.len()
     }
 
-    /// Never empty.
-    pub fn is_empty(&self) -> bool {
-        false
-    }
-
     /// The next arbiter, round robin: (index, handle).
     pub fn next(&self) -> (usize, ArbiterHandle) {
         let i = self.inner.next.fetch_add(1, Ordering::Relaxed) % self.len();

@@ -28,7 +28,7 @@
 //! to the new backend, and nothing changes on its side.
 //!
 //! ```
-//! use chardevd::backends::{ringbuf::Ringbuf, ChardevBackend};
+//! use chardevd::backends::{ChardevBackend, Ringbuf};
 //! use tokio::io::AsyncWriteExt;
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -296,7 +296,7 @@ impl Frontend {
     }
 
     /// Bytes of input dropped because the frontend did not read them in
-    /// time (only for a port configured to drop: [`crate::chardev::Overflow::Drop`]).
+    /// time (only for a port configured to drop: [`crate::frontend::Overflow::Drop`]).
     pub fn lost(&self) -> u64 {
         self.att.port.lost()
     }

@@ -3,4 +3,4 @@
 pub mod execute;
 pub mod frontend;
 
-pub use frontend::{Frontend, FrontendControl, FrontendEvents, FrontendReader, FrontendWriter};
+pub use frontend::{Frontend, FrontendEvents, FrontendReader, FrontendWriter};

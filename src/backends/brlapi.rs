@@ -35,8 +35,6 @@ pub const MAX_PACKET: usize = 4096;
 pub const SOCKET_PATH: &str = "/var/lib/BrlAPI";
 /// The first TCP port (`:0`).
 pub const PORT_BASE: u16 = 4101;
-/// The longest driver name in a tty-mode request.
-pub const MAX_NAME: usize = 31;
 
 /// Packet types.
 pub mod packet {
@@ -48,8 +46,6 @@ pub mod packet {
     pub const GET_DISPLAY_SIZE: u32 = b's' as u32;
     /// Take a tty.
     pub const ENTER_TTY_MODE: u32 = b't' as u32;
-    /// Release the tty.
-    pub const LEAVE_TTY_MODE: u32 = b'L' as u32;
     /// A key.
     pub const KEY: u32 = b'k' as u32;
     /// Write to the display.
@@ -68,14 +64,10 @@ pub mod auth {
     pub const NONE: u32 = b'N' as u32;
     /// A shared key.
     pub const KEY: u32 = b'K' as u32;
-    /// Socket credentials.
-    pub const CRED: u32 = b'C' as u32;
 }
 
 /// Flags of a write packet, in the order their fields follow.
 pub mod wf {
-    /// Display number.
-    pub const DISPLAY_NUMBER: u32 = 0x01;
     /// Region begin and size.
     pub const REGION: u32 = 0x02;
     /// Text.
@@ -92,8 +84,6 @@ pub mod wf {
 
 /// libbrlapi's error codes.
 pub mod code {
-    /// Tty busy.
-    pub const TTY_BUSY: u32 = 2;
     /// Invalid parameter.
     pub const INVALID_PARAMETER: u32 = 6;
     /// Invalid packet.
@@ -228,6 +218,7 @@ pub fn key_code(payload: &[u8]) -> Option<u64> {
 }
 
 /// A `k` packet's payload.
+#[cfg(test)]
 pub fn key_payload(code: u64) -> [u8; 8] {
     let mut p = [0; 8];
     p[..4].copy_from_slice(&((code >> 32) as u32).to_be_bytes());

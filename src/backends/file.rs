@@ -14,7 +14,7 @@ use rustix::fs::OFlags;
 use serde::{Deserialize, Serialize};
 
 /// The `file` kind.
-pub const KIND: Kind = Kind {
+pub(crate) const KIND: Kind = Kind {
     name: "file",
     aliases: &[],
     from_qmp: from_data::<File>,

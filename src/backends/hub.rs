@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use std::task::{Context, Poll};
 
 /// The `hub` kind.
-pub const KIND: Kind = Kind {
+pub(crate) const KIND: Kind = Kind {
     name: "hub",
     aliases: &[],
     from_qmp,

@@ -1,14 +1,22 @@
-//! Backend kinds: one file per QEMU backend kind, and the one table that
-//! lists them ([`KINDS`]).
+//! Backends: the options of every QEMU backend kind this build has
+//! ([`ChardevBackend`] holds one, with the options every kind takes), and
+//! the socket addresses they use.
+//!
+//! ```
+//! use chardevd::backends::{ChardevBackend, Ringbuf, Socket};
+//! let console = ChardevBackend::new(Socket::unix_server("/run/vm/console.sock")).with_log("/var/log/vm/console.log", true);
+//! let log = ChardevBackend::new(Ringbuf { size: Some(1 << 20) });
+//! assert_eq!((console.kind(), log.kind()), ("socket", "ringbuf"));
+//! ```
+//!
+//! Inside the crate: one file per QEMU backend kind, and the one table
+//! that lists them (`KINDS`).
 //!
 //! A kind's file holds all of that kind: its QEMU name, its options (the
 //! `data` of QMP's `ChardevBackend` union, and its `-chardev` keys), the host
-//! resources it takes, how it opens, and its run-time [`Backend`] (often a
-//! [`LinkBackend`] over a transport of its own). Adding a kind touches its
-//! file and one line of [`KINDS`].
-//!
-//! [`Backend`]: crate::chardev::Backend
-//! [`LinkBackend`]: crate::chardev::transport::LinkBackend
+//! resources it takes, how it opens, and its run-time `Backend` (often a
+//! `LinkBackend` over a transport of its own). Adding a kind touches its
+//! file and one line of `KINDS`.
 use crate::chardev::{Backend, Port};
 use crate::error::BackendError;
 use crate::options::Opts;
@@ -19,29 +27,50 @@ use std::any::Any;
 use std::fmt;
 
 #[cfg(feature = "braille")]
-pub mod braille;
+pub(crate) mod braille;
 #[cfg(feature = "braille")]
-pub mod brlapi;
-pub mod file;
-pub mod hub;
-pub mod msmouse;
-pub mod mux;
-pub mod null;
-pub mod parallel;
-pub mod pipe;
-pub mod pty;
-pub mod ring;
-pub mod ringbuf;
-pub mod serial;
-pub mod socket;
-pub mod stdio;
-pub mod testdev;
-pub mod udp;
-pub mod vc;
-pub mod wctablet;
+pub(crate) mod brlapi;
+pub(crate) mod file;
+pub(crate) mod hub;
+pub(crate) mod msmouse;
+pub(crate) mod mux;
+pub(crate) mod null;
+pub(crate) mod parallel;
+pub(crate) mod pipe;
+pub(crate) mod pty;
+pub(crate) mod ring;
+pub(crate) mod ringbuf;
+pub(crate) mod serial;
+pub(crate) mod socket;
+pub(crate) mod stdio;
+pub(crate) mod testdev;
+pub(crate) mod udp;
+pub(crate) mod vc;
+pub(crate) mod wctablet;
+
+#[cfg(feature = "braille")]
+pub use braille::Braille;
+pub use file::File;
+pub use hub::Hub;
+pub use msmouse::Msmouse;
+pub use mux::Mux;
+pub use null::Null;
+pub use parallel::Parallel;
+pub use pipe::Pipe;
+pub use pty::Pty;
+pub use ringbuf::{Memory, Ringbuf};
+pub use serial::Serial;
+pub use socket::Socket;
+pub use stdio::Stdio;
+pub use testdev::Testdev;
+pub use udp::Udp;
+pub use vc::Vc;
+pub use wctablet::Wctablet;
+
+pub use crate::net::{FdSocketAddress, InetSocketAddress, SocketAddressLegacy, UnixSocketAddress, VsockSocketAddress};
 
 /// One backend kind.
-pub struct Kind {
+pub(crate) struct Kind {
     /// QEMU's name (`ChardevBackendKind`).
     pub name: &'static str,
     /// Other names `-chardev` takes (`tty`, `parport`).
@@ -59,7 +88,7 @@ pub struct Kind {
 /// Facts about a kind that the rest of the system acts on (so nothing
 /// outside the kind's file tests its name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Facts {
+pub(crate) struct Facts {
     /// A QMP monitor on it offers `oob` in its greeting (QEMU: the kind can
     /// run in the monitor I/O thread, `QEMU_CHAR_FEATURE_GCONTEXT`).
     pub oob: bool,
@@ -80,7 +109,7 @@ impl Facts {
 }
 
 /// The facts of a kind by its QEMU name (none for a kind this build lacks).
-pub fn facts(kind_name: &str) -> Facts {
+pub(crate) fn facts(kind_name: &str) -> Facts {
     KINDS
         .iter()
         .find(|k| k.name == kind_name)
@@ -89,7 +118,7 @@ pub fn facts(kind_name: &str) -> Facts {
 
 /// Every kind this build has, in the order `query-chardev-backends` lists
 /// them (QEMU 10.0.2's order, filtered).
-pub static KINDS: &[Kind] = &[
+pub(crate) static KINDS: &[Kind] = &[
     testdev::KIND,
     serial::KIND,
     wctablet::KIND,
@@ -114,7 +143,7 @@ pub static KINDS: &[Kind] = &[
 /// Every name of QEMU 10.0.2's `ChardevBackendKind` on Linux (Windows'
 /// `console` is not one); the ones not in [`KINDS`] are refused as a QEMU
 /// built without them refuses them.
-pub const QEMU_KINDS: &[&str] = &[
+pub(crate) const QEMU_KINDS: &[&str] = &[
     "file",
     "serial",
     "parallel",
@@ -140,7 +169,7 @@ pub const QEMU_KINDS: &[&str] = &[
 ];
 
 /// The kind of a QEMU name or `-chardev` alias.
-pub fn kind(name: &str) -> Option<&'static Kind> {
+pub(crate) fn kind(name: &str) -> Option<&'static Kind> {
     KINDS.iter().find(|k| k.name == name || k.aliases.contains(&name))
 }
 
@@ -161,7 +190,7 @@ pub struct ChardevCommon {
 /// objects (TLS credentials, authorization lists) and what it may ask of
 /// the daemon.
 #[derive(Debug)]
-pub struct OpenContext {
+pub(crate) struct OpenContext {
     /// The chardev's id.
     pub id: String,
     /// Ports on the referenced chardevs.
@@ -174,7 +203,7 @@ pub struct OpenContext {
 
 /// A chardev asks the daemon to exit (a mux's `C-a x`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExitRequest {
+pub(crate) struct ExitRequest {
     /// The chardev that asks.
     pub chardev: String,
     /// What asked.
@@ -185,7 +214,7 @@ pub struct ExitRequest {
 
 /// What a backend may ask of the daemon it runs in.
 #[derive(Clone)]
-pub struct Host {
+pub(crate) struct Host {
     allow_exit: bool,
     escape_char: u8,
     exit: Option<std::sync::Arc<dyn Fn(ExitRequest) + Send + Sync>>,
@@ -246,7 +275,7 @@ impl Host {
 }
 
 /// An opened backend.
-pub struct Opened {
+pub(crate) struct Opened {
     /// The run-time side.
     pub backend: Box<dyn Backend>,
     /// Open at creation (QEMU's `be_opened`).
@@ -285,7 +314,7 @@ impl Opened {
 }
 
 /// Any value as `dyn Any` (for [`ChardevBackend::config`]).
-pub trait AsAny {
+pub(crate) trait AsAny {
     /// `self` as `dyn Any`.
     fn as_any(&self) -> &dyn Any;
 }
@@ -297,7 +326,7 @@ impl<T: Any> AsAny for T {
 }
 
 /// One kind's options: what the registry must know of them, and how to open.
-pub trait BackendConfig: fmt::Debug + Send + AsAny + 'static {
+pub(crate) trait BackendConfig: fmt::Debug + Send + AsAny + 'static {
     /// QEMU's kind name.
     fn kind(&self) -> &'static str;
 
@@ -335,13 +364,29 @@ pub trait BackendConfig: fmt::Debug + Send + AsAny + 'static {
 }
 
 /// QEMU's `qemu_chr_fe_init` error for a chardev that takes no more users.
-pub fn in_use_text(reject: &crate::registry::Reject) -> String {
+pub(crate) fn in_use_text(reject: &crate::registry::Reject) -> String {
     match reject {
         crate::registry::Reject::RefInUse { id, kind: "mux", max } => {
             format!("too many uses of multiplexed chardev '{id}' (maximum is {max})")
         }
         crate::registry::Reject::RefInUse { id, .. } => format!("chardev '{id}' is already in use"),
         other => format!("{other:?}"),
+    }
+}
+
+/// The options of one backend kind ([`File`], [`Socket`], [`Ringbuf`], ...):
+/// what [`ChardevBackend::new`] takes. Sealed: the kinds are chardevd's.
+pub trait BackendOptions: fmt::Debug + Send + Any + 'static {
+    /// The options as the chardev opens them.
+    #[doc(hidden)]
+    #[allow(private_interfaces)]
+    fn boxed(self) -> Box<dyn BackendConfig>;
+}
+
+impl<T: BackendConfig> BackendOptions for T {
+    #[allow(private_interfaces)]
+    fn boxed(self) -> Box<dyn BackendConfig> {
+        Box::new(self)
     }
 }
 
@@ -364,7 +409,7 @@ impl BackendConfig for Unbuilt {
 /// `ChardevBackend`: which kind, with its options.
 ///
 /// ```
-/// use chardevd::backends::{ChardevBackend, ringbuf::Ringbuf};
+/// use chardevd::backends::{ChardevBackend, Ringbuf};
 /// let b = ChardevBackend::new(Ringbuf { size: Some(4096) });
 /// assert_eq!(b.kind(), "ringbuf");
 /// assert_eq!(b.config::<Ringbuf>().unwrap().size, Some(4096));
@@ -378,10 +423,10 @@ pub struct ChardevBackend {
 
 impl ChardevBackend {
     /// A backend of a kind, with no log file.
-    pub fn new(config: impl BackendConfig) -> ChardevBackend {
+    pub fn new(config: impl BackendOptions) -> ChardevBackend {
         ChardevBackend {
             common: ChardevCommon::default(),
-            config: Box::new(config),
+            config: config.boxed(),
         }
     }
 
@@ -400,7 +445,7 @@ impl ChardevBackend {
     }
 
     /// A kind's options and the common ones.
-    pub fn from_parts(common: ChardevCommon, config: Box<dyn BackendConfig>) -> ChardevBackend {
+    pub(crate) fn from_parts(common: ChardevCommon, config: Box<dyn BackendConfig>) -> ChardevBackend {
         ChardevBackend { common, config }
     }
 
@@ -410,33 +455,33 @@ impl ChardevBackend {
     }
 
     /// The options, if they are of kind `T`.
-    pub fn config<T: BackendConfig>(&self) -> Option<&T> {
+    pub fn config<T: BackendOptions>(&self) -> Option<&T> {
         (*self.config).as_any().downcast_ref::<T>()
     }
 
     /// What the registry needs to know.
-    pub fn info(&self) -> KindInfo {
+    pub(crate) fn info(&self) -> KindInfo {
         self.config.info()
     }
 
     /// The same, taking `fd` addresses from `fds` (see [`BackendConfig::set_fds`]).
-    pub fn with_fds(mut self, fds: crate::net::Fds) -> ChardevBackend {
+    pub(crate) fn with_fds(mut self, fds: crate::net::Fds) -> ChardevBackend {
         self.config.set_fds(fds);
         self
     }
 
     /// See [`BackendConfig::reference_error`].
-    pub fn reference_error(&self, id: &str, reject: &crate::registry::Reject) -> BackendError {
+    pub(crate) fn reference_error(&self, id: &str, reject: &crate::registry::Reject) -> BackendError {
         self.config.reference_error(id, reject)
     }
 
     /// See [`BackendConfig::conflict`].
-    pub fn conflict(&self, resource: &crate::registry::Resource) -> BackendError {
+    pub(crate) fn conflict(&self, resource: &crate::registry::Resource) -> BackendError {
         self.config.conflict(resource)
     }
 
     /// The parts, to open.
-    pub fn into_parts(self) -> (ChardevCommon, Box<dyn BackendConfig>) {
+    pub(crate) fn into_parts(self) -> (ChardevCommon, Box<dyn BackendConfig>) {
         (self.common, self.config)
     }
 
@@ -461,7 +506,7 @@ impl ChardevBackend {
 }
 
 /// Read a kind's options from its QMP `data`.
-pub fn from_data<T: serde::de::DeserializeOwned + BackendConfig>(
+pub(crate) fn from_data<T: serde::de::DeserializeOwned + BackendConfig>(
     data: &serde_json::Value,
 ) -> Result<Box<dyn BackendConfig>, BackendError> {
     serde_json::from_value::<T>(data.clone())
@@ -470,6 +515,6 @@ pub fn from_data<T: serde::de::DeserializeOwned + BackendConfig>(
 }
 
 /// The `-chardev` lines of every kind, for `--help`.
-pub fn syntax() -> String {
+pub(crate) fn syntax() -> String {
     KINDS.iter().map(|k| format!("{}\n", k.syntax)).collect()
 }

@@ -20,7 +20,7 @@ use std::collections::VecDeque;
 use std::task::{Context, Poll};
 
 /// The `msmouse` kind.
-pub const KIND: Kind = Kind {
+pub(crate) const KIND: Kind = Kind {
     name: "msmouse",
     aliases: &[],
     from_qmp: from_data::<Msmouse>,

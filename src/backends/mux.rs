@@ -37,7 +37,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 /// The `mux` kind.
-pub const KIND: Kind = Kind {
+pub(crate) const KIND: Kind = Kind {
     name: "mux",
     aliases: &[],
     from_qmp,
@@ -215,7 +215,7 @@ pub enum Step {
 /// lasts across reads, so an escape split between two reads works.
 ///
 /// ```
-/// use chardevd::backends::mux::{Escape, MuxCommand, Step};
+/// use chardevd::internals::mux::{Escape, MuxCommand, Step};
 /// let mut e = Escape::new(0x01);
 /// assert_eq!(e.step(b'a'), Step::Data(b'a'));
 /// assert_eq!(e.step(0x01), Step::Swallowed);

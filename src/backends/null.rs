@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::task::{Context, Poll};
 
 /// The `null` kind.
-pub const KIND: Kind = Kind {
+pub(crate) const KIND: Kind = Kind {
     name: "null",
     aliases: &[],
     from_qmp: from_data::<Null>,

@@ -15,10 +15,11 @@ use rustix::fs::OFlags;
 use rustix::ioctl::{ioctl, Getter, NoArg, Opcode, Setter};
 use serde::{Deserialize, Serialize};
 use std::io;
+#[cfg(test)]
 use std::sync::{Arc, Mutex};
 
 /// The `parallel` kind.
-pub const KIND: Kind = Kind {
+pub(crate) const KIND: Kind = Kind {
     name: "parallel",
     aliases: &["parport"],
     from_qmp: from_data::<Parallel>,
@@ -130,7 +131,8 @@ impl ParallelPort for PpDev {
     }
 }
 
-/// A port that records register accesses (tests, simulations).
+/// A port that records register accesses (tests).
+#[cfg(test)]
 #[derive(Debug, Clone, Default)]
 pub struct RecordingPort {
     /// Every call, in order (`write_data 65`, `read_status`, ...).
@@ -139,6 +141,7 @@ pub struct RecordingPort {
     pub regs: Arc<Mutex<[u8; 3]>>,
 }
 
+#[cfg(test)]
 impl RecordingPort {
     fn rec(&self, s: String) {
         if let Ok(mut c) = self.calls.lock() {
@@ -155,6 +158,7 @@ impl RecordingPort {
     }
 }
 
+#[cfg(test)]
 impl ParallelPort for RecordingPort {
     fn read_data(&mut self) -> io::Result<u8> {
         self.rec("read_data".into());

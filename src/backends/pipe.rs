@@ -11,7 +11,7 @@ use rustix::fs::OFlags;
 use serde::{Deserialize, Serialize};
 
 /// The `pipe` kind.
-pub const KIND: Kind = Kind {
+pub(crate) const KIND: Kind = Kind {
     name: "pipe",
     aliases: &[],
     from_qmp: from_data::<Pipe>,

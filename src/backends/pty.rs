@@ -40,7 +40,7 @@ use tokio::io::ReadBuf;
 pub const PTY_POLL: Duration = Duration::from_millis(200);
 
 /// The `pty` kind.
-pub const KIND: Kind = Kind {
+pub(crate) const KIND: Kind = Kind {
     name: "pty",
     aliases: &[],
     from_qmp: from_data::<Pty>,

@@ -14,7 +14,7 @@ use std::fmt;
 use std::task::{Context, Poll};
 
 /// The `ringbuf` kind.
-pub const RINGBUF: Kind = Kind {
+pub(crate) const RINGBUF: Kind = Kind {
     name: "ringbuf",
     aliases: &[],
     from_qmp: from_data::<Ringbuf>,
@@ -24,7 +24,7 @@ pub const RINGBUF: Kind = Kind {
 };
 
 /// The `memory` kind.
-pub const MEMORY: Kind = Kind {
+pub(crate) const MEMORY: Kind = Kind {
     name: "memory",
     aliases: &[],
     from_qmp: from_data::<Memory>,

@@ -20,7 +20,7 @@ use std::io;
 use std::sync::{Arc, Mutex};
 
 /// The `serial` kind.
-pub const KIND: Kind = Kind {
+pub(crate) const KIND: Kind = Kind {
     name: "serial",
     aliases: &["tty"],
     from_qmp: from_data::<Serial>,

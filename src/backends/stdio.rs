@@ -25,7 +25,7 @@ use std::sync::{Mutex, Once};
 use std::task::{Context, Poll};
 
 /// The `stdio` kind.
-pub const KIND: Kind = Kind {
+pub(crate) const KIND: Kind = Kind {
     name: "stdio",
     aliases: &[],
     from_qmp: from_data::<Stdio>,

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::task::{Context, Poll};
 
 /// The `testdev` kind.
-pub const KIND: Kind = Kind {
+pub(crate) const KIND: Kind = Kind {
     name: "testdev",
     aliases: &[],
     from_qmp: from_data::<Testdev>,

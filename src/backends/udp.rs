@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// The `udp` kind.
-pub const KIND: Kind = Kind {
+pub(crate) const KIND: Kind = Kind {
     name: "udp",
     aliases: &[],
     from_qmp: from_data::<Udp>,

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use std::task::{Context, Poll};
 
 /// The `vc` kind.
-pub const KIND: Kind = Kind {
+pub(crate) const KIND: Kind = Kind {
     name: "vc",
     aliases: &[],
     from_qmp,

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use std::task::{Context, Poll};
 
 /// The `wctablet` kind.
-pub const KIND: Kind = Kind {
+pub(crate) const KIND: Kind = Kind {
     name: "wctablet",
     aliases: &[],
     from_qmp: from_data::<Wctablet>,

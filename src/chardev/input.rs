@@ -102,7 +102,7 @@ pub enum InputEvent {
 }
 
 impl InputEvent {
-    /// Its [`mask`] bit.
+    /// Its `mask` bit.
     pub fn mask(&self) -> u8 {
         match self {
             InputEvent::Key { .. } => mask::KEY,

@@ -24,7 +24,7 @@ pub mod logfile;
 pub mod port;
 pub mod transport;
 
-pub use port::{FrontendEvent, Overflow, Port, PortConfig, PortEnd, PortHandle, PortId};
+pub use port::{FrontendEvent, Port, PortConfig, PortEnd, PortId};
 
 /// Bytes read from the outside world at a time (QEMU reads 4 KiB; larger
 /// chunks cost nothing here and cut per-message overhead).
@@ -178,10 +178,6 @@ pub trait RingOps: std::fmt::Debug {
     fn read_utf8(&mut self, n: usize) -> String;
     /// The number of bytes held.
     fn len(&self) -> usize;
-    /// Nothing is held.
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// What query-chardev shows of a live chardev; shared by its actor (which

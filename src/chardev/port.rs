@@ -27,7 +27,7 @@
 //! Pure: no actix, no tokio (wakers only), so the data path can cross threads.
 //!
 //! ```
-//! use chardevd::chardev::port::{pair, FrontendEvent, PortConfig};
+//! use chardevd::internals::port::{pair, FrontendEvent, PortConfig};
 //! let (front, back) = pair(1, PortConfig::default());
 //! back.push_open(true);
 //! back.push_data(bytes::Bytes::from_static(b"hi"));
@@ -45,7 +45,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 /// Bytes from the chardev a frontend may leave unread before the chardev stops
-/// reading (a few reads of [`crate::chardev::READ_CHUNK`]).
+/// reading (a few reads of the 64 KiB a chardev reads at a time).
 pub const INPUT_BYTES: usize = 256 << 10;
 
 /// Bytes a frontend may queue for the chardev before its writes wait.
@@ -464,14 +464,6 @@ pub struct Port {
     handle: PortHandle,
 }
 
-impl Port {
-    /// Another handle on this end, for a second task of the same frontend
-    /// (one reads while another writes). Handles do not own the attachment.
-    pub fn handle(&self) -> PortHandle {
-        self.handle.clone()
-    }
-}
-
 impl std::ops::Deref for Port {
     type Target = PortHandle;
 
@@ -487,11 +479,6 @@ pub struct PortHandle {
 }
 
 impl PortHandle {
-    /// The port's id.
-    pub fn id(&self) -> PortId {
-        self.shared.id
-    }
-
     /// The next data item or event (in their order) if one is queued.
     pub fn try_recv(&self) -> Option<FrontendEvent> {
         self.shared.lock().pop_ordered()
@@ -509,12 +496,6 @@ impl PortHandle {
         }
         Self::wait(&mut g.reader, cx);
         Poll::Pending
-    }
-
-    /// The next data item or event, in their order; `None` once the chardev
-    /// let the port go.
-    pub async fn recv(&self) -> Option<FrontendEvent> {
-        poll_fn(|cx| self.poll_recv(cx)).await
     }
 
     /// Poll for the next data item (events stay for [`PortHandle::poll_event`]);
@@ -654,6 +635,7 @@ impl PortHandle {
     }
 
     /// Bytes that can be queued now without waiting.
+    #[cfg(test)]
     pub fn output_room(&self) -> usize {
         let g = self.shared.lock();
         g.config.output_bytes.saturating_sub(g.output_len)
@@ -663,11 +645,6 @@ impl PortHandle {
     /// ([`Overflow::Drop`] only).
     pub fn lost(&self) -> u64 {
         self.shared.lock().lost
-    }
-
-    /// True once the chardev let the port go.
-    pub fn is_detached(&self) -> bool {
-        self.shared.lock().detached
     }
 
     /// Open or close the frontend's side (QEMU's `qemu_chr_fe_set_open`):
@@ -700,11 +677,6 @@ impl PortEnd {
     /// The port's id.
     pub fn id(&self) -> PortId {
         self.shared.id
-    }
-
-    /// How the port treats input that does not fit.
-    pub fn overflow(&self) -> Overflow {
-        self.shared.lock().config.overflow
     }
 
     /// How many input bytes the frontend can take now. A stalling port with
@@ -853,15 +825,6 @@ impl PortEnd {
         !self.shared.lock().output.is_empty()
     }
 
-    /// Drop whatever output is queued (a chardev-change moves ports but QEMU
-    /// semantics keep queued bytes: this is for a port given up for good).
-    pub fn clear_output(&self) {
-        let mut g = self.shared.lock();
-        g.output.clear();
-        g.output_len = 0;
-        g.wake_writer();
-    }
-
     /// True once the frontend dropped its end.
     pub fn is_dropped(&self) -> bool {
         self.shared.lock().dropped
@@ -875,13 +838,6 @@ impl PortEnd {
         g.wake_reader();
         g.wake_watcher();
         g.wake_writer();
-    }
-
-    /// Ask to be woken when the frontend drops its end or writes.
-    pub fn watch(&self, waker: &Waker) {
-        let mut g = self.shared.lock();
-        g.driver_wants_output = true;
-        Self::set_driver(&mut g, waker);
     }
 }
 

@@ -230,16 +230,6 @@ impl<T: Transport> LinkBackend<T> {
         }
     }
 
-    /// The transport.
-    pub fn transport(&mut self) -> &mut T {
-        &mut self.transport
-    }
-
-    /// Whether a link is up.
-    pub fn is_connected(&self) -> bool {
-        self.up.is_some()
-    }
-
     /// Drop the current link.
     pub fn disconnect(&mut self) {
         if self.up.take().is_some() {

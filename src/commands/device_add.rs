@@ -5,7 +5,7 @@ use crate::api::execute::Executor;
 use crate::api::Frontend;
 use crate::chardev::PortConfig;
 use crate::error::{DeviceError, Error};
-pub use crate::frontends::Device;
+use crate::frontends::Device;
 use crate::json::Json;
 use crate::registry::{DeviceReject, Holder};
 use crate::runtime::Handle;

@@ -3,7 +3,7 @@
 use super::{Args, Command, Request};
 use crate::actors::chardev::Control;
 use crate::api::execute::Executor;
-pub use crate::chardev::input::InputEvent;
+use crate::chardev::input::InputEvent;
 use crate::error::Error;
 use crate::json::Json;
 use crate::runtime::Handle;

@@ -48,16 +48,18 @@ mod screendump_text;
 mod send_key;
 mod yank;
 
+pub use crate::frontends::Device;
+pub use crate::objects::ObjectProps;
 pub use chardev_add::ChardevAdd;
 pub use chardev_change::ChardevChange;
 pub use chardev_remove::ChardevRemove;
 pub use chardev_send_break::ChardevSendBreak;
-pub use device_add::{Device, DeviceAdd};
+pub use device_add::DeviceAdd;
 pub use device_del::DeviceDel;
 pub use input_send_event::InputSendEvent;
 pub use monitor_add::MonitorAdd;
 pub use monitor_del::MonitorDel;
-pub use object_add::{ObjectAdd, ObjectProps};
+pub use object_add::ObjectAdd;
 pub use object_del::ObjectDel;
 pub use port_set_open::PortSetOpen;
 pub use query_chardev::QueryChardev;
@@ -71,6 +73,10 @@ pub use ringbuf_write::{Payload, RingbufWrite};
 pub use screendump_text::ScreendumpText;
 pub use send_key::SendKey;
 pub use yank::{Yank, YankInstance};
+
+pub use crate::chardev::input::{Axis, Button, InputEvent, MouseInfo};
+pub use crate::chardev::{ChardevInfo, ChardevReturn, Screen};
+pub use crate::objects::{Endpoint, Format, List as AuthzRules, Policy, Rule as AuthzRule, X509Props};
 
 /// A command: its QMP name, its result, and how it runs. Sealed: the
 /// commands are chardevd's; run any of them with [`crate::Handle::run`] or

@@ -4,7 +4,7 @@ use super::{Args, Command, Request};
 use crate::api::execute::{offload, Executor, OFFLOAD_BYTES};
 use crate::error::Error;
 use crate::json::Json;
-pub use crate::objects::ObjectProps;
+use crate::objects::ObjectProps;
 use crate::runtime::Handle;
 
 /// `object-add`.

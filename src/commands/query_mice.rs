@@ -2,7 +2,7 @@
 //! first, the one that gets pointer events marked current.
 use super::{Args, Command, Request};
 use crate::api::execute::Executor;
-pub use crate::chardev::input::MouseInfo;
+use crate::chardev::input::MouseInfo;
 use crate::error::Error;
 use crate::json::Json;
 use crate::runtime::Handle;

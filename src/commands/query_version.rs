@@ -6,6 +6,14 @@ use crate::error::Error;
 use crate::json::Json;
 use crate::runtime::Handle;
 
+/// The QEMU version whose QMP interface chardevd serves.
+pub(crate) const QEMU_VERSION: (i64, i64, i64) = (10, 0, 2);
+
+/// The `package` string of the greeting and `query-version`.
+pub(crate) fn package_string() -> String {
+    format!("chardevd {}", env!("CARGO_PKG_VERSION"))
+}
+
 /// `query-version`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueryVersion;
@@ -27,8 +35,18 @@ impl Request for QueryVersion {
     async fn execute(self, exec: &Executor) -> Result<VersionInfo, Error> {
         exec.check_running()?;
         Ok(VersionInfo {
-            qemu: crate::qmp::QEMU_VERSION,
-            package: crate::qmp::package_string(),
+            qemu: QEMU_VERSION,
+            package: package_string(),
+        })
+    }
+}
+
+impl QueryVersion {
+    /// The result as QMP renders it (the greeting carries it too).
+    pub(crate) fn now() -> Json {
+        Self::to_qmp(VersionInfo {
+            qemu: QEMU_VERSION,
+            package: package_string(),
         })
     }
 }

@@ -4,7 +4,7 @@ use super::{Args, Command, Request};
 use crate::actors::chardev::Control;
 use crate::api::execute::Executor;
 use crate::backends::facts;
-pub use crate::chardev::Screen;
+use crate::chardev::Screen;
 use crate::error::{DeviceError, Error};
 use crate::json::Json;
 use crate::runtime::Handle;

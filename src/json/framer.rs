@@ -9,7 +9,7 @@
 //! and the bytes that follow are read as new input, as QEMU does.
 //!
 //! ```
-//! use chardevd::json::framer::Framer;
+//! use chardevd::internals::json::framer::Framer;
 //! let mut f = Framer::new();
 //! let mut out = Vec::new();
 //! f.feed(br#"{"execute": "query-"#, &mut out);

@@ -86,7 +86,7 @@ impl Json {
     /// own, indented 4 spaces a level; `\n` line ends, no final newline.
     ///
     /// ```
-    /// use chardevd::json::Json;
+    /// use chardevd::internals::json::Json;
     /// let v = Json::object([("return", Json::empty_object()), ("id", Json::Int(1))]);
     /// assert_eq!(v.to_qemu_pretty(), "{\n    \"return\": {\n    },\n    \"id\": 1\n}");
     /// ```

@@ -80,8 +80,6 @@ impl Drop for Listener {
     }
 }
 
-pub use crate::net::remove_socket_file;
-
 /// Where a listener's sessions go.
 #[derive(Debug, Clone)]
 pub struct Serve {

@@ -14,11 +14,3 @@ pub mod request;
 pub mod schema;
 pub mod session;
 pub mod wire;
-
-/// The QEMU version chardevd's QMP interface matches.
-pub const QEMU_VERSION: (i64, i64, i64) = (10, 0, 2);
-
-/// The `package` string of the greeting and `query-version`.
-pub fn package_string() -> String {
-    format!("chardevd {}", env!("CARGO_PKG_VERSION"))
-}

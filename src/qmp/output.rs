@@ -17,7 +17,7 @@
 //! [`SessionLimits::output_bytes`]: super::session::SessionLimits::output_bytes
 //! [`SessionLimits::stall_timeout`]: super::session::SessionLimits::stall_timeout
 //! [`SessionLimits::event_queue`]: super::session::SessionLimits::event_queue
-use crate::registry::{Delivery, EventSink};
+use crate::registry::Delivery;
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -321,23 +321,6 @@ pub async fn write_loop<W: AsyncWrite + Unpin>(out: Arc<Output>, mut wr: W, stal
     }
     let _ = wr.flush().await;
     let _ = wr.shutdown().await;
-}
-
-/// A session as an event subscriber: events go into its output queue.
-#[derive(Debug)]
-pub struct WireSink(pub Arc<Output>);
-
-impl EventSink for WireSink {
-    fn deliver(&self, _event: &Arc<crate::events::Stamped>, wire: &Bytes) -> Delivery {
-        self.0.push_event(wire)
-    }
-
-    fn flushed(&self) -> Option<crate::registry::events::Flushed> {
-        let out = self.0.clone();
-        Some(Box::pin(async move {
-            out.drained(crate::registry::events::SHUTDOWN_FLUSH).await
-        }))
-    }
 }
 
 #[cfg(test)]

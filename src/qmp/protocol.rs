@@ -45,11 +45,6 @@ impl Protocol {
         self.oob = false;
     }
 
-    /// Negotiation is done: events flow.
-    pub fn negotiated(&self) -> bool {
-        self.negotiated
-    }
-
     /// The greeting for this connection.
     pub fn greeting(&self) -> Json {
         greeting_with(self.oob_offered)

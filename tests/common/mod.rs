@@ -212,10 +212,10 @@ impl Client {
 }
 
 // ---- chardev helpers shared by the backend tests ----
-use chardevd::backends::{pipe::Pipe, ChardevBackend, ChardevCommon};
-use chardevd::runtime;
-use chardevd::Frontend;
-use chardevd::FrontendEvent;
+use chardevd as runtime;
+use chardevd::backends::{ChardevBackend, ChardevCommon, Pipe};
+use chardevd::frontend::Frontend;
+use chardevd::frontend::FrontendEvent;
 
 pub fn no_options() -> ChardevCommon {
     ChardevCommon::default()

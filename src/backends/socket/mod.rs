@@ -39,7 +39,7 @@ pub mod telnet;
 pub mod websocket;
 
 /// The `socket` kind.
-pub const KIND: Kind = Kind {
+pub(crate) const KIND: Kind = Kind {
     name: "socket",
     aliases: &[],
     from_qmp: super::from_data::<Socket>,
