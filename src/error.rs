@@ -43,7 +43,7 @@ pub enum BackendError {
     /// A file or device could not be opened.
     #[error("Could not open '{path}': {source}")]
     Open {
-        /// The path.
+        /// The path QEMU quotes in its message.
         path: String,
         /// The OS error.
         #[source]
@@ -52,7 +52,7 @@ pub enum BackendError {
     /// The `logfile` could not be created.
     #[error("Could not create '{path}': {source}")]
     LogCreate {
-        /// The path.
+        /// The path QEMU quotes in its message.
         path: String,
         /// The OS error.
         #[source]
@@ -67,7 +67,7 @@ pub enum BackendError {
     /// The braille backend could not reach a BrlAPI server.
     #[error("brlapi__openConnection: {0}")]
     Brlapi(String),
-    /// `openpty` failed.
+    /// `openpty` failed (out of ptys, or no `/dev/ptmx`).
     #[error("Failed to create PTY: {0}")]
     PtyCreate(#[source] OsError),
     /// The pty's `path` link could not be made.
@@ -88,20 +88,20 @@ pub enum BackendError {
     /// Name resolution failed.
     #[error("address resolution failed for {host}:{port}: {why}")]
     Resolve {
-        /// Host.
+        /// The host that did not resolve.
         host: String,
-        /// Port.
+        /// The port or service asked for with it.
         port: String,
         /// The resolver's words.
         why: String,
     },
-    /// `ipv4=off,ipv6=off`.
+    /// `ipv4=off,ipv6=off`: no address family left to use.
     #[error("Cannot disable IPv4 and IPv6 at same time")]
     NoAddressFamily,
     /// A udp chardev without a remote port.
     #[error("remote port not specified")]
     RemotePortMissing,
-    /// `socket()` failed.
+    /// `socket()` failed (the family is unsupported, or no descriptor left).
     #[error("Failed to create socket family {family}: {source}")]
     SocketCreate {
         /// The address family number.
@@ -143,7 +143,7 @@ pub enum BackendError {
     /// `bind()` of a unix socket failed.
     #[error("Failed to bind socket to {path}: {source}")]
     BindUnix {
-        /// The path.
+        /// The path QEMU quotes in its message.
         path: String,
         /// The OS error.
         #[source]
@@ -158,7 +158,7 @@ pub enum BackendError {
     /// An existing path that could not be removed for a new socket.
     #[error("Failed to unlink socket {path}: {source}")]
     UnlinkSocket {
-        /// The path.
+        /// The path QEMU quotes in its message.
         path: String,
         /// The OS error.
         #[source]
@@ -187,7 +187,7 @@ pub enum BackendError {
     VsockParse {
         /// `cid` or `port`.
         what: &'static str,
-        /// The text.
+        /// The text that is not a number.
         value: String,
     },
     /// The arguments could not be read into the kind's options (a bug: the
@@ -229,7 +229,7 @@ pub enum MonitorError {
 /// Why a built-in device (`device_add`) could not be created or used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DeviceError {
-    /// Unknown driver.
+    /// A driver name chardevd has no device for.
     #[error("'{0}' is not a valid device model name")]
     NoDriver(String),
     /// A property of the wrong JSON type.
@@ -238,17 +238,17 @@ pub enum DeviceError {
     /// A property the driver does not have.
     #[error("Property '{driver}.{prop}' not found")]
     NoProperty {
-        /// Driver.
+        /// The device's driver.
         driver: String,
-        /// Property.
+        /// The property QEMU names.
         prop: String,
     },
     /// A required property is missing.
     #[error("Property '{driver}.{prop}' is required")]
     PropertyRequired {
-        /// Driver.
+        /// The device's driver.
         driver: String,
-        /// Property.
+        /// The property QEMU names.
         prop: String,
     },
     /// A device id that is not an identifier.
@@ -260,9 +260,9 @@ pub enum DeviceError {
     /// A chardev property naming no chardev.
     #[error("Property '{driver}.{prop}' can't find value '{value}'")]
     NoChardev {
-        /// Driver.
+        /// The device's driver.
         driver: String,
-        /// Property.
+        /// The property QEMU names.
         prop: String,
         /// The chardev id.
         value: String,
@@ -270,9 +270,9 @@ pub enum DeviceError {
     /// A chardev property naming a chardev in use.
     #[error("Property '{driver}.{prop}' can't take value '{value}', it's in use")]
     ChardevInUse {
-        /// Driver.
+        /// The device's driver.
         driver: String,
-        /// Property.
+        /// The property QEMU names.
         prop: String,
         /// The chardev id.
         value: String,
@@ -283,9 +283,9 @@ pub enum DeviceError {
     /// An input console's head that does not exist.
     #[error("Device {device} (head {head}) is not bound to a QemuConsole")]
     NotBound {
-        /// The device.
+        /// The console's chardev.
         device: String,
-        /// The head.
+        /// The head asked for (only 0 exists).
         head: i64,
     },
     /// `__org.chardevd_port-set-open` on a device that is not a port.
@@ -317,9 +317,9 @@ pub enum Error {
     /// chardev-add failed to create the backend.
     #[error("Failed to add chardev '{id}': {source}")]
     AddFailed {
-        /// The id.
+        /// The chardev's id.
         id: String,
-        /// The cause.
+        /// Why the backend could not be created.
         #[source]
         source: BackendError,
     },
@@ -348,9 +348,9 @@ pub enum Error {
     /// A frontend beyond a mux's limit.
     #[error("too many uses of multiplexed chardev '{id}' (maximum is {max})")]
     MuxFull {
-        /// The mux.
+        /// The mux's id.
         id: String,
-        /// Its limit.
+        /// How many frontends it takes.
         max: usize,
     },
     /// A built-in device error.
@@ -380,16 +380,16 @@ pub enum Error {
     Listen {
         /// The address asked for.
         addr: String,
-        /// Why.
+        /// The cause, worded as for a socket chardev.
         #[source]
         source: BackendError,
     },
     /// An item of the start-up [`crate::Config`] failed; the system did not start.
     #[error("{item}: {source}")]
     Startup {
-        /// Which item.
+        /// The item of the configuration.
         item: crate::runtime::ConfigItem,
-        /// Why.
+        /// What went wrong with it.
         #[source]
         source: Box<Error>,
     },

@@ -77,7 +77,7 @@ pub enum Event {
     Shutdown {
         /// The guest asked for it (never, here).
         guest: bool,
-        /// Why.
+        /// What caused it.
         reason: ShutdownReason,
     },
     /// `VSERPORT_CHANGE`: the guest side of a `port` device opened or closed
@@ -102,7 +102,7 @@ pub enum Event {
     ExitRequest {
         /// The chardev that asked.
         chardev: String,
-        /// What asked.
+        /// What asked: a mux's `C-a x`, a testdev's `q`.
         source: ExitSource,
         /// The exit status asked for (a testdev's `q`); none for a mux's
         /// `C-a x` (QEMU's `quit`).
@@ -182,7 +182,7 @@ pub struct Timestamp {
 }
 
 impl Timestamp {
-    /// Now.
+    /// The current time, from the system clock.
     pub fn now() -> Timestamp {
         match SystemTime::now().duration_since(UNIX_EPOCH) {
             Ok(d) => Timestamp {
@@ -201,7 +201,7 @@ impl Timestamp {
 /// they were raised at, as in QEMU, even when they go out later).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stamped {
-    /// The event.
+    /// The event itself.
     pub event: Event,
     /// When it was raised.
     pub timestamp: Timestamp,

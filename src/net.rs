@@ -31,7 +31,7 @@ pub enum SocketAddressLegacy {
     Inet(InetSocketAddress),
     /// Unix domain socket.
     Unix(UnixSocketAddress),
-    /// AF_VSOCK.
+    /// AF_VSOCK (a VM's host-guest socket).
     Vsock(VsockSocketAddress),
     /// A file descriptor passed with `getfd`, or a number.
     Fd(FdSocketAddress),
@@ -49,7 +49,7 @@ impl SocketAddressLegacy {
     }
 }
 
-/// `InetSocketAddress`.
+/// A TCP or UDP address (QEMU's `InetSocketAddress`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct InetSocketAddress {
@@ -63,16 +63,16 @@ pub struct InetSocketAddress {
     /// Try ports up to this one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<i64>,
-    /// IPv4 only/also.
+    /// Use IPv4 (`false`: IPv6 only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipv4: Option<bool>,
-    /// IPv6 only/also.
+    /// Use IPv6 (`false`: IPv4 only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipv6: Option<bool>,
-    /// SO_KEEPALIVE.
+    /// Enable TCP keep-alive (`SO_KEEPALIVE`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_alive: Option<bool>,
-    /// MPTCP.
+    /// Use multipath TCP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mptcp: Option<bool>,
 }
@@ -88,10 +88,10 @@ impl InetSocketAddress {
     }
 }
 
-/// `UnixSocketAddress`.
+/// A unix domain socket address (QEMU's `UnixSocketAddress`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnixSocketAddress {
-    /// Socket path.
+    /// The socket's path (or name, when abstract).
     pub path: String,
     /// Linux abstract namespace.
     #[serde(default, rename = "abstract", skip_serializing_if = "Option::is_none")]
@@ -111,16 +111,17 @@ impl UnixSocketAddress {
     }
 }
 
-/// `VsockSocketAddress`.
+/// An AF_VSOCK address (QEMU's `VsockSocketAddress`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VsockSocketAddress {
-    /// Context id.
+    /// The context id (2: the host), as text.
     pub cid: String,
-    /// Port.
+    /// The vsock port, as text.
     pub port: String,
 }
 
-/// `FdSocketAddress`.
+/// A socket passed as a descriptor (QEMU's `FdSocketAddress`): a `getfd`
+/// name or, on the command line, a number.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FdSocketAddress {
     /// Name given to `getfd`, or a number.

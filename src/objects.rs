@@ -59,7 +59,7 @@ pub enum ObjectError {
         cert: String,
         /// The key file.
         key: String,
-        /// Why.
+        /// The parser's or the OS's words.
         why: String,
     },
     /// A CRL that does not load.
@@ -67,7 +67,7 @@ pub enum ObjectError {
     BadCrl {
         /// The file.
         path: String,
-        /// Why.
+        /// The parser's or the OS's words.
         why: String,
     },
     /// `passwordid` names a secret (chardevd has no secret objects).
@@ -78,7 +78,7 @@ pub enum ObjectError {
     ListFile {
         /// The file.
         path: String,
-        /// Why.
+        /// The parser's or the OS's words.
         why: String,
     },
     /// A property value of the wrong form (from the command line).
@@ -128,7 +128,7 @@ pub enum Policy {
     /// Deny (the default).
     #[default]
     Deny,
-    /// Allow.
+    /// Allow the identity.
     Allow,
 }
 
@@ -261,7 +261,8 @@ pub struct Objects {
     map: RwLock<HashMap<String, Object>>,
 }
 
-/// `tls-creds-x509`'s properties.
+/// The properties of `tls-creds-x509`: QEMU's x509 credentials in a
+/// directory (`ca-cert.pem`, `server-cert.pem`, `server-key.pem`, ...).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct X509Props {
@@ -282,7 +283,7 @@ pub struct X509Props {
 /// What `object-add` creates: QEMU's `ObjectOptions`, the types chardevd has.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ObjectProps {
-    /// `tls-creds-x509`.
+    /// `tls-creds-x509`: certificates and keys in a directory.
     TlsCredsX509(X509Props),
     /// `authz-simple`: one identity allowed.
     AuthzSimple {
@@ -293,7 +294,7 @@ pub enum ObjectProps {
     AuthzList(List),
     /// `authz-listfile`: the rules in a JSON file.
     AuthzListFile {
-        /// The file.
+        /// The JSON file of the rules (`{"policy": ..., "rules": [...]}`).
         filename: String,
         /// Read it again at each check (default on).
         refresh: Option<bool>,
@@ -340,7 +341,7 @@ impl ObjectProps {
         })
     }
 
-    /// QEMU's `qom-type`.
+    /// The `qom-type` QEMU names this object type with.
     pub fn qom_type(&self) -> &str {
         match self {
             ObjectProps::TlsCredsX509(_) => "tls-creds-x509",

@@ -48,9 +48,9 @@ use tokio::sync::{oneshot, watch};
 /// A chardev to create at start (`-chardev`).
 #[derive(Debug)]
 pub struct ChardevSpec {
-    /// Its id.
+    /// The chardev's id (with `mux`, the mux's; its base is `ID-base`).
     pub id: String,
-    /// Its backend.
+    /// What it is connected to, and its log file.
     pub backend: ChardevBackend,
     /// QEMU's `mux=on`: the backend is created as `ID-base`, and a mux `ID`
     /// over it (so a console and a monitor can share it).
@@ -105,15 +105,15 @@ pub struct Config {
 /// An item of a [`Config`], as [`Error::Startup`] names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigItem {
-    /// `objects[i]`.
+    /// The `i`th of [`Config::objects`].
     Object(usize),
-    /// `chardevs[i]`.
+    /// The `i`th of [`Config::chardevs`].
     Chardev(usize),
-    /// `monitors[i]`.
+    /// The `i`th of [`Config::monitors`].
     Monitor(usize),
-    /// `devices[i]`.
+    /// The `i`th of [`Config::devices`].
     Device(usize),
-    /// `qmp[i]`.
+    /// The `i`th of [`Config::qmp`].
     Qmp(usize),
 }
 

@@ -450,29 +450,34 @@ impl FrontendWriter {
         &self.att.chardev
     }
 
-    /// See [`Frontend::write`].
+    /// Write all of `data` and wait until the chardev has finished with it
+    /// (see [`Frontend::write`]); returns its length.
     pub async fn write(&self, data: Bytes) -> Result<usize, Error> {
         let n = self.att.port.write(data).await.map_err(|_| self.att.detached())?;
         self.att.port.flush().await.map_err(|_| self.att.detached())?;
         Ok(n)
     }
 
-    /// See [`Frontend::try_write`].
+    /// Queue as much of `data` as fits now; returns how many bytes were
+    /// taken (see [`Frontend::try_write`]).
     pub fn try_write(&self, data: &[u8]) -> Result<usize, Error> {
         self.att.port.try_write(data).map_err(|_| self.att.detached())
     }
 
-    /// See [`Frontend::set_open`].
+    /// Mark the frontend open or closed: the chardev's `frontend-open`
+    /// (see [`Frontend::set_open`]).
     pub async fn set_open(&self, open: bool) -> Result<(), Error> {
         self.att.set_open(open).await
     }
 
-    /// See [`Frontend::ioctl`].
+    /// A device ioctl: serial line settings, break, modem lines, parallel
+    /// port registers (see [`Frontend::ioctl`]).
     pub async fn ioctl(&self, req: CharIoctl) -> Result<u32, Error> {
         self.att.ioctl(req).await
     }
 
-    /// See [`Frontend::control`].
+    /// A handle for open/close and ioctls that does not keep the frontend
+    /// attached (see [`Frontend::control`]).
     pub fn control(&self) -> FrontendControl {
         FrontendControl {
             att: Arc::downgrade(&self.att),
@@ -553,12 +558,14 @@ impl FrontendControl {
         self.att.upgrade().ok_or(Error::Detached(String::new()))
     }
 
-    /// See [`Frontend::set_open`].
+    /// Mark the frontend open or closed: the chardev's `frontend-open`
+    /// (see [`Frontend::set_open`]).
     pub async fn set_open(&self, open: bool) -> Result<(), Error> {
         self.get()?.set_open(open).await
     }
 
-    /// See [`Frontend::ioctl`].
+    /// A device ioctl: serial line settings, break, modem lines, parallel
+    /// port registers (see [`Frontend::ioctl`]).
     pub async fn ioctl(&self, req: CharIoctl) -> Result<u32, Error> {
         self.get()?.ioctl(req).await
     }

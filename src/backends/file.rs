@@ -36,10 +36,10 @@ fn from_cli(opts: &mut Opts) -> Result<Box<dyn BackendConfig>, String> {
 /// `file` options (`ChardevFile`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct File {
-    /// Input file.
+    /// A file read as the chardev's input (none: no input).
     #[serde(default, rename = "in", skip_serializing_if = "Option::is_none")]
     pub input: Option<String>,
-    /// Output file.
+    /// The file frontend output is written to (created, truncated unless `append`).
     pub out: String,
     /// Open `out` for appending.
     #[serde(default, skip_serializing_if = "Option::is_none")]

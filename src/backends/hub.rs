@@ -41,7 +41,7 @@ pub(crate) const KIND: Kind = Kind {
 /// QEMU's `MAX_HUB`.
 pub const MAX_HUB: usize = 4;
 
-/// `ChardevHub` options.
+/// `hub` options (`ChardevHub`): up to 4 chardevs merged into one frontend.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hub {
     /// The input chardevs.

@@ -69,7 +69,8 @@ const OUT_LIMIT: usize = 64 << 10;
 /// The extension member and `-chardev` key.
 pub const MAX_FRONTENDS_KEY: &str = "__org.chardevd_max-frontends";
 
-/// `ChardevMux` options.
+/// `mux` options (`ChardevMux`): several frontends share one chardev,
+/// switched with the escape character (QEMU's `C-a c`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mux {
     /// The base chardev.

@@ -40,7 +40,7 @@ fn from_cli(opts: &mut Opts) -> Result<Box<dyn BackendConfig>, String> {
 /// `serial` options (`ChardevHostdev`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Serial {
-    /// The tty.
+    /// The host serial device (`/dev/ttyS0`, `/dev/ttyUSB0`, ...).
     pub device: String,
 }
 

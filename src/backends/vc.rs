@@ -50,7 +50,8 @@ pub const HANDLER: InputHandler = InputHandler {
     mask: input::mask::KEY,
 };
 
-/// `ChardevVC`.
+/// `vc` options (`ChardevVC`): a text console of `cols`x`rows` characters
+/// (or `width`x`height` pixels of an 8x16 font; 80x24 by default).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Vc {
     /// Width in pixels.

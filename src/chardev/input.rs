@@ -44,29 +44,29 @@ pub struct MouseInfo {
     pub absolute: bool,
 }
 
-/// `InputButton`.
+/// A mouse button (QEMU's `InputButton`; the ones the device kinds use).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Button {
-    /// `left`.
+    /// The left (first) button.
     Left,
-    /// `middle`.
+    /// The middle (third) button.
     Middle,
-    /// `right`.
+    /// The right (second) button.
     Right,
     /// Any other (`wheel-up`, `side`, `touch`, ...): no kind here uses them.
     Other,
 }
 
-/// `InputAxis`.
+/// A pointer axis (QEMU's `InputAxis`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Axis {
-    /// `x`.
+    /// The horizontal axis.
     X,
-    /// `y`.
+    /// The vertical axis.
     Y,
 }
 
-/// One `InputEvent`.
+/// One input event (QEMU's `InputEvent`), as `input-send-event` takes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InputEvent {
     /// `key`: a QKeyCode name (numbers are turned into names as QEMU does).
@@ -76,25 +76,25 @@ pub enum InputEvent {
         /// Pressed or released.
         down: bool,
     },
-    /// `btn`.
+    /// `btn`: a button pressed or released.
     Btn {
-        /// Which button.
+        /// The button pressed or released.
         button: Button,
         /// Pressed or released.
         down: bool,
     },
     /// `rel`: a relative move.
     Rel {
-        /// Axis.
+        /// The axis moved along.
         axis: Axis,
-        /// Delta.
+        /// How far (signed, in the device's units).
         value: i64,
     },
     /// `abs`: an absolute position (0 to 0x7fff).
     Abs {
-        /// Axis.
+        /// The axis of the position.
         axis: Axis,
-        /// Position.
+        /// The position on it (0 to 0x7fff).
         value: i64,
     },
     /// `mtt`: multi-touch (no kind here takes it).

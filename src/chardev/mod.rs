@@ -227,7 +227,7 @@ impl Status {
 /// One row of `query-chardev`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChardevInfo {
-    /// The id.
+    /// The chardev's id (QEMU calls it the label).
     pub label: String,
     /// Backend description (QEMU's `filename`).
     pub filename: String,
@@ -247,11 +247,11 @@ pub struct ChardevReturn {
 /// Parity of a serial line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Parity {
-    /// None.
+    /// No parity bit.
     None,
-    /// Even.
+    /// Even parity: the bit makes the count of ones even.
     Even,
-    /// Odd.
+    /// Odd parity: the bit makes the count of ones odd.
     Odd,
 }
 
@@ -260,7 +260,7 @@ pub enum Parity {
 pub struct SerialParams {
     /// Bits per second.
     pub speed: u32,
-    /// Parity.
+    /// The parity bit.
     pub parity: Parity,
     /// Data bits (5..=8).
     pub data_bits: u8,

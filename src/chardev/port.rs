@@ -121,11 +121,14 @@ pub enum Overflow {
 /// The bounds of one port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PortConfig {
-    /// See [`INPUT_BYTES`].
+    /// Input bytes it may leave unread before the chardev stops reading
+    /// (default [`INPUT_BYTES`]).
     pub input_bytes: usize,
-    /// See [`OUTPUT_BYTES`].
+    /// Output bytes it may queue before its writes wait (default
+    /// [`OUTPUT_BYTES`]).
     pub output_bytes: usize,
-    /// See [`Overflow`].
+    /// What happens to input beyond that (default: the chardev stops
+    /// reading, QEMU's rule).
     pub overflow: Overflow,
 }
 

@@ -17,7 +17,8 @@ use crate::registry::{Holder, Reject};
 use crate::runtime::Handle;
 use actix::prelude::*;
 
-/// `chardev-add`.
+/// `chardev-add`: create a chardev with a backend; its result names the
+/// pty of a `pty` backend.
 #[derive(Debug)]
 pub struct ChardevAdd {
     /// The new chardev's id.

@@ -21,7 +21,8 @@ use crate::runtime::Handle;
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-/// `chardev-change`.
+/// `chardev-change`: give a chardev a new backend; its frontends move to
+/// it, and on failure the old backend stays, working.
 #[derive(Debug)]
 pub struct ChardevChange {
     /// The chardev to change.

@@ -7,10 +7,11 @@ use crate::json::Json;
 use crate::registry::Reject;
 use crate::runtime::Handle;
 
-/// `chardev-remove`.
+/// `chardev-remove`: remove a chardev that nothing uses (no frontend,
+/// no mux or hub over it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChardevRemove {
-    /// The chardev.
+    /// The chardev's id.
     pub id: String,
 }
 

@@ -7,10 +7,11 @@ use crate::error::Error;
 use crate::json::Json;
 use crate::runtime::Handle;
 
-/// `chardev-send-break`.
+/// `chardev-send-break`: a BREAK event to a chardev's frontends (a mux's
+/// focused frontend only).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChardevSendBreak {
-    /// The chardev.
+    /// The chardev's id.
     pub id: String,
 }
 
@@ -42,7 +43,7 @@ impl Command for ChardevSendBreak {
 }
 
 impl Handle {
-    /// `chardev-send-break`.
+    /// `chardev-send-break`: a BREAK to chardev `id`'s frontends.
     pub async fn chardev_send_break(&self, id: &str) -> Result<(), Error> {
         self.run(ChardevSendBreak { id: id.into() }).await
     }

@@ -10,7 +10,8 @@ use crate::json::Json;
 use crate::registry::{DeviceReject, Holder};
 use crate::runtime::Handle;
 
-/// `device_add`.
+/// `device_add`: start a built-in device (`echo`, `bridge`, `port`) as a
+/// frontend of its chardevs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceAdd {
     /// The device id (none: QEMU names it `device[N]`).

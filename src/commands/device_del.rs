@@ -8,7 +8,8 @@ use crate::events::Event;
 use crate::json::Json;
 use crate::runtime::Handle;
 
-/// `device_del`.
+/// `device_del`: stop a built-in device and detach it; `DEVICE_DELETED`
+/// follows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceDel {
     /// The device id.
@@ -60,7 +61,7 @@ impl Command for DeviceDel {
 }
 
 impl Handle {
-    /// `device_del`.
+    /// `device_del`: stop device `id`; `DEVICE_DELETED` follows.
     pub async fn device_del(&self, id: &str) -> Result<(), Error> {
         self.run(DeviceDel { id: id.into() }).await
     }

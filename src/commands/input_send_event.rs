@@ -8,7 +8,8 @@ use crate::error::Error;
 use crate::json::Json;
 use crate::runtime::Handle;
 
-/// `input-send-event`.
+/// `input-send-event`: input events routed as QEMU's input core routes
+/// them, to msmouse, wctablet and vc chardevs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InputSendEvent {
     /// The console tried first (a chardev with an input handler).

@@ -12,7 +12,8 @@ use crate::json::Json;
 use crate::registry::{AttachReject, Holder};
 use crate::runtime::Handle;
 
-/// `__org.chardevd_monitor-add`.
+/// `__org.chardevd_monitor-add`: a QMP monitor on a chardev, as QEMU's
+/// `-mon chardev=ID,mode=control`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MonitorAdd {
     /// Its id (none: the first free `monitorN`).

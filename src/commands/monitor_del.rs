@@ -7,7 +7,8 @@ use crate::error::Error;
 use crate::json::Json;
 use crate::runtime::Handle;
 
-/// `__org.chardevd_monitor-del`.
+/// `__org.chardevd_monitor-del`: stop a QMP monitor and detach it from
+/// its chardev.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MonitorDel {
     /// The monitor's id.
@@ -49,7 +50,7 @@ impl Command for MonitorDel {
 }
 
 impl Handle {
-    /// `__org.chardevd_monitor-del`.
+    /// `__org.chardevd_monitor-del`: stop QMP monitor `id`.
     pub async fn monitor_del(&self, id: &str) -> Result<(), Error> {
         self.run(MonitorDel { id: id.into() }).await
     }

@@ -7,7 +7,8 @@ use crate::json::Json;
 use crate::objects::ObjectProps;
 use crate::runtime::Handle;
 
-/// `object-add`.
+/// `object-add`: create TLS credentials or an authorization list that
+/// socket chardevs name (`tls-creds`, `tls-authz`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectAdd {
     /// The object's id.
@@ -49,7 +50,7 @@ impl Command for ObjectAdd {
 }
 
 impl Handle {
-    /// `object-add`.
+    /// `object-add`: create object `id` (TLS credentials, an authorization list).
     pub async fn object_add(&self, id: &str, props: ObjectProps) -> Result<(), Error> {
         self.run(ObjectAdd { id: id.into(), props }).await
     }

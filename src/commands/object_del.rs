@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::json::Json;
 use crate::runtime::Handle;
 
-/// `object-del`.
+/// `object-del`: delete an object (chardevs keep what they took from it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectDel {
     /// The object's id.
@@ -36,7 +36,7 @@ impl Command for ObjectDel {
 }
 
 impl Handle {
-    /// `object-del`.
+    /// `object-del`: delete object `id`.
     pub async fn object_del(&self, id: &str) -> Result<(), Error> {
         self.run(ObjectDel { id: id.into() }).await
     }

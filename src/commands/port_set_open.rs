@@ -11,7 +11,8 @@ use crate::registry::Holder;
 use crate::runtime::Handle;
 use tokio::sync::oneshot;
 
-/// `__org.chardevd_port-set-open`.
+/// `__org.chardevd_port-set-open`: open or close the guest side of a
+/// `port` device (its chardev's `frontend-open`; `VSERPORT_CHANGE`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortSetOpen {
     /// The `port` device's id.

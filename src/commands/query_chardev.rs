@@ -7,7 +7,8 @@ use crate::error::Error;
 use crate::json::Json;
 use crate::runtime::Handle;
 
-/// `query-chardev`.
+/// `query-chardev`: every chardev with its `filename` (QEMU's description
+/// of the backend and its state) and whether a frontend has it open.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueryChardev;
 

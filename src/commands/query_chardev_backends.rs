@@ -5,7 +5,7 @@ use crate::error::Error;
 use crate::json::Json;
 use crate::runtime::Handle;
 
-/// `query-chardev-backends`.
+/// `query-chardev-backends`: the backend kinds this build can create.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueryChardevBackends;
 

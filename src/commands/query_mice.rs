@@ -7,7 +7,7 @@ use crate::error::Error;
 use crate::json::Json;
 use crate::runtime::Handle;
 
-/// `query-mice`.
+/// `query-mice`: the pointer input handlers, newest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueryMice;
 
@@ -43,7 +43,7 @@ impl Command for QueryMice {
 }
 
 impl Handle {
-    /// `query-mice`.
+    /// `query-mice`: the pointer input handlers, newest first.
     pub async fn query_mice(&self) -> Result<Vec<MouseInfo>, Error> {
         self.run(QueryMice).await
     }

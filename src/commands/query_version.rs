@@ -14,11 +14,12 @@ pub(crate) fn package_string() -> String {
     format!("chardevd {}", env!("CARGO_PKG_VERSION"))
 }
 
-/// `query-version`.
+/// `query-version`: the QEMU version whose QMP chardevd speaks, and its
+/// own package string.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueryVersion;
 
-/// QEMU's `VersionInfo`.
+/// QEMU's `VersionInfo`: the QEMU version and the package.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionInfo {
     /// QEMU's major, minor and micro version (10.0.2).
@@ -73,7 +74,7 @@ impl Command for QueryVersion {
 }
 
 impl Handle {
-    /// `query-version`.
+    /// `query-version`: QEMU 10.0.2 and chardevd's package string.
     pub async fn query_version(&self) -> Result<VersionInfo, Error> {
         self.run(QueryVersion).await
     }

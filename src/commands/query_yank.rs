@@ -7,7 +7,7 @@ use crate::error::Error;
 use crate::json::Json;
 use crate::runtime::Handle;
 
-/// `query-yank`.
+/// `query-yank`: what `yank` can act on (the socket chardevs).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueryYank;
 
@@ -40,7 +40,7 @@ impl Command for QueryYank {
 }
 
 impl Handle {
-    /// `query-yank`.
+    /// `query-yank`: the chardevs `yank` can act on.
     pub async fn query_yank(&self) -> Result<Vec<YankInstance>, Error> {
         self.run(QueryYank).await
     }

@@ -7,7 +7,7 @@ use crate::error::Error;
 use crate::events::{Event, ShutdownReason};
 use crate::json::Json;
 
-/// `quit`.
+/// `quit`: stop the system (QEMU's `SHUTDOWN` event first).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Quit;
 

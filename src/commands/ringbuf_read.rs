@@ -20,7 +20,8 @@ pub enum DataFormat {
     Base64,
 }
 
-/// `ringbuf-read`.
+/// `ringbuf-read`: take (destructively) up to `size` bytes from a ring
+/// chardev.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RingbufRead {
     /// The ring chardev.
@@ -36,7 +37,7 @@ pub struct RingbufRead {
 pub enum RingData {
     /// The ring's bytes ([`DataFormat::Base64`]).
     Bytes(Bytes),
-    /// Text ([`DataFormat::Utf8`]).
+    /// Whole characters, invalid sequences replaced ([`DataFormat::Utf8`]).
     Text(String),
 }
 

@@ -29,7 +29,8 @@ impl Payload {
     }
 }
 
-/// `ringbuf-write`.
+/// `ringbuf-write`: append bytes to a ring chardev, overwriting its
+/// oldest bytes when full.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RingbufWrite {
     /// The ring chardev.

@@ -10,7 +10,8 @@ use crate::json::Json;
 use crate::runtime::Handle;
 use tokio::sync::oneshot;
 
-/// `__org.chardevd_screendump-text`.
+/// `__org.chardevd_screendump-text`: a vc's screen as text lines, with
+/// its size and cursor.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ScreendumpText {
     /// The vc (none: the first one).

@@ -8,7 +8,8 @@ use crate::error::Error;
 use crate::json::Json;
 use crate::runtime::Handle;
 
-/// `send-key`.
+/// `send-key`: keys pressed in order and released in reverse, to the
+/// first key handler (a vc).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendKey {
     /// QEMU's key codes (`QKeyCode` names: `ctrl`, `alt`, `a`, `ret`, ...;

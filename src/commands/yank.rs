@@ -8,12 +8,12 @@ use crate::error::Error;
 use crate::json::Json;
 use crate::runtime::Handle;
 
-/// QEMU's `YankInstance`.
+/// QEMU's `YankInstance`: something `yank` can act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum YankInstance {
     /// A chardev (its current connection, if its kind has one: sockets).
     Chardev {
-        /// Its id.
+        /// The chardev's id.
         id: String,
     },
     /// A block node (chardevd has none: always "Instance not found").
@@ -51,7 +51,8 @@ impl YankInstance {
     }
 }
 
-/// `yank`.
+/// `yank`: drop the current connections of chardevs at once (QEMU's
+/// recovery for a hung peer); all must be yankable, or nothing is done.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Yank {
     /// What to yank.

@@ -68,12 +68,12 @@ pub fn driver(name: &str) -> Option<&'static Driver> {
 pub enum Device {
     /// `echo`: writes back every byte it receives from `chardev`.
     Echo {
-        /// Its chardev.
+        /// The chardev it echoes on.
         chardev: String,
     },
     /// `bridge`: joins `chardev` and `peer` both ways, with backpressure.
     Bridge {
-        /// One side.
+        /// One side (`chardev=`).
         chardev: String,
         /// The other side.
         peer: String,
@@ -81,7 +81,7 @@ pub enum Device {
     /// `port`: a virtio-serial-like port whose guest side is opened with
     /// `__org.chardevd_port-set-open` (raising `VSERPORT_CHANGE`).
     Port {
-        /// Its chardev.
+        /// The chardev the port sits on.
         chardev: String,
     },
 }

@@ -20,16 +20,16 @@ use std::time::Duration;
 pub enum QmpAddr {
     /// A unix socket path; `mode` is applied after bind (None: the umask decides, as in QEMU).
     Unix {
-        /// Path.
+        /// The socket file.
         path: PathBuf,
-        /// Permission bits.
+        /// Its mode, set after bind (`None`: the umask decides, as in QEMU).
         mode: Option<u32>,
     },
     /// TCP `host:port`; an empty host means every interface, as in QEMU.
     Tcp {
-        /// Host.
+        /// The address or name to listen on (empty: every interface).
         host: String,
-        /// Port.
+        /// The port (0: any free one).
         port: u16,
     },
 }

@@ -68,7 +68,7 @@ pub struct Socket {
     /// A server's creation waits for its first client.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait: Option<bool>,
-    /// TCP_NODELAY.
+    /// Disable Nagle's algorithm (`TCP_NODELAY`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nodelay: Option<bool>,
     /// Telnet negotiation (server).
@@ -77,7 +77,7 @@ pub struct Socket {
     /// TN3270 negotiation (server).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tn3270: Option<bool>,
-    /// Websocket (server).
+    /// Speak the websocket protocol (servers only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub websocket: Option<bool>,
     /// Reconnect delay in seconds (deprecated; the seed's member).
