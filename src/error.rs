@@ -330,6 +330,10 @@ pub enum Error {
     /// A backend description that cannot be read (QEMU reports the bare cause).
     #[error("{0}")]
     Backend(#[source] BackendError),
+    /// An argument of the typed API that QMP's schema would refuse (QEMU's
+    /// text, naming the argument as QMP would).
+    #[error("{0}")]
+    Argument(String),
     /// chardev-change of a mux or hub.
     #[error("For mux or hub device hotswap is not supported yet")]
     MuxHotswap,

@@ -1,6 +1,8 @@
 //! The library as an embedder uses it: a host tokio runtime drives chardevd's
 //! actor system (on its own thread) through `runtime::Handle` and attaches its
 //! own device models as frontends.
+mod common;
+
 use bytes::Bytes;
 use chardevd::backends::{ChardevBackend, Null, Ringbuf};
 use chardevd::frontend::FrontendEvent;
@@ -397,4 +399,101 @@ async fn one_config_says_what_the_command_line_can_and_start_and_wait_never_bloc
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// The typed API and QMP answer bad input alike: each case runs once
+/// through a `Handle` method and once as QMP over a socket of the same
+/// system, and the class and text must be the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_through_the_typed_api_gets_the_errors_qmp_gives() {
+    use chardevd::commands::{Device, InputEvent, ObjectProps, YankInstance};
+    use chardevd::error::Error;
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("q.sock");
+    let h = chardevd::Handle::start(Config {
+        qmp: vec![chardevd::QmpAddr::unix(&sock)],
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    h.chardev_add("n", null()).await.unwrap();
+    h.chardev_add("r", ring(64)).await.unwrap();
+    h.device_add(Some("e"), Device::Echo { chardev: "r".into() })
+        .await
+        .unwrap();
+    let qmp = {
+        let sock = sock.clone();
+        move |cmd: String| {
+            let sock = sock.clone();
+            async move {
+                tokio::task::spawn_blocking(move || {
+                    let mut c = common::Client::negotiated(&sock);
+                    let reply: serde_json::Value = serde_json::from_str(&c.cmd(&cmd)).unwrap();
+                    let e = &reply["error"];
+                    (
+                        e["class"].as_str().unwrap_or("none").to_owned(),
+                        e["desc"].as_str().unwrap_or("").to_owned(),
+                    )
+                })
+                .await
+                .unwrap()
+            }
+        }
+    };
+    let api = |e: Error| (e.class().as_str().to_owned(), e.to_string());
+    let cases: Vec<((String, String), String)> = vec![
+        (api(h.chardev_add("n", null()).await.unwrap_err()),
+            r#"{"execute":"chardev-add","arguments":{"id":"n","backend":{"type":"null","data":{}}}}"#.into()),
+        (api(h.chardev_add("x", ring(3)).await.unwrap_err()),
+            r#"{"execute":"chardev-add","arguments":{"id":"x","backend":{"type":"ringbuf","data":{"size":3}}}}"#.into()),
+        (api(h.chardev_remove("nope").await.unwrap_err()),
+            r#"{"execute":"chardev-remove","arguments":{"id":"nope"}}"#.into()),
+        (api(h.chardev_remove("r").await.unwrap_err()),
+            r#"{"execute":"chardev-remove","arguments":{"id":"r"}}"#.into()),
+        (api(h.chardev_change("nope", null()).await.unwrap_err()),
+            r#"{"execute":"chardev-change","arguments":{"id":"nope","backend":{"type":"null","data":{}}}}"#.into()),
+        (api(h.chardev_send_break("nope").await.unwrap_err()),
+            r#"{"execute":"chardev-send-break","arguments":{"id":"nope"}}"#.into()),
+        (api(h.ringbuf_read("nope", 0).await.unwrap_err()),
+            r#"{"execute":"ringbuf-read","arguments":{"device":"nope","size":0,"format":"base64"}}"#.into()),
+        (api(h.ringbuf_read("n", 1).await.unwrap_err()),
+            r#"{"execute":"ringbuf-read","arguments":{"device":"n","size":1,"format":"base64"}}"#.into()),
+        (api(h.ringbuf_read_text("r", -5).await.unwrap_err()),
+            r#"{"execute":"ringbuf-read","arguments":{"device":"r","size":-5}}"#.into()),
+        (api(h.ringbuf_write("n", b"x").await.unwrap_err()),
+            r#"{"execute":"ringbuf-write","arguments":{"device":"n","data":"x"}}"#.into()),
+        (api(h.device_add(Some("d"), Device::Echo { chardev: "nope".into() }).await.unwrap_err()),
+            r#"{"execute":"device_add","arguments":{"driver":"echo","id":"d","chardev":"nope"}}"#.into()),
+        (api(h.device_add(Some("e"), Device::Port { chardev: "n".into() }).await.unwrap_err()),
+            r#"{"execute":"device_add","arguments":{"driver":"port","id":"e","chardev":"n"}}"#.into()),
+        (api(h.device_add(Some("1bad"), Device::Port { chardev: "n".into() }).await.unwrap_err()),
+            r#"{"execute":"device_add","arguments":{"driver":"port","id":"1bad","chardev":"n"}}"#.into()),
+        (api(h.device_del("nope").await.unwrap_err()),
+            r#"{"execute":"device_del","arguments":{"id":"nope"}}"#.into()),
+        (api(h.port_set_open("e", true).await.unwrap_err()),
+            r#"{"execute":"__org.chardevd_port-set-open","arguments":{"id":"e","open":true}}"#.into()),
+        (api(h.monitor_add(None, "nope", false).await.unwrap_err()),
+            r#"{"execute":"__org.chardevd_monitor-add","arguments":{"chardev":"nope"}}"#.into()),
+        (api(h.monitor_del("nope").await.unwrap_err()),
+            r#"{"execute":"__org.chardevd_monitor-del","arguments":{"id":"nope"}}"#.into()),
+        (api(h.object_del("nope").await.unwrap_err()),
+            r#"{"execute":"object-del","arguments":{"id":"nope"}}"#.into()),
+        (api(h.object_add("1bad", ObjectProps::AuthzSimple { identity: "x".into() }).await.unwrap_err()),
+            r#"{"execute":"object-add","arguments":{"qom-type":"authz-simple","id":"1bad","identity":"x"}}"#.into()),
+        (api(h.yank(vec![YankInstance::Chardev { id: "n".into() }]).await.unwrap_err()),
+            r#"{"execute":"yank","arguments":{"instances":[{"type":"chardev","id":"n"}]}}"#.into()),
+        (api(h.input_send_event(Some("n"), vec![]).await.unwrap_err()),
+            r#"{"execute":"input-send-event","arguments":{"device":"n","events":[]}}"#.into()),
+        (api(h.input_send_event(None, vec![InputEvent::Key { qcode: "nokey".into(), down: true }]).await.unwrap_err()),
+            r#"{"execute":"input-send-event","arguments":{"events":[{"type":"key","data":{"key":{"type":"qcode","data":"nokey"},"down":true}}]}}"#.into()),
+        (api(h.send_key(&["ctrl", "nokey"]).await.unwrap_err()),
+            r#"{"execute":"send-key","arguments":{"keys":[{"type":"qcode","data":"ctrl"},{"type":"qcode","data":"nokey"}]}}"#.into()),
+        (api(h.screendump_text(None).await.unwrap_err()),
+            r#"{"execute":"__org.chardevd_screendump-text"}"#.into()),
+    ];
+    for (typed, cmd) in cases {
+        assert_eq!(typed, qmp(cmd.clone()).await, "{cmd}");
+    }
+    h.quit().await.unwrap();
+    h.wait().await;
 }

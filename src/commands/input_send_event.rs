@@ -26,6 +26,16 @@ impl Request for InputSendEvent {
 
     #[allow(private_interfaces)]
     async fn execute(self, exec: &Executor) -> Result<(), Error> {
+        // QMP's schema checks key names; the typed API gets the same check.
+        for ev in &self.events {
+            if let InputEvent::Key { qcode, .. } = ev {
+                if !crate::chardev::input::is_qcode(qcode) {
+                    return Err(Error::Argument(format!(
+                        "Parameter 'data' does not accept value '{qcode}'"
+                    )));
+                }
+            }
+        }
         exec.with(move |sup, _ctx| {
             // QEMU's order: the console, then every event has a handler, then
             // the events go out and every handler that got some syncs.

@@ -3,7 +3,7 @@
 use super::{Args, Command, Request};
 use crate::actors::chardev::Control;
 use crate::api::execute::Executor;
-use crate::chardev::input::key_value;
+use crate::chardev::input::{is_qcode, key_value};
 use crate::error::Error;
 use crate::json::Json;
 use crate::runtime::Handle;
@@ -26,6 +26,11 @@ impl Request for SendKey {
 
     #[allow(private_interfaces)]
     async fn execute(self, exec: &Executor) -> Result<(), Error> {
+        // QMP's schema checks the names; the typed API gets the same check.
+        // (QEMU names the member of the key's union alone.)
+        if let Some(k) = self.keys.iter().find(|k| !is_qcode(k)) {
+            return Err(Error::Argument(format!("Parameter 'data' does not accept value '{k}'")));
+        }
         exec.with(move |sup, _ctx| {
             if let Some((chardev, events)) = sup.inputs.keys(&self.keys, sup.live()) {
                 sup.port_op(&chardev, Control::Input(events));
