@@ -132,7 +132,13 @@ impl Style {
 /// A JSON value as a session writes it: compact or pretty, every line
 /// ending in `\r\n`.
 pub fn render(v: &Json, pretty: bool) -> Bytes {
-    let text = if pretty { v.to_qemu_pretty() } else { v.to_qemu_string() };
+    if !pretty {
+        // Compact JSON has no newline (strings escape theirs).
+        let mut text = v.to_qemu_string();
+        text.push_str("\r\n");
+        return Bytes::from(text);
+    }
+    let text = v.to_qemu_pretty();
     let mut out = String::with_capacity(text.len() + text.len() / 16 + 2);
     for (i, line) in text.split('\n').enumerate() {
         if i > 0 {
