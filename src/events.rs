@@ -96,6 +96,15 @@ pub enum Event {
         /// Its QOM path (`/machine/peripheral/ID`).
         path: String,
     },
+    /// `__org.chardevd_CHARDEV_FAULT`: a chardev's backend panicked. The
+    /// panic was contained: the chardev stays (it can be changed or removed)
+    /// with a backend that drops output and never opens.
+    ChardevFault {
+        /// The chardev's id.
+        id: String,
+        /// The panic's message.
+        reason: String,
+    },
     /// `__org.chardevd_EXIT_REQUEST`: a chardev asked the daemon to exit and
     /// the daemon was not started with `--allow-exit` ([`crate::Config::allow_exit`]),
     /// so it stays.
@@ -112,10 +121,16 @@ pub enum Event {
 
 /// The schema entities of chardevd's own events (QEMU's introspection
 /// format), appended to the served schema.
-pub(crate) const EXTENSION_SCHEMA: &[&str] = &[r#"[
+pub(crate) const EXTENSION_SCHEMA: &[&str] = &[
+    r#"[
 {"name": "__org.chardevd_EXIT_REQUEST", "meta-type": "event", "arg-type": "__org.chardevd_q_obj_EXIT_REQUEST-arg"},
 {"name": "__org.chardevd_q_obj_EXIT_REQUEST-arg", "meta-type": "object", "members": [{"name": "chardev", "type": "str"}, {"name": "source", "type": "str"}, {"name": "status", "default": null, "type": "int"}]}
-]"#];
+]"#,
+    r#"[
+{"name": "__org.chardevd_CHARDEV_FAULT", "meta-type": "event", "arg-type": "__org.chardevd_q_obj_CHARDEV_FAULT-arg"},
+{"name": "__org.chardevd_q_obj_CHARDEV_FAULT-arg", "meta-type": "object", "members": [{"name": "id", "type": "str"}, {"name": "reason", "type": "str"}]}
+]"#,
+];
 
 impl Event {
     /// The QMP event name.
@@ -125,6 +140,7 @@ impl Event {
             Event::VserportChange { .. } => "VSERPORT_CHANGE",
             Event::DeviceDeleted { .. } => "DEVICE_DELETED",
             Event::ExitRequest { .. } => "__org.chardevd_EXIT_REQUEST",
+            Event::ChardevFault { .. } => "__org.chardevd_CHARDEV_FAULT",
         }
     }
 
@@ -145,6 +161,9 @@ impl Event {
                 members.push(("path", Json::str(path.clone())));
                 Json::object(members)
             }
+            Event::ChardevFault { id, reason } => {
+                Json::object([("id", Json::str(id.clone())), ("reason", Json::str(reason.clone()))])
+            }
             Event::ExitRequest {
                 chardev,
                 source,
@@ -162,11 +181,14 @@ impl Event {
         }
     }
 
-    /// The key QEMU rate-limits this event by (`monitor_qapi_event_conf`),
-    /// if it is a rate-limited one.
+    /// The key this event is rate-limited by (QEMU's `monitor_qapi_event_conf`
+    /// for its events; chardevd's peer-triggered ones likewise), if any.
     pub(crate) fn throttle_key(&self) -> Option<&str> {
         match self {
             Event::VserportChange { id, .. } => Some(id),
+            // A peer can raise these as fast as it types: as QEMU limits
+            // its guest-triggerable events, one a second per chardev.
+            Event::ExitRequest { chardev, .. } => Some(chardev),
             _ => None,
         }
     }

@@ -94,14 +94,26 @@ pub struct Attached {
     pub end: PortEnd,
 }
 
-/// Told to the supervisor when a chardev's actor stops by itself.
+/// What a chardev's actor tells the supervisor by itself.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
-pub struct ChardevGone {
-    /// The id.
-    pub id: String,
-    /// Its generation.
-    pub generation: u64,
+pub enum ChardevNotice {
+    /// Its actor stopped without being told to.
+    Gone {
+        /// The chardev's id.
+        id: String,
+        /// Its generation.
+        generation: u64,
+    },
+    /// Its backend panicked: the panic was contained, the backend replaced
+    /// by one that drops output and never opens, and the chardev stays
+    /// (it can be changed or removed).
+    Fault {
+        /// The chardev's id.
+        id: String,
+        /// The panic's message.
+        reason: String,
+    },
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -154,7 +166,7 @@ pub struct ChardevActor {
     lending: Lending,
     lend_replies: Vec<oneshot::Sender<()>>,
     stopping: bool,
-    gone: Option<Recipient<ChardevGone>>,
+    gone: Option<Recipient<ChardevNotice>>,
     /// The focused port as the ports were last told (kinds with a focus).
     focus_told: Option<PortId>,
 }
@@ -191,7 +203,7 @@ pub async fn open(
     ports: Vec<Port>,
     objects: std::sync::Arc<crate::objects::Objects>,
     host: crate::backends::Host,
-    gone: Recipient<ChardevGone>,
+    gone: Recipient<ChardevNotice>,
 ) -> Result<Started, BackendError> {
     let (common, config) = backend.into_parts();
     let log = match &common.logfile {
@@ -206,6 +218,19 @@ pub async fn open(
             host,
         })
         .await?;
+    let pty = opened.pty.clone();
+    Ok(start(id, generation, opened, log, gone, pty))
+}
+
+/// Start the actor of an opened backend.
+fn start(
+    id: String,
+    generation: u64,
+    opened: crate::backends::Opened,
+    log: Option<LogFile>,
+    gone: Recipient<ChardevNotice>,
+    pty: Option<String>,
+) -> Started {
     let status = Status::new(opened.backend.filename());
     let ring = opened.backend.ring();
     let actor = ChardevActor {
@@ -229,12 +254,12 @@ pub async fn open(
         gone: Some(gone),
         focus_told: None,
     };
-    Ok(Started {
+    Started {
         addr: actor.start(),
         status,
-        pty: opened.pty,
+        pty,
         ring,
-    })
+    }
 }
 
 impl ChardevActor {
@@ -465,8 +490,50 @@ impl ChardevActor {
         }
     }
 
-    /// One poll of the data path.
+    /// One poll of the data path; a panic of the backend is contained.
     fn drive(&mut self, ctx: &mut Context<Self>, cx: &mut task::Context<'_>) -> Poll<()> {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.drive_inner(ctx, cx))) {
+            Ok(p) => p,
+            Err(panic) => {
+                self.fault(panic);
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        }
+    }
+
+    /// The backend panicked: log it, tell the supervisor (an event), and
+    /// go on with a backend that drops output and never opens, so the
+    /// chardev stays for the user to change or remove, with its frontends.
+    fn fault(&mut self, panic: Box<dyn std::any::Any + Send>) {
+        let reason = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".to_owned());
+        tracing::error!(
+            chardev = %self.id,
+            %reason,
+            "the backend panicked; contained: the chardev now drops output and never opens (chardev-change or chardev-remove it)"
+        );
+        let filename = self.status.filename();
+        self.backend = Box::new(Failed { filename });
+        self.inflight = None;
+        if self.be_open {
+            self.be_open = false;
+            for p in self.active() {
+                p.end.push_open(false);
+            }
+        }
+        if let Some(notices) = &self.gone {
+            notices.do_send(ChardevNotice::Fault {
+                id: self.id.clone(),
+                reason,
+            });
+        }
+    }
+
+    fn drive_inner(&mut self, ctx: &mut Context<Self>, cx: &mut task::Context<'_>) -> Poll<()> {
         if !self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
             self.waker = Some(cx.waker().clone());
         }
@@ -562,7 +629,7 @@ impl Actor for ChardevActor {
         if let Some(gone) = self.gone.take() {
             if !self.stopping {
                 tracing::debug!(chardev = %self.id, "chardev stopped without being told to");
-                gone.do_send(ChardevGone {
+                gone.do_send(ChardevNotice::Gone {
                     id: self.id.clone(),
                     generation: self.generation,
                 });
@@ -576,6 +643,16 @@ impl Handler<Control> for ChardevActor {
     type Result = ();
 
     fn handle(&mut self, msg: Control, ctx: &mut Context<Self>) {
+        let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.control(msg, ctx)));
+        if let Err(panic) = handled {
+            self.fault(panic);
+        }
+        self.wake();
+    }
+}
+
+impl ChardevActor {
+    fn control(&mut self, msg: Control, ctx: &mut Context<Self>) {
         match msg {
             Control::Attach { port, done } => {
                 // QEMU's set_handlers: OPENED at once if the backend is open.
@@ -693,6 +770,94 @@ impl Handler<Control> for ChardevActor {
                 });
             }
         }
-        self.wake();
+    }
+}
+
+/// What a chardev runs on once its backend panicked: output is dropped
+/// (and counted as discarded), nothing is ever read, it never opens; its
+/// `filename` stays the last one it had.
+struct Failed {
+    filename: String,
+}
+
+impl Backend for Failed {
+    fn poll_input(&mut self, _cx: &mut task::Context<'_>, _room: usize) -> Poll<Input> {
+        Poll::Pending
+    }
+
+    fn poll_output(&mut self, _cx: &mut task::Context<'_>, data: &[u8]) -> Poll<Output> {
+        Poll::Ready(Output::Discarded(data.len()))
+    }
+
+    fn filename(&self) -> String {
+        self.filename.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backends::Opened;
+    use crate::chardev::port::pair;
+    use crate::chardev::PortConfig;
+
+    /// A backend that panics on its first write.
+    struct Panicky;
+
+    impl Backend for Panicky {
+        fn poll_input(&mut self, _cx: &mut task::Context<'_>, _room: usize) -> Poll<Input> {
+            Poll::Pending
+        }
+
+        fn poll_output(&mut self, _cx: &mut task::Context<'_>, _data: &[u8]) -> Poll<Output> {
+            panic!("the model broke");
+        }
+
+        fn filename(&self) -> String {
+            "panicky".into()
+        }
+    }
+
+    /// Keeps what a chardev tells the supervisor.
+    struct Notes(tokio::sync::mpsc::UnboundedSender<String>);
+
+    impl Actor for Notes {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<ChardevNotice> for Notes {
+        type Result = ();
+
+        fn handle(&mut self, msg: ChardevNotice, _ctx: &mut Context<Self>) {
+            let _ = self.0.send(format!("{msg:?}"));
+        }
+    }
+
+    #[actix::test]
+    async fn a_panicking_backend_is_contained_and_the_chardev_stays() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let notes = Notes(tx).start().recipient();
+        let started = start("p".into(), 1, Opened::open(Panicky), None, notes, None);
+        let (front, end) = pair(1, PortConfig::default());
+        let (done, attached) = oneshot::channel();
+        started.addr.do_send(Control::Attach {
+            port: Attached { end },
+            done,
+        });
+        attached.await.unwrap();
+        let recv = || std::future::poll_fn(|cx| front.poll_recv(cx));
+        assert_eq!(recv().await, Some(crate::chardev::FrontendEvent::Opened));
+        front.write(Bytes::from_static(b"boom")).await.unwrap();
+        let note = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(note.contains("Fault") && note.contains("the model broke"), "{note}");
+        assert_eq!(recv().await, Some(crate::chardev::FrontendEvent::Closed));
+        // The chardev is still there: its writes are taken (and dropped).
+        front.write(Bytes::from_static(b"more")).await.unwrap();
+        front.flush().await.unwrap();
+        assert!(started.addr.connected());
+        assert_eq!(started.status.filename(), "panicky");
     }
 }

@@ -15,7 +15,7 @@
 //! Port operations (attach, detach, open state, ioctls, breaks) for a
 //! chardev in the middle of a change are held back and replayed once the
 //! change is over, so nothing is lost or misrouted while ports move.
-use super::chardev::{self, Attached, ChardevActor, ChardevGone, Control, Started};
+use super::chardev::{self, Attached, ChardevActor, ChardevNotice, Control, Started};
 use super::directory::{self, Directory};
 use super::pool::Pool;
 use crate::actors::StopDevice;
@@ -293,7 +293,7 @@ impl Supervisor {
         generation: u64,
         backend: ChardevBackend,
         (ports, attached): (Vec<Port>, Vec<oneshot::Receiver<()>>),
-        gone: Recipient<ChardevGone>,
+        gone: Recipient<ChardevNotice>,
     ) -> oneshot::Receiver<Result<Started, BackendError>> {
         self.spawn_open_after(arbiter, attached, None, id, generation, backend, ports, gone)
     }
@@ -307,7 +307,7 @@ impl Supervisor {
         id: String,
         generation: u64,
         backend: ChardevBackend,
-        gone: Recipient<ChardevGone>,
+        gone: Recipient<ChardevNotice>,
     ) -> oneshot::Receiver<Result<Started, BackendError>> {
         let release = lends.then(|| old.addr.clone());
         self.spawn_open_after(
@@ -332,7 +332,7 @@ impl Supervisor {
         generation: u64,
         backend: ChardevBackend,
         ports: Vec<Port>,
-        gone: Recipient<ChardevGone>,
+        gone: Recipient<ChardevNotice>,
     ) -> oneshot::Receiver<Result<Started, BackendError>> {
         let (tx, rx) = oneshot::channel();
         let (objects, host) = (self.objects.clone(), self.host.clone());
@@ -399,16 +399,19 @@ impl Supervisor {
             );
             self.stop_system(ctx);
         } else {
-            tracing::warn!(
-                chardev = %req.chardev,
-                source = req.source.as_str(),
-                "exit requested; ignored (start the daemon with --allow-exit to let it stop the daemon)"
-            );
             let event = Event::ExitRequest {
-                chardev: req.chardev,
+                chardev: req.chardev.clone(),
                 source: req.source,
                 status: req.status,
             };
+            // Logged as often as the event goes out (once a second per chardev).
+            if !self.bus.holds(&event) {
+                tracing::warn!(
+                    chardev = %req.chardev,
+                    source = req.source.as_str(),
+                    "exit requested; ignored (start the daemon with --allow-exit to let it stop the daemon)"
+                );
+            }
             self.emit(event, ctx);
         }
     }
@@ -440,14 +443,22 @@ impl Handler<Exit> for Supervisor {
     }
 }
 
-impl Handler<ChardevGone> for Supervisor {
+impl Handler<ChardevNotice> for Supervisor {
     type Result = ();
 
-    fn handle(&mut self, msg: ChardevGone, _ctx: &mut Context<Self>) {
-        if let Some((_, ports)) = self.registry.gone(&msg.id, msg.generation) {
-            self.publish(&msg.id);
-            self.detach_ports(ports);
-            self.inputs.register(&msg.id, None);
+    fn handle(&mut self, msg: ChardevNotice, ctx: &mut Context<Self>) {
+        match msg {
+            ChardevNotice::Gone { id, generation } => {
+                if let Some((_, ports)) = self.registry.gone(&id, generation) {
+                    self.publish(&id);
+                    self.detach_ports(ports);
+                    self.inputs.register(&id, None);
+                }
+            }
+            ChardevNotice::Fault { id, reason } => {
+                self.inputs.register(&id, None);
+                self.emit(Event::ChardevFault { id, reason }, ctx);
+            }
         }
     }
 }

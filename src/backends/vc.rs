@@ -144,9 +144,17 @@ impl BackendConfig for Vc {
     }
 }
 
+/// The smallest screen the terminal model draws on: vt100 cannot wrap a
+/// line on one row or a wide character in one column (it panics). A smaller
+/// console is drawn on this size, and its screen is the bottom-left part.
+const MODEL_MIN: u16 = 2;
+
 /// The console: a screen and a keyboard.
 pub struct Terminal {
     parser: vt100::Parser,
+    /// The console's own size (the model may be larger: [`MODEL_MIN`]).
+    cols: u16,
+    rows: u16,
     keyboard: Keyboard,
     keys: Vec<u8>,
 }
@@ -163,7 +171,9 @@ impl Terminal {
     /// A blank console.
     pub fn new(cols: u16, rows: u16) -> Terminal {
         Terminal {
-            parser: vt100::Parser::new(rows, cols, 0),
+            parser: vt100::Parser::new(rows.max(MODEL_MIN), cols.max(MODEL_MIN), 0),
+            cols,
+            rows,
             keyboard: Keyboard::default(),
             keys: Vec::new(),
         }
@@ -197,14 +207,21 @@ impl Terminal {
     /// The screen as text.
     pub fn screen(&self) -> Screen {
         let s = self.parser.screen();
-        let (rows, cols) = s.size();
+        let (model_rows, _) = s.size();
+        let (cols, rows) = (self.cols, self.rows);
+        // A console smaller than the model shows the model's bottom rows.
+        let skip = model_rows.saturating_sub(rows);
         let (cursor_row, cursor_col) = s.cursor_position();
         Screen {
             cols,
             rows,
-            lines: s.rows(0, cols).map(|l| l.trim_end().to_owned()).collect(),
-            cursor_row,
-            cursor_col,
+            lines: s
+                .rows(0, cols)
+                .skip(usize::from(skip))
+                .map(|l| l.trim_end().to_owned())
+                .collect(),
+            cursor_row: cursor_row.saturating_sub(skip),
+            cursor_col: cursor_col.min(cols.saturating_sub(1)),
         }
     }
 }
@@ -293,5 +310,29 @@ mod tests {
             },
         ]);
         assert_eq!(t.take_keys(10), b"A\r");
+    }
+}
+
+#[cfg(test)]
+mod small_screens {
+    use super::Terminal;
+
+    #[test]
+    fn a_one_row_or_one_column_console_draws_anything_without_panicking() {
+        for (c, r) in [(1u16, 1u16), (1, 24), (80, 1), (2, 1), (1, 2)] {
+            let mut t = Terminal::new(c, r);
+            t.draw(&[b'x'; 300]);
+            t.draw("\r\n\x1b[2Jabc\x1b[5;5Hdef\x1b[10Lq\x1b[3Mw\x1b[P\x1b[@\x1b[999Cz\ty\x08\x08\n\n宽字".as_bytes());
+            t.draw(b"last");
+            let s = t.screen();
+            assert_eq!((s.cols, s.rows), (c, r));
+            assert_eq!(s.lines.len(), usize::from(r), "{c}x{r}");
+            assert!(
+                s.lines.iter().all(|l| l.chars().count() <= usize::from(c)),
+                "{c}x{r}: {:?}",
+                s.lines
+            );
+            assert!(s.cursor_row < r && s.cursor_col < c);
+        }
     }
 }

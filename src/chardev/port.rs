@@ -364,6 +364,12 @@ impl Inner {
     fn pop_event_upto(&mut self, limit: u64) -> Option<ChardevEvent> {
         while let Some(head) = self.runs.front_mut().filter(|r| r.at <= limit) {
             if let Some(ev) = head.run.next() {
+                if ev == ChardevEvent::Break {
+                    // A break cost input budget while it waited.
+                    let was_low = self.room() < self.low_water();
+                    self.input_cost = self.input_cost.saturating_sub(ITEM_COST);
+                    self.after_pop(was_low);
+                }
                 return Some(ev);
             }
             let was_low = self.room() < self.low_water();
@@ -757,6 +763,10 @@ impl PortEnd {
         }
         let run = g.tail_run();
         run.breaks = run.breaks.saturating_add(1);
+        // A break costs input budget as a data item does, so a flood of
+        // them (telnet's IAC BREAK, a mux's C-a b) stops the chardev
+        // reading while the frontend does not take them.
+        g.input_cost += ITEM_COST;
         g.wake_reader();
         g.wake_watcher();
     }
@@ -1054,10 +1064,33 @@ mod tests {
             assert!(poll(|cx| front.poll_data(cx)).is_some());
         }
         assert!(back.shared.lock().runs.len() <= MAX_RUNS);
-        assert!(back.shared.lock().input_cost <= (MAX_RUNS + 1) * ITEM_COST);
+        let cost = back.shared.lock().input_cost;
+        assert!(
+            cost <= (MAX_RUNS + 10_000) * ITEM_COST,
+            "the runs' cost is bounded, the breaks' charged: {cost}"
+        );
         let evs: Vec<_> = std::iter::from_fn(|| poll(|cx| front.poll_event(cx)).flatten()).collect();
         assert_eq!(evs[0], ChardevEvent::Opened);
         assert_eq!(evs.iter().filter(|e| **e == ChardevEvent::Break).count(), 10_000);
+    }
+
+    #[test]
+    fn breaks_cost_input_budget_until_they_are_read() {
+        let (front, back) = pair(1, small());
+        let (count, w) = waker();
+        let mut pushed = 0;
+        while back.room(&w) > 0 {
+            back.push_break();
+            pushed += 1;
+            assert!(pushed < 1000, "breaks must fill the budget");
+        }
+        // 1024 bytes of budget: the run (64) and 12 breaks (64 each) leave
+        // less than the low-water quarter.
+        assert_eq!(pushed, 12);
+        let evs: Vec<_> = std::iter::from_fn(|| poll(|cx| front.poll_event(cx)).flatten()).collect();
+        assert_eq!(evs.len(), pushed, "every break is told");
+        assert!(count.0.load(Ordering::SeqCst) > 0, "reading them woke the chardev");
+        assert_eq!(back.room(&w), small().input_bytes);
     }
 
     #[test]

@@ -94,6 +94,11 @@ impl EventBus {
         ev.throttle_key().map(|k| (ev.name(), k.to_owned()))
     }
 
+    /// Whether `ev` would be held back now (its key's window is open).
+    pub fn holds(&self, ev: &Event) -> bool {
+        Self::throttle_key(ev).is_some_and(|k| self.throttle.contains_key(&k))
+    }
+
     /// Emit with QEMU's rate limit: the first event of a key goes out at once
     /// and opens a window; events inside the window replace each other and the
     /// latest goes out when it closes. Returns the key whose window must be

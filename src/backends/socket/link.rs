@@ -219,6 +219,11 @@ impl Link for TelnetLink {
     }
 }
 
+/// Pongs and other control replies a websocket client may leave unread
+/// (beside the one data frame being sent) before its input is no longer
+/// read: a client that pings without reading costs bounded memory.
+const MAX_UNSENT_REPLIES: usize = websocket::MAX_OUT_PAYLOAD + (64 << 10);
+
 /// Websocket framing over a stream: binary frames out (one per write, at
 /// most [`websocket::MAX_OUT_PAYLOAD`] bytes), client frames decoded in;
 /// pings answered, a close answered and then the end of input.
@@ -264,7 +269,12 @@ impl Link for WsLink {
                 }
                 return Poll::Ready(Ok(()));
             }
-            let _ = self.poll_send(cx);
+            let sent = self.poll_send(cx);
+            if sent.is_pending() && self.out.len() - self.out_at >= MAX_UNSENT_REPLIES {
+                // A client that sends pings and reads nothing: read nothing
+                // more until its pongs are out (memory stays bounded).
+                return Poll::Pending;
+            }
             if self.closing {
                 // The close reply is out (or cannot go): end of input.
                 return match self.poll_send(cx) {
