@@ -86,8 +86,20 @@ const NOTE_COLUMN: usize = 46;
 fn usage() -> String {
     let options = format!(
         "{}\n\n\
-         --stall-timeout SECS\tdrop a QMP client whose socket accepts nothing for SECS (default 60)\n\
+         Limits (sizes take QEMU's suffixes: 64k, 4M, 1G):\n\
          --max-sessions N\tQMP sessions per listener (default 1024)\n\
+         --max-message SIZE\tlargest QMP message (default 64M, QEMU's)\n\
+         --max-input SIZE\tpartly received QMP messages of all sessions together (default 256M)\n\
+         --max-output SIZE\tQMP output a session queues before it stops reading (default 4M)\n\
+         --max-events N\tunread events before a QMP client is dropped (default 4096)\n\
+         --stall-timeout SECS\tdrop a QMP client whose socket accepts nothing for SECS (default 60)\n\
+         --max-fds N\tdescriptors a QMP session holds under getfd names (default 64; 256 in all)\n\
+         --max-chardevs N\tchardevs at once (default 65536)\n\
+         --max-devices N\tdevices at once (default 4096)\n\
+         --max-monitors N\tQMP monitors on chardevs at once (default 256)\n\
+         --command-deadline SECS\ta command waiting to open (a fifo with no reader, wait=on) fails after SECS; 0: waits for ever, as QEMU (default 60)\n\
+         --handshake-timeout SECS\tTLS, telnet and websocket handshakes (default 10)\n\
+         --max-read SIZE\tthe most one ringbuf-read takes (default 16M)\n\
          --threads N\tthreads for chardevs and QMP sessions (default: one per core)\n\
          --allow-exit\tlet a mux's C-a x and a testdev's q stop the daemon, as in QEMU (default: an event)\n\
          -echr N\tthe mux escape character (default 1: C-a; 0x14 is C-t)\n\
@@ -184,6 +196,32 @@ struct Cli {
     monitors: Vec<(String, config::MonOpt)>,
     /// The QMP socket was not asked for: chardevd chose it.
     default_qmp: bool,
+}
+
+/// A positive count.
+fn count(flag: &str, v: &str) -> Result<usize, String> {
+    v.parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or(format!("{flag} {v}: a positive number expected"))
+}
+
+/// A positive size in QEMU's syntax (`64k`, `4M`).
+fn size(flag: &str, v: &str) -> Result<usize, String> {
+    let n = crate::options::parse_size(flag.trim_start_matches('-'), v).map_err(|e| format!("{flag} {v}: {e}"))?;
+    usize::try_from(n)
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or(format!("{flag} {v}: a positive size expected"))
+}
+
+/// A positive duration in seconds.
+fn seconds(flag: &str, v: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = v.parse().map_err(|_| format!("{flag} {v}: seconds expected"))?;
+    if !secs.is_finite() || secs <= 0.0 {
+        return Err(format!("{flag} {v}: must be positive"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 /// Options QEMU has that chardevd does not, with what to use instead.
@@ -285,21 +323,24 @@ fn parse_args(args: Vec<String>, warn: &mut dyn FnMut(String)) -> Result<Read, S
                 }
                 cli.monitors.push((opt, m));
             }
-            "stall-timeout" => {
+            "stall-timeout" => cli.cfg.limits.stall_timeout = seconds(&flag, &value()?)?,
+            "max-sessions" => cli.cfg.limits.max_sessions = count(&flag, &value()?)?,
+            "max-events" => cli.cfg.limits.event_queue = count(&flag, &value()?)?,
+            "max-fds" => cli.cfg.limits.session_fds = count(&flag, &value()?)?,
+            "max-chardevs" => cli.cfg.limits.max_chardevs = count(&flag, &value()?)?,
+            "max-devices" => cli.cfg.limits.max_devices = count(&flag, &value()?)?,
+            "max-monitors" => cli.cfg.limits.max_monitors = count(&flag, &value()?)?,
+            "max-message" => cli.cfg.limits.max_message = size(&flag, &value()?)?,
+            "max-input" => cli.cfg.limits.total_input = size(&flag, &value()?)?,
+            "max-output" => cli.cfg.limits.output_bytes = size(&flag, &value()?)?,
+            "max-read" => cli.cfg.limits.max_read = size(&flag, &value()?)?,
+            "handshake-timeout" => cli.cfg.limits.handshake_timeout = seconds(&flag, &value()?)?,
+            "command-deadline" => {
                 let v = value()?;
-                let secs: f64 = v.parse().map_err(|_| format!("{flag} {v}: seconds expected"))?;
-                if !secs.is_finite() || secs <= 0.0 {
-                    return Err(format!("{flag} {v}: must be positive"));
-                }
-                cli.cfg.limits.stall_timeout = std::time::Duration::from_secs_f64(secs);
-            }
-            "max-sessions" => {
-                let v = value()?;
-                cli.cfg.limits.max_sessions = v
-                    .parse()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or(format!("{flag} {v}: a positive number expected"))?;
+                cli.cfg.limits.command_deadline = match v.as_str() {
+                    "0" => None,
+                    _ => Some(seconds(&flag, &v)?),
+                };
             }
             "threads" => {
                 let v = value()?;

@@ -194,6 +194,11 @@ pub enum BackendError {
     /// schema checks them first).
     #[error("Invalid backend: {0}")]
     Invalid(String),
+    /// The backend was still waiting (a fifo with no reader, a server with
+    /// `wait=on` and no client) when the command deadline passed (QEMU waits
+    /// for ever: `Limits::command_deadline`).
+    #[error("gave up after {0} s of waiting (the command deadline)")]
+    Deadline(u64),
     /// A kind's own error, worded as QEMU's source of that kind words it
     /// (a mux's missing base, a hub's inputs).
     #[error("{0}")]
@@ -330,6 +335,14 @@ pub enum Error {
     /// A backend description that cannot be read (QEMU reports the bare cause).
     #[error("{0}")]
     Backend(#[source] BackendError),
+    /// A chardevd limit (`Limits`) would be passed.
+    #[error("too many {what}: at most {max} (a chardevd limit)")]
+    TooMany {
+        /// What there would be too many of (`chardevs`, `devices`, ...).
+        what: &'static str,
+        /// The limit.
+        max: usize,
+    },
     /// An argument of the typed API that QMP's schema would refuse (QEMU's
     /// text, naming the argument as QMP would).
     #[error("{0}")]

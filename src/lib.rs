@@ -61,7 +61,7 @@
 //! # The public face
 //! - the root: [`Handle`] (a running system, a typed method per command),
 //!   [`Config`] (what a system starts with: everything the daemon's command
-//!   line says), [`QmpAddr`] and [`SessionLimits`] (QMP listeners),
+//!   line says), [`QmpAddr`] (QMP listeners), [`Limits`] (every bound),
 //!   [`CommandLine`] (QEMU's options read into a [`Config`]);
 //! - [`backends`]: the options of each backend kind, and socket addresses;
 //! - [`commands`]: one type per command ([`commands::Request`]) with its
@@ -114,6 +114,7 @@ pub mod error;
 pub mod events;
 mod frontends;
 mod json;
+mod limits;
 mod net;
 mod objects;
 mod options;
@@ -123,8 +124,8 @@ mod registry;
 mod runtime;
 
 pub use cli::{CommandLine, CommandLineReport};
+pub use limits::Limits;
 pub use qmp::listener::QmpAddr;
-pub use qmp::session::SessionLimits;
 pub use runtime::{spawn, ChardevSpec, Config, ConfigItem, Handle};
 
 /// Frontends: what sits on a chardev as QEMU's guest devices do. See

@@ -35,9 +35,9 @@ use crate::chardev::PortConfig;
 use crate::commands::{ChardevAdd, DeviceAdd, MonitorAdd, ObjectAdd, Request};
 use crate::error::Error;
 use crate::events::{Event, EventStream, ShutdownReason};
+use crate::limits::Limits;
 use crate::qmp::listener::{self, QmpAddr, Serve};
 use crate::qmp::output::Budget;
-use crate::qmp::session::SessionLimits;
 use crate::registry::{AttachReject, Holder};
 use actix::prelude::*;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -91,7 +91,7 @@ pub struct Config {
     /// QMP listeners: `-qmp unix:PATH,server=on`, `-qmp tcp:HOST:PORT,server=on`.
     pub qmp: Vec<QmpAddr>,
     /// Bounds of QMP sessions.
-    pub limits: SessionLimits,
+    pub limits: Limits,
     /// Threads for chardevs and sessions; 0: one per available core.
     pub threads: usize,
     /// A mux's `C-a x` and a testdev's `q` stop the system, as in QEMU
@@ -450,7 +450,7 @@ fn launch(
     threads: usize,
     allow_exit: bool,
     escape_char: Option<u8>,
-    limits: SessionLimits,
+    limits: Limits,
     ready: Box<dyn FnOnce(Ready) -> bool + Send>,
 ) -> Result<Launched, Error> {
     let exit_status = Arc::new(AtomicI32::new(-1));
@@ -465,18 +465,22 @@ fn launch(
                 let pool = Pool::new(n);
                 let objects = crate::objects::Objects::new();
                 let supervisor = Supervisor::new(pool.clone(), objects.clone())
+                    .limits(limits)
                     .allow_exit(allow_exit)
                     .escape_char(escape_char.unwrap_or(crate::backends::mux::ESCAPE_CHAR))
                     .exit_status(status);
                 let directory = supervisor.directory();
                 let supervisor = supervisor.start();
                 let global = Budget::new(limits.global_output_bytes);
-                let monitors = Arc::new(crate::qmp::monitor::Starter::new(limits, global.clone()));
+                let input = crate::json::framer::InputBudget::new(limits.total_input);
+                let monitors = Arc::new(crate::qmp::monitor::Starter::new(limits, global.clone(), input.clone()));
                 Serve {
-                    exec: Executor::new(supervisor, directory, objects).with_monitors(monitors),
+                    exec: Executor::new(supervisor, directory, objects, limits).with_monitors(monitors),
                     pool,
                     limits,
                     global,
+                    fds: crate::qmp::fds::FdBudget::new(limits.total_fds, limits.session_fds),
+                    input,
                 }
             });
             let pool = serve.pool.clone();

@@ -383,7 +383,7 @@ fn the_binary_reports_bad_options_clearly() {
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("chardevd "));
 }
 
-fn in_process_with(limits: chardevd::SessionLimits) -> (runtime::Handle, tempfile::TempDir, std::path::PathBuf) {
+fn in_process_with(limits: chardevd::Limits) -> (runtime::Handle, tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("q.sock");
     // A private unix socket plus a TCP one on a free loopback port.
@@ -406,7 +406,7 @@ fn in_process_with(limits: chardevd::SessionLimits) -> (runtime::Handle, tempfil
 
 #[test]
 fn a_client_that_never_reads_its_events_is_disconnected_when_its_event_queue_overflows() {
-    let limits = chardevd::SessionLimits {
+    let limits = chardevd::Limits {
         event_queue: 4,
         ..Default::default()
     };
@@ -443,7 +443,7 @@ fn a_client_that_never_reads_its_events_is_disconnected_when_its_event_queue_ove
 
 #[test]
 fn a_client_whose_socket_accepts_nothing_is_disconnected_after_the_stall_timeout() {
-    let limits = chardevd::SessionLimits {
+    let limits = chardevd::Limits {
         stall_timeout: Duration::from_millis(500),
         ..Default::default()
     };

@@ -71,6 +71,8 @@ pub(crate) struct Supervisor {
     escape_char: u8,
     host: Host,
     exit_status: Arc<AtomicI32>,
+    /// The system's bounds.
+    pub limits: crate::limits::Limits,
 }
 
 /// A command's work in the supervisor's context (see the module docs).
@@ -129,7 +131,14 @@ impl Supervisor {
             escape_char: crate::backends::mux::ESCAPE_CHAR,
             host: Host::default(),
             exit_status: Arc::new(AtomicI32::new(-1)),
+            limits: crate::limits::Limits::default(),
         }
+    }
+
+    /// The system's bounds.
+    pub fn limits(mut self, limits: crate::limits::Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// The mux escape character (QEMU's `-echr`).
@@ -336,6 +345,7 @@ impl Supervisor {
     ) -> oneshot::Receiver<Result<Started, BackendError>> {
         let (tx, rx) = oneshot::channel();
         let (objects, host) = (self.objects.clone(), self.host.clone());
+        let deadline = self.limits.command_deadline;
         // The open runs on the arbiter (its descriptors register with that
         // thread's reactor); only the options and the answer cross threads.
         self.pool.get(arbiter).spawn_fn(move || {
@@ -350,7 +360,15 @@ impl Supervisor {
                     old.do_send(Control::Release(done));
                     let _ = released.await;
                 }
-                let r = chardev::open(id, generation, backend, ports, objects, host, gone).await;
+                let opening = chardev::open(id, generation, backend, ports, objects, host, gone);
+                // What it waits for (a fifo's reader, a server's client)
+                // may never come: the command gives up at its deadline.
+                let r = match deadline {
+                    Some(d) => tokio::time::timeout(d, opening)
+                        .await
+                        .unwrap_or(Err(BackendError::Deadline(d.as_secs()))),
+                    None => opening.await,
+                };
                 if let Err(Ok(started)) = tx.send(r) {
                     // Nobody is waiting any more (the system is stopping).
                     started.addr.do_send(Control::Stop);
@@ -423,7 +441,9 @@ impl Actor for Supervisor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(1024);
         let me = ctx.address();
-        self.host = Host::new(self.allow_exit, move |req| me.do_send(Exit(req))).with_escape_char(self.escape_char);
+        self.host = Host::new(self.allow_exit, move |req| me.do_send(Exit(req)))
+            .with_escape_char(self.escape_char)
+            .with_handshake_timeout(self.limits.handshake_timeout);
     }
 
     fn stopping(&mut self, _ctx: &mut Context<Self>) -> Running {

@@ -64,19 +64,31 @@ pub(crate) struct Executor {
     directory: Directory,
     objects: Arc<Objects>,
     monitors: Option<Arc<dyn MonitorStarter>>,
+    limits: crate::limits::Limits,
 }
 
 impl Executor {
     /// An executor for `supervisor`'s system, whose objects are `objects`;
     /// `directory` is the supervisor's (`Supervisor::directory`), read for
     /// the commands that only look.
-    pub fn new(supervisor: Addr<Supervisor>, directory: Directory, objects: Arc<Objects>) -> Executor {
+    pub fn new(
+        supervisor: Addr<Supervisor>,
+        directory: Directory,
+        objects: Arc<Objects>,
+        limits: crate::limits::Limits,
+    ) -> Executor {
         Executor {
             supervisor,
             directory,
             objects,
             monitors: None,
+            limits,
         }
+    }
+
+    /// The system's bounds.
+    pub fn limits(&self) -> &crate::limits::Limits {
+        &self.limits
     }
 
     /// The same, starting QMP monitors with `starter`.

@@ -217,6 +217,7 @@ pub(crate) struct ExitRequest {
 pub(crate) struct Host {
     allow_exit: bool,
     escape_char: u8,
+    handshake_timeout: std::time::Duration,
     exit: Option<std::sync::Arc<dyn Fn(ExitRequest) + Send + Sync>>,
 }
 
@@ -225,6 +226,7 @@ impl Default for Host {
         Host {
             allow_exit: false,
             escape_char: mux::ESCAPE_CHAR,
+            handshake_timeout: crate::limits::Limits::default().handshake_timeout,
             exit: None,
         }
     }
@@ -243,8 +245,20 @@ impl Host {
         Host {
             allow_exit,
             escape_char: mux::ESCAPE_CHAR,
+            handshake_timeout: crate::limits::Limits::default().handshake_timeout,
             exit: Some(std::sync::Arc::new(exit)),
         }
+    }
+
+    /// The same, with this handshake timeout (TLS, telnet, websocket).
+    pub fn with_handshake_timeout(mut self, t: std::time::Duration) -> Host {
+        self.handshake_timeout = t;
+        self
+    }
+
+    /// How long a socket peer may take over its handshake.
+    pub fn handshake_timeout(&self) -> std::time::Duration {
+        self.handshake_timeout
     }
 
     /// The same, with this mux escape character (QEMU's `-echr`).

@@ -92,6 +92,12 @@ fn add(sup: &mut Supervisor, ctx: &mut Context<Supervisor>, cmd: ChardevAdd) -> 
         Ok(t) => t,
         Err(r) => return ready(Err(reject_error(&id, &backend, r))),
     };
+    if sup.registry.chardev_count() > sup.limits.max_chardevs {
+        let ports = sup.registry.abort(ticket);
+        sup.detach_ports(ports);
+        let max = sup.limits.max_chardevs;
+        return ready(Err(Error::TooMany { what: "chardevs", max }));
+    }
     tracing::debug!(chardev = %id, kind = backend.kind(), "chardev-add reserved");
     let holder = Holder::Chardev(id.clone());
     // Its ports on the chardevs it uses are closed until it has a

@@ -44,6 +44,10 @@ impl Request for DeviceAdd {
                         DeviceError::NoChardev { driver, prop, value }
                     }
                 };
+                if sup.registry.device_count() >= sup.limits.max_devices {
+                    let max = sup.limits.max_devices;
+                    return Err(Error::TooMany { what: "devices", max });
+                }
                 let id = match sup.registry.add_device(self.id.as_deref(), driver.name, &chardevs) {
                     Ok(id) => id,
                     Err(DeviceReject::BadId) => return Err(DeviceError::BadId.into()),

@@ -37,6 +37,13 @@ impl Request for MonitorAdd {
         let exec2 = exec.clone();
         let (spec, fe, arbiter, attached) = exec
             .with(move |sup, _ctx| {
+                if sup.monitors.count() >= sup.limits.max_monitors {
+                    let max = sup.limits.max_monitors;
+                    return Err(Error::TooMany {
+                        what: "QMP monitors",
+                        max,
+                    });
+                }
                 let id = sup.monitors.name(self.id)?;
                 let holder = Holder::Monitor(sup.new_holder());
                 let chardev = self.chardev;

@@ -61,7 +61,11 @@ impl Request for RingbufRead {
         if self.size <= 0 {
             return Err(Error::SizeNotPositive);
         }
-        let size = usize::try_from(self.size).unwrap_or(usize::MAX);
+        // A read takes at most `Limits::max_read` (the rest stays for the
+        // next one): a 1 GiB ring read at once would build a reply of GiBs.
+        let size = usize::try_from(self.size)
+            .unwrap_or(usize::MAX)
+            .min(exec.limits().max_read);
         let utf8 = self.format == DataFormat::Utf8;
         // Taken under the lock, off the arbiter when big.
         let big = lock_ring(&ring).len().min(size);

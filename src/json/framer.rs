@@ -182,6 +182,10 @@ fn step(state: State, b: u8) -> Step {
 /// a 64 MiB base64 payload is copied, not stepped through byte by byte.
 #[derive(Debug)]
 pub struct Framer {
+    /// The input budget the buffered message is charged to, if any.
+    budget: Option<std::sync::Arc<InputBudget>>,
+    /// Bytes of `text` charged to the budget.
+    charged: usize,
     state: State,
     /// The accepted tokens of the current message, then the token being lexed.
     text: Vec<u8>,
@@ -199,6 +203,50 @@ impl Default for Framer {
         Self::new()
     }
 }
+
+/// What the partly received messages of many framers (all QMP sessions of
+/// a system) may hold together. Pure: an atomic counter the framers charge
+/// in steps of [`BUDGET_STEP`].
+#[derive(Debug)]
+pub struct InputBudget {
+    used: std::sync::atomic::AtomicUsize,
+    limit: usize,
+}
+
+/// A framer charges its buffered message to its budget in steps of this size
+/// (small messages cost the budget nothing).
+pub const BUDGET_STEP: usize = 1 << 20;
+
+impl InputBudget {
+    /// A budget of `limit` bytes.
+    pub fn new(limit: usize) -> std::sync::Arc<InputBudget> {
+        std::sync::Arc::new(InputBudget {
+            used: std::sync::atomic::AtomicUsize::new(0),
+            limit,
+        })
+    }
+
+    /// Bytes charged now.
+    pub fn used(&self) -> usize {
+        self.used.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn take(&self, n: usize) -> bool {
+        use std::sync::atomic::Ordering;
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                (u + n <= self.limit).then_some(u + n)
+            })
+            .is_ok()
+    }
+
+    fn give(&self, n: usize) {
+        self.used.fetch_sub(n, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// The error a message gets when the input budget is spent.
+pub const BUDGET_EXCEEDED: &str = "JSON message dropped: chardevd's limit on input held by all sessions is reached";
 
 /// Buffer capacity kept between messages; a bigger one is given back after
 /// the message that grew it, so an idle session holds no 64 MiB buffer.
@@ -222,6 +270,8 @@ impl Framer {
     /// A framer with a smaller message size limit (tests, constrained embedders).
     pub fn with_max_token_size(max_token_size: usize) -> Self {
         Framer {
+            budget: None,
+            charged: 0,
             state: State::Start,
             text: Vec::new(),
             token_start: 0,
@@ -232,10 +282,35 @@ impl Framer {
         }
     }
 
+    /// The same, charging what it buffers beyond [`BUDGET_STEP`] to `budget`.
+    pub fn with_budget(max_token_size: usize, budget: std::sync::Arc<InputBudget>) -> Self {
+        let mut f = Self::with_max_token_size(max_token_size);
+        f.budget = Some(budget);
+        f
+    }
+
+    /// Forget the partial message (a monitor's connection closed).
+    pub fn reset(&mut self) {
+        let mut none = Vec::new();
+        self.emit(Ok(Json::Null), &mut none);
+        self.state = State::Start;
+    }
+
     /// Feed bytes; every complete message (or error) is pushed onto `out`.
     pub fn feed(&mut self, data: &[u8], out: &mut Vec<Message>) {
         let mut i = 0;
         while i < data.len() {
+            i += self.feed_until(&data[i..], out);
+        }
+    }
+
+    /// Feed bytes until at least one message (or error) is pushed onto
+    /// `out`, or all of `data` is taken; returns how many bytes were taken.
+    /// A caller that handles one message at a time buffers nothing else.
+    pub fn feed_until(&mut self, data: &[u8], out: &mut Vec<Message>) -> usize {
+        let before = out.len();
+        let mut i = 0;
+        while i < data.len() && out.len() == before {
             let quote = match self.state {
                 State::DqString => b'"',
                 State::SqString => b'\'',
@@ -257,6 +332,7 @@ impl Framer {
             self.feed_byte(data[i], out);
             i += 1;
         }
+        i
     }
 
     fn feed_byte(&mut self, b: u8, out: &mut Vec<Message>) {
@@ -297,6 +373,20 @@ impl Framer {
         if self.text.len() - self.token_start > self.max_token_size {
             self.state = State::Start;
             self.process_token(Tok::Partial, out);
+            return;
+        }
+        if let Some(budget) = &self.budget {
+            while self.text.len() > self.charged + BUDGET_STEP {
+                if budget.take(BUDGET_STEP) {
+                    self.charged += BUDGET_STEP;
+                } else {
+                    // Every session together holds too much: this message
+                    // goes, as one over the size limit does.
+                    self.state = State::Recovery;
+                    self.emit(Err(BUDGET_EXCEEDED.into()), out);
+                    break;
+                }
+            }
         }
     }
 
@@ -342,6 +432,9 @@ impl Framer {
     }
 
     fn emit(&mut self, msg: Message, out: &mut Vec<Message>) {
+        if let Some(budget) = &self.budget {
+            budget.give(std::mem::take(&mut self.charged));
+        }
         self.brace = 0;
         self.bracket = 0;
         self.tokens.clear();
@@ -353,6 +446,14 @@ impl Framer {
         }
         self.token_start = 0;
         out.push(msg);
+    }
+}
+
+impl Drop for Framer {
+    fn drop(&mut self) {
+        if let Some(budget) = &self.budget {
+            budget.give(self.charged);
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! QMP listeners on TCP and unix sockets. Each accepted connection becomes a
 //! [`QmpSession`] on the next arbiter of the pool; any number of sessions run
 //! at once (QEMU serves one per socket).
-use super::fds::{FdStream, FdTable};
+use super::fds::{FdBudget, FdStream, FdTable};
 use super::output::Budget;
 use super::session::{QmpSession, SessionLimits};
 use crate::actors::pool::Pool;
@@ -91,6 +91,10 @@ pub struct Serve {
     pub limits: SessionLimits,
     /// The output budget they share.
     pub global: Arc<Budget>,
+    /// The descriptors they may hold together.
+    pub fds: Arc<FdBudget>,
+    /// The partly received messages they may hold together.
+    pub input: Arc<crate::json::framer::InputBudget>,
 }
 
 impl Serve {
@@ -104,7 +108,7 @@ impl Serve {
         self.pool.next().1.spawn(async move {
             match tokio::net::UnixStream::from_std(std) {
                 Ok(s) => {
-                    let fds = FdTable::new();
+                    let fds = FdTable::new(serve.fds.clone());
                     let s = FdStream::new(s, fds.clone());
                     QmpSession::serve(
                         s,
@@ -112,6 +116,7 @@ impl Serve {
                         serve.exec,
                         serve.limits,
                         serve.global,
+                        serve.input,
                         Some(fds),
                         Some(live),
                     );
@@ -135,7 +140,16 @@ impl Serve {
         self.pool.next().1.spawn(async move {
             match tokio::net::TcpStream::from_std(std) {
                 Ok(s) => {
-                    QmpSession::serve(s, peer, serve.exec, serve.limits, serve.global, None, Some(live));
+                    QmpSession::serve(
+                        s,
+                        peer,
+                        serve.exec,
+                        serve.limits,
+                        serve.global,
+                        serve.input,
+                        None,
+                        Some(live),
+                    );
                 }
                 Err(e) => {
                     live.fetch_sub(1, Ordering::Relaxed);

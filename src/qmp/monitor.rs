@@ -20,7 +20,7 @@ use crate::actors::StopDevice;
 use crate::api::execute::{Executor, MonitorSpec, MonitorStarter};
 use crate::api::Frontend;
 use crate::chardev::FrontendEvent;
-use crate::json::framer::{Framer, Message};
+use crate::json::framer::{Framer, InputBudget, Message};
 use actix::prelude::*;
 use futures_util::Stream;
 use std::collections::VecDeque;
@@ -31,21 +31,22 @@ use std::sync::Arc;
 pub struct Starter {
     limits: SessionLimits,
     global: Arc<Budget>,
+    input: Arc<InputBudget>,
 }
 
 impl Starter {
-    /// Monitors bounded like sessions, sharing the sessions' global budget.
-    pub fn new(limits: SessionLimits, global: Arc<Budget>) -> Starter {
-        Starter { limits, global }
+    /// Monitors bounded like sessions, sharing the sessions' budgets.
+    pub fn new(limits: SessionLimits, global: Arc<Budget>, input: Arc<InputBudget>) -> Starter {
+        Starter { limits, global, input }
     }
 }
 
 impl MonitorStarter for Starter {
     fn start(&self, spec: MonitorSpec, fe: Frontend, arbiter: &ArbiterHandle, exec: Executor) -> Recipient<StopDevice> {
-        let (limits, global) = (self.limits, self.global.clone());
+        let (limits, global, budget) = (self.limits, self.global.clone(), self.input.clone());
         QmpSession::start_in_arbiter(arbiter, move |ctx| {
             let writer = fe.writer();
-            let input = monitor_input(fe, limits.max_message);
+            let input = monitor_input(fe, Framer::with_budget(limits.max_message, budget));
             let style = Style {
                 kind: Kind::Monitor {
                     id: spec.id,
@@ -65,18 +66,19 @@ impl MonitorStarter for Starter {
 /// JSON framer; a CLOSED drops what was read but not yet handled, and the
 /// parser's partial input. QEMU's QMP monitor ignores BREAK, MUX_IN and
 /// MUX_OUT.
-fn monitor_input(fe: Frontend, max_message: usize) -> impl Stream<Item = Result<Input, std::io::Error>> {
+fn monitor_input(fe: Frontend, framer: Framer) -> impl Stream<Item = Result<Input, std::io::Error>> {
     struct State {
         fe: Frontend,
         framer: Framer,
-        max_message: usize,
+        /// Bytes read and not yet parsed (parsing stops at each message).
+        unparsed: bytes::Bytes,
         ready: VecDeque<Input>,
         scratch: Vec<Message>,
     }
     let state = State {
         fe,
-        framer: Framer::with_max_token_size(max_message),
-        max_message,
+        framer,
+        unparsed: bytes::Bytes::new(),
         ready: VecDeque::new(),
         scratch: Vec::new(),
     };
@@ -85,15 +87,18 @@ fn monitor_input(fe: Frontend, max_message: usize) -> impl Stream<Item = Result<
             if let Some(item) = st.ready.pop_front() {
                 return Some((Ok(item), st));
             }
+            if !st.unparsed.is_empty() {
+                let taken = st.framer.feed_until(&st.unparsed, &mut st.scratch);
+                let _ = st.unparsed.split_to(taken);
+                st.ready.extend(st.scratch.drain(..).map(Input::Message));
+                continue;
+            }
             match st.fe.recv().await? {
-                FrontendEvent::Data(b) => {
-                    st.framer.feed(&b, &mut st.scratch);
-                    st.ready.extend(st.scratch.drain(..).map(Input::Message));
-                }
+                FrontendEvent::Data(b) => st.unparsed = b,
                 FrontendEvent::Opened => st.ready.push_back(Input::Opened),
                 FrontendEvent::Closed => {
                     st.ready.retain(|i| !matches!(i, Input::Message(_)));
-                    st.framer = Framer::with_max_token_size(st.max_message);
+                    st.framer.reset();
                     st.ready.push_back(Input::Closed);
                 }
                 FrontendEvent::Break | FrontendEvent::MuxIn | FrontendEvent::MuxOut => {}

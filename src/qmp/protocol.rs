@@ -120,7 +120,8 @@ impl Protocol {
     fn answer(&self, id: Option<Json>, f: impl FnOnce(&FdTable) -> Result<(), Error>) -> Json {
         let r = match &self.fds {
             Some(fds) => f(fds),
-            None => f(&FdTable::default()),
+            // Nothing was passed, and nothing can be held.
+            None => f(&FdTable::new(super::fds::FdBudget::new(0, 0))),
         };
         match r {
             Ok(()) => success(id, Json::empty_object()),

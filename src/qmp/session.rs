@@ -19,7 +19,7 @@ use super::protocol::{Protocol, Step};
 use super::wire::{failure, success};
 use crate::api::execute::Executor;
 use crate::events::Stamped;
-use crate::json::framer::Message;
+use crate::json::framer::{InputBudget, Message};
 use crate::json::Json;
 use crate::registry::events::{Delivery, EventSink, Flushed, SHUTDOWN_FLUSH};
 use actix::prelude::*;
@@ -31,44 +31,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::codec::FramedRead;
 
-/// Bounds of one session.
-#[derive(Debug, Clone, Copy)]
-pub struct SessionLimits {
-    /// Output bytes queued before the session stops reading its input.
-    pub output_bytes: usize,
-    /// Output bytes all sessions of a system may queue together before they
-    /// all stop reading.
-    pub global_output_bytes: usize,
-    /// Events waiting unwritten before a client that reads nothing is
-    /// disconnected.
-    pub event_queue: usize,
-    /// How long one write may make no progress before the client is dropped.
-    pub stall_timeout: Duration,
-    /// Largest message (QEMU's 64 MiB token limit).
-    pub max_message: usize,
-    /// Sessions served at once per listener; further connections are closed
-    /// at once (each session may buffer up to `max_message` bytes).
-    pub max_sessions: usize,
-}
-
-/// A session's output budget by default: a few MiB.
-pub const OUTPUT_BYTES: usize = 4 << 20;
-
-/// All sessions' output budget by default.
-pub const GLOBAL_OUTPUT_BYTES: usize = 256 << 20;
-
-impl Default for SessionLimits {
-    fn default() -> Self {
-        SessionLimits {
-            output_bytes: OUTPUT_BYTES,
-            global_output_bytes: GLOBAL_OUTPUT_BYTES,
-            event_queue: 4096,
-            stall_timeout: Duration::from_secs(60),
-            max_message: crate::json::framer::MAX_TOKEN_SIZE,
-            max_sessions: 1024,
-        }
-    }
-}
+pub use crate::limits::Limits as SessionLimits;
 
 /// Size of one read from a socket.
 const IO_CHUNK: usize = 256 * 1024;
@@ -224,12 +187,14 @@ struct WriterDone;
 impl QmpSession {
     /// Serve a client of a listener on the current arbiter. `count` is the
     /// listener's session count, decremented when the session ends.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn serve<S>(
         stream: S,
         peer: String,
         exec: Executor,
         limits: SessionLimits,
         global: Arc<Budget>,
+        input: Arc<InputBudget>,
         fds: Option<Arc<FdTable>>,
         count: Option<Arc<AtomicUsize>>,
     ) -> Addr<QmpSession>
@@ -237,7 +202,8 @@ impl QmpSession {
         S: AsyncRead + AsyncWrite + Unpin + 'static,
     {
         let (rd, wr) = tokio::io::split(stream);
-        let messages = FramedRead::with_capacity(rd, QmpCodec::new(limits.max_message), IO_CHUNK)
+        let codec = QmpCodec::with_budget(limits.max_message, input);
+        let messages = FramedRead::with_capacity(rd, codec, IO_CHUNK)
             .map(|m: Result<Message, std::io::Error>| m.map(Input::Message));
         let input = futures_util::stream::once(async { Ok(Input::Opened) }).chain(messages);
         let style = Style {

@@ -43,6 +43,11 @@ impl<S> Monitors<S> {
         }
     }
 
+    /// How many monitors exist.
+    pub fn count(&self) -> usize {
+        self.map.len()
+    }
+
     /// Record a monitor that is starting (its id from [`Monitors::name`]).
     pub fn insert(&mut self, id: String, chardev: String, holder: Holder) {
         self.map.insert(
@@ -80,9 +85,11 @@ mod tests {
     #[test]
     fn ids_are_checked_and_made_up_as_qemu_names_monitors() {
         let mut m = Monitors::<u8>::default();
+        assert_eq!(m.count(), 0);
         assert_eq!(m.name(None).unwrap(), "monitor0");
         m.insert("monitor0".into(), "c".into(), Holder::Monitor(1));
         m.insert("monitor2".into(), "c".into(), Holder::Monitor(2));
+        assert_eq!(m.count(), 2);
         assert_eq!(m.name(None).unwrap(), "monitor3", "from the count, skipping taken ones");
         assert_eq!(m.name(Some("1x".into())), Err(MonitorError::BadId));
         assert_eq!(

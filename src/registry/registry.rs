@@ -409,6 +409,16 @@ impl<C> Registry<C> {
         matches!(s.state, State::Live(_)).then_some(s.generation)
     }
 
+    /// How many chardevs exist or are being created.
+    pub fn chardev_count(&self) -> usize {
+        self.chardevs.len()
+    }
+
+    /// How many devices exist.
+    pub fn device_count(&self) -> usize {
+        self.devices.len()
+    }
+
     /// Every live chardev, in creation order.
     pub fn live(&self) -> Vec<(&str, &C)> {
         let mut v: Vec<(u64, &str, &C)> = self

@@ -21,11 +21,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
-/// How long TLS, websocket and telnet handshakes may take before the client
-/// is dropped (QEMU waits for ever; a client that never finishes would hold
-/// the one connection slot).
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// TLS for a socket chardev.
 #[derive(Debug)]
 pub struct Tls {
@@ -56,6 +51,8 @@ pub struct Setup {
     pub websocket: bool,
     /// TLS.
     pub tls: Option<Tls>,
+    /// How long a peer may take over the TLS, telnet or websocket handshake.
+    pub handshake_timeout: Duration,
 }
 
 /// Any byte stream a layer can sit on.
@@ -441,9 +438,10 @@ impl Setup {
         let setup = self.clone();
         Box::pin(async move {
             let slow = setup.tls.is_some() || setup.websocket || setup.telnet.is_some();
+            let limit = setup.handshake_timeout;
             let work = setup.layers(fd);
             if slow {
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, work).await {
+                match tokio::time::timeout(limit, work).await {
                     Ok(r) => r,
                     Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "handshake timed out")),
                 }

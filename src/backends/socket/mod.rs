@@ -12,7 +12,7 @@
 //! no client is connected is dropped (QEMU's write fails with EIO). Better:
 //! a unix path that is not a socket, or where a live server answers, is
 //! never taken over; a handshake that does not finish within
-//! [`link::HANDSHAKE_TIMEOUT`] is dropped; a peer that goes away is noticed
+//! the handshake timeout (`Limits::handshake_timeout`) is dropped; a peer that goes away is noticed
 //! even while no frontend reads.
 //!
 //! Files: [`server`] and [`client`] are the two transports; [`link`] builds
@@ -285,6 +285,7 @@ impl BackendConfig for Socket {
                     _ => None,
                 },
                 websocket: server && self.websocket == Some(true),
+                handshake_timeout: cx.host.handshake_timeout(),
                 tls: creds.map(|c| link::Tls {
                     creds: c,
                     authz: self.tls_authz.clone(),
