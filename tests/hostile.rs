@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::os::unix::fs::OpenOptionsExt;
 use std::time::{Duration, Instant};
 
 /// The daemon's resident memory, in KiB.
@@ -205,4 +206,299 @@ fn a_one_row_vc_fed_a_long_line_keeps_its_chardev_and_its_bridge() {
         assert!(ev.contains("DEVICE_DELETED"), "{ev}");
         assert_eq!(c.line(), r#"{"return": {}}"#);
     }
+}
+
+/// A fifo in `dir` nobody reads.
+fn fifo_in(dir: &tempfile::TempDir, name: &str) -> String {
+    let p = dir.path().join(name);
+    mkfifo(&p);
+    p.display().to_string()
+}
+
+fn file_add(id: &str, out: &str) -> String {
+    format!(
+        r#"{{"execute":"chardev-add","arguments":{{"id":"{id}","backend":{{"type":"file","data":{{"out":"{out}"}}}}}}}}"#
+    )
+}
+
+/// #20.5: four clients each add a `file` chardev whose `out` is a fifo
+/// nobody reads (the open waits), then hang up; with `--max-sessions 4` a
+/// fifth client is served as soon as the daemon sees them gone, long before
+/// their commands give up (was: no answer until the commands ended, never).
+#[test]
+fn clients_that_hang_up_during_a_waiting_command_free_their_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = fifo_in(&dir, "fifo");
+    let d = chardevd(&["--max-sessions", "4"]);
+    for i in 0..4 {
+        let mut c = Client::negotiated(&d.socket);
+        c.send(file_add(&format!("f{i}"), &fifo).as_bytes());
+        // The command waits; no reply comes.
+        assert_eq!(c.try_line(Duration::from_millis(100)), None);
+    }
+    // All four have hung up. A fifth client is greeted (the default command
+    // deadline, 60 s, is far off).
+    let mut fifth = greeted(&d.socket, Duration::from_secs(20));
+    assert_eq!(fifth.cmd(r#"{"execute":"qmp_capabilities"}"#), r#"{"return": {}}"#);
+    // The commands go on: a reader on the fifo lets them finish.
+    let reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(&fifo)
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let rows = fifth.cmd(r#"{"execute":"query-chardev"}"#);
+        if (0..4).all(|i| rows.contains(&format!("\"f{i}\""))) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{rows}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(reader);
+}
+
+/// A client greeted within `within` (connections are refused while the
+/// sessions are all taken).
+fn greeted(socket: &std::path::Path, within: Duration) -> Client {
+    let deadline = Instant::now() + within;
+    loop {
+        let mut c = Client::connect(socket);
+        match c.try_line(Duration::from_secs(5)) {
+            Some(l) if l.starts_with(r#"{"QMP""#) => return c,
+            other => assert!(Instant::now() < deadline, "never greeted: {other:?}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A session over the limit is told why before it is closed.
+#[test]
+fn a_client_over_the_session_limit_is_told_why() {
+    let d = chardevd(&["--max-sessions", "1"]);
+    // (The start-up probe's session may still be ending.)
+    let mut first = greeted(&d.socket, Duration::from_secs(10));
+    assert_eq!(first.cmd(r#"{"execute":"qmp_capabilities"}"#), r#"{"return": {}}"#);
+    let mut second = Client::connect(&d.socket);
+    assert_eq!(
+        second.line(),
+        r#"{"error": {"class": "GenericError", "desc": "Too many QMP sessions (at most 1)"}}"#
+    );
+    assert_eq!(second.try_line(Duration::from_secs(5)), None, "then closed");
+}
+
+/// #20.5: a command that waits for ever (QEMU would) gives up at the
+/// command deadline with a clear error, and leaves nothing behind.
+#[test]
+fn a_command_that_never_finishes_gives_up_at_the_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = fifo_in(&dir, "fifo");
+    let d = chardevd(&["--command-deadline", "2"]);
+    let mut c = Client::negotiated(&d.socket);
+    c.send(file_add("f", &fifo).as_bytes());
+    assert_eq!(
+        c.try_line(Duration::from_secs(20)).expect("a reply at the deadline"),
+        r#"{"error": {"class": "GenericError", "desc": "Failed to add chardev 'f': gave up after 2 s of waiting (the command deadline)"}}"#
+    );
+    let file = dir.path().join("file").display().to_string();
+    assert_eq!(
+        c.cmd(&file_add("f", &file)),
+        r#"{"return": {}}"#,
+        "the id is free again"
+    );
+}
+
+/// #20.5: port operations held back while a chardev is being changed are
+/// bounded: `chardev-send-break` in a loop gets a clear error past 1024
+/// (was: an unbounded queue); the change then completes.
+#[test]
+fn operations_held_during_a_change_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = fifo_in(&dir, "fifo");
+    let d = chardevd(&["-chardev", "null,id=c", "-device", "echo,id=e,chardev=c"]);
+    let mut changer = Client::negotiated(&d.socket);
+    changer.send(
+        format!(
+            r#"{{"execute":"chardev-change","arguments":{{"id":"c","backend":{{"type":"file","data":{{"out":"{fifo}"}}}}}}}}"#
+        )
+        .as_bytes(),
+    );
+    assert_eq!(changer.try_line(Duration::from_millis(200)), None, "the change waits");
+    let mut c = Client::negotiated(&d.socket);
+    let mut held = 0;
+    let refused = loop {
+        let r = c.cmd(r#"{"execute":"chardev-send-break","arguments":{"id":"c"}}"#);
+        if r != r#"{"return": {}}"# {
+            break r;
+        }
+        held += 1;
+        assert!(held <= 100_000, "no bound");
+    };
+    assert_eq!(held, 1024);
+    assert_eq!(
+        refused,
+        r#"{"error": {"class": "GenericError", "desc": "too many operations waiting for a chardev being changed: at most 1024 (a chardevd limit)"}}"#
+    );
+    let reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(&fifo)
+        .unwrap();
+    assert_eq!(changer.line(), r#"{"return": {}}"#);
+    assert_eq!(
+        c.cmd(r#"{"execute":"chardev-send-break","arguments":{"id":"c"}}"#),
+        r#"{"return": {}}"#
+    );
+    drop(reader);
+}
+
+/// Send `msg` with `n` descriptors (of /dev/null) attached.
+fn send_fds(c: &mut Client, msg: &[u8], n: usize) {
+    use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+    use std::mem::MaybeUninit;
+    use std::os::fd::{AsFd, BorrowedFd};
+    let files: Vec<std::fs::File> = (0..n).map(|_| std::fs::File::open("/dev/null").unwrap()).collect();
+    let fds: Vec<BorrowedFd<'_>> = files.iter().map(|f| f.as_fd()).collect();
+    let mut space = vec![MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(n))];
+    let mut anc = SendAncillaryBuffer::new(&mut space);
+    assert!(anc.push(SendAncillaryMessage::ScmRights(&fds)));
+    rustix::net::sendmsg(
+        c.stream.as_fd(),
+        &[std::io::IoSlice::new(msg)],
+        &mut anc,
+        SendFlags::empty(),
+    )
+    .unwrap();
+}
+
+/// #20.6: `getfd` names are capped per session with a clear error, the cap
+/// keeps the daemon's descriptors bounded, and the daemon serves new
+/// clients throughout; 20 descriptors in one message all arrive (was: 8,
+/// the rest dropped without a word; and names without a cap).
+#[test]
+fn named_descriptors_are_capped_with_a_clear_error() {
+    let d = chardevd(&["--max-fds", "16"]);
+    let pid = d.child.id();
+    let mut c = Client::negotiated(&d.socket);
+    let before = fds(pid);
+    send_fds(&mut c, b" ", 20);
+    for i in 0..16 {
+        assert_eq!(
+            c.cmd(&format!(r#"{{"execute":"getfd","arguments":{{"fdname":"n{i}"}}}}"#)),
+            r#"{"return": {}}"#,
+            "descriptor {i} of one message"
+        );
+    }
+    assert_eq!(
+        c.cmd(r#"{"execute":"getfd","arguments":{"fdname":"n16"}}"#),
+        r#"{"error": {"class": "GenericError", "desc": "too many named descriptors (closefd some): at most 16 (a chardevd limit)"}}"#
+    );
+    // A name in use is replaced, and closefd makes room.
+    assert_eq!(
+        c.cmd(r#"{"execute":"getfd","arguments":{"fdname":"n0"}}"#),
+        r#"{"return": {}}"#
+    );
+    assert_eq!(
+        c.cmd(r#"{"execute":"closefd","arguments":{"fdname":"n1"}}"#),
+        r#"{"return": {}}"#
+    );
+    assert_eq!(
+        c.cmd(r#"{"execute":"getfd","arguments":{"fdname":"m"}}"#),
+        r#"{"return": {}}"#
+    );
+    // A thousand more from one client: closed on arrival, said so.
+    for _ in 0..10 {
+        send_fds(&mut c, b" ", 100);
+    }
+    let said = c.cmd(r#"{"execute":"getfd","arguments":{"fdname":"z"}}"#);
+    assert!(said.contains("too many"), "{said}");
+    assert!(fds(pid) < before + 16 + 70, "{} descriptors open", fds(pid));
+    let mut other = Client::negotiated(&d.socket);
+    assert!(other.cmd(r#"{"execute":"query-chardev"}"#).starts_with(r#"{"return""#));
+}
+
+/// #20.7: one client writes 8 MiB of `]` and reads nothing: the errors are
+/// made one at a time as the client reads (was: ~262k errors queued per
+/// 256 KiB read, 20 MiB that never shrank).
+#[test]
+fn garbage_from_a_client_that_never_reads_costs_bounded_memory() {
+    let d = chardevd(&[]);
+    let pid = d.child.id();
+    let mut c = Client::negotiated(&d.socket);
+    let before = rss_kib(pid);
+    let mut bad = Client::negotiated(&d.socket);
+    bad.stream.set_write_timeout(Some(Duration::from_millis(200))).unwrap();
+    let chunk = b"]".repeat(256 << 10);
+    let start = Instant::now();
+    let mut sent = 0usize;
+    while sent < 8 << 20 && start.elapsed() < Duration::from_secs(10) {
+        match bad.stream.write(&chunk) {
+            Ok(n) => sent += n,
+            Err(_) => break,
+        }
+    }
+    let grown = rss_kib(pid).saturating_sub(before);
+    assert!(grown < 24 << 10, "RSS grew by {grown} KiB for {sent} bytes of garbage");
+    assert!(c.cmd(r#"{"execute":"query-chardev"}"#).starts_with(r#"{"return""#));
+    // The offender reads: its errors come, one per byte, in order.
+    for _ in 0..3 {
+        assert_eq!(
+            bad.line(),
+            r#"{"error": {"class": "GenericError", "desc": "JSON parse error, expecting value"}}"#
+        );
+    }
+}
+
+/// #20.7: partly sent messages of all sessions share `--max-input`; the
+/// session that would pass it gets an error, the others are served.
+#[test]
+fn partly_sent_messages_share_the_input_budget() {
+    let d = chardevd(&["--max-input", "8M"]);
+    let mut held = Vec::new();
+    let open = br#"{"execute":"human-monitor-command","arguments":{"command-line":""#;
+    let payload = b"A".repeat(3 << 20);
+    for _ in 0..2 {
+        let mut c = Client::negotiated(&d.socket);
+        c.send(open);
+        c.send(&payload);
+        held.push(c);
+    }
+    // Two hold ~6 MiB; a third passes 8 MiB.
+    let mut third = Client::negotiated(&d.socket);
+    third.send(open);
+    third.send(&payload);
+    assert_eq!(
+        third.line(),
+        r#"{"error": {"class": "GenericError", "desc": "JSON message dropped: chardevd's limit on input held by all sessions is reached"}}"#
+    );
+    // A small command of anyone is still served, and a holder finishes its message.
+    let mut small = Client::negotiated(&d.socket);
+    assert!(small.cmd(r#"{"execute":"query-chardev"}"#).starts_with(r#"{"return""#));
+    held[0].send(b"\"}}\n");
+    let r = held[0].line();
+    assert!(r.starts_with(r#"{"error""#) && !r.contains("limit"), "{r}");
+}
+
+/// #20.7: `ringbuf-read` of a huge size reads at most `--max-read` bytes
+/// (the rest stays for the next read).
+#[test]
+fn a_huge_ringbuf_read_is_bounded() {
+    let d = chardevd(&["-chardev", "ringbuf,id=r,size=4194304", "--max-read", "1M"]);
+    let mut c = Client::negotiated(&d.socket);
+    let data = "x".repeat(3 << 20);
+    assert_eq!(
+        c.cmd(&format!(
+            r#"{{"execute":"ringbuf-write","arguments":{{"device":"r","data":"{data}"}}}}"#
+        )),
+        r#"{"return": {}}"#
+    );
+    let mut total = 0;
+    for want in [1 << 20, 1 << 20, 1 << 20, 0] {
+        let r = c.cmd(r#"{"execute":"ringbuf-read","arguments":{"device":"r","size":1073741824}}"#);
+        let v: serde_json::Value = serde_json::from_str(&r).unwrap();
+        let got = v["return"].as_str().unwrap().len();
+        assert_eq!(got, want);
+        total += got;
+    }
+    assert_eq!(total, 3 << 20);
 }

@@ -86,6 +86,23 @@ pub enum Control {
     Screen(oneshot::Sender<Option<crate::chardev::Screen>>),
 }
 
+impl Control {
+    /// An operation a client can send again and again (a break, input, an
+    /// ioctl, ...), as opposed to the ports' own bookkeeping.
+    pub fn is_repeatable(&self) -> bool {
+        !matches!(
+            self,
+            Control::Attach { .. }
+                | Control::Detach(_)
+                | Control::TakePorts(_)
+                | Control::GivePorts(_)
+                | Control::Release(_)
+                | Control::Reacquire
+                | Control::Stop
+        )
+    }
+}
+
 /// A frontend's port as the chardev holds it (its `frontend-open` is the
 /// port's: [`PortEnd::frontend_open`]).
 #[derive(Debug)]

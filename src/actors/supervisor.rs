@@ -32,6 +32,10 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
+/// Operations a client can repeat at will (breaks, input, ioctls, ...) held
+/// at most per chardev while it is being changed.
+pub const MAX_HELD: usize = 1024;
+
 /// What the supervisor keeps of a live chardev.
 #[derive(Debug, Clone)]
 pub(crate) struct ChardevRef {
@@ -218,26 +222,40 @@ impl Supervisor {
     }
 
     /// Send a port operation to a chardev, or hold it back while the chardev
-    /// is being changed.
-    pub fn port_op(&mut self, chardev: &str, op: Control) {
+    /// is being changed. Operations a client can repeat at will (breaks,
+    /// input, ioctls, ...) are held up to [`MAX_HELD`] per chardev; beyond,
+    /// the operation is dropped (its answer, if any, says detached) and the
+    /// error says why.
+    pub fn port_op(&mut self, chardev: &str, op: Control) -> Result<(), Error> {
         if self.registry.is_leased(chardev) {
-            self.held.hold(chardev, op);
+            if op.is_repeatable() {
+                if self.held.hold_within(chardev, op, MAX_HELD).is_err() {
+                    tracing::warn!(%chardev, max = MAX_HELD, "too many operations wait for a chardev being changed");
+                    return Err(Error::TooMany {
+                        what: "operations waiting for a chardev being changed",
+                        max: MAX_HELD,
+                    });
+                }
+            } else {
+                self.held.hold(chardev, op);
+            }
         } else if let Some(c) = self.registry.get(chardev) {
             c.addr.do_send(op);
         }
+        Ok(())
     }
 
     /// A change of `chardev` is over: send what was held back.
     pub fn replay(&mut self, chardev: &str) {
         for op in self.held.take(chardev) {
-            self.port_op(chardev, op);
+            let _ = self.port_op(chardev, op);
         }
     }
 
     /// Detach ports the registry let go.
     pub fn detach_ports(&mut self, ports: Vec<(String, PortId)>) {
         for (chardev, port) in ports {
-            self.port_op(&chardev, Control::Detach(port));
+            let _ = self.port_op(&chardev, Control::Detach(port));
         }
     }
 
@@ -256,7 +274,7 @@ impl Supervisor {
         let (done, attached) = oneshot::channel();
         end.set_frontend_open(open);
         let port = Attached { end };
-        self.port_op(chardev, Control::Attach { port, done });
+        let _ = self.port_op(chardev, Control::Attach { port, done });
         (front, attached)
     }
 
@@ -276,7 +294,7 @@ impl Supervisor {
     /// Let `holder` go from `chardev`.
     pub fn detach(&mut self, chardev: &str, holder: &Holder) {
         if let Some(port) = self.registry.detach(chardev, holder) {
-            self.port_op(chardev, Control::Detach(port));
+            let _ = self.port_op(chardev, Control::Detach(port));
         }
     }
 

@@ -100,7 +100,9 @@ impl Attachment {
                     return ready(Err(Error::Detached(chardev)));
                 };
                 let (done, rx) = oneshot::channel();
-                sup.port_op(&chardev, Control::SetOpen { port, open, done });
+                if let Err(e) = sup.port_op(&chardev, Control::SetOpen { port, open, done }) {
+                    return ready(Err(e));
+                }
                 later(async move {
                     match rx.await {
                         Ok(true) => Ok(()),
@@ -119,7 +121,9 @@ impl Attachment {
                     return ready(Err(Error::Detached(chardev)));
                 }
                 let (done, rx) = oneshot::channel();
-                sup.port_op(&chardev, Control::Ioctl { req, done });
+                if let Err(e) = sup.port_op(&chardev, Control::Ioctl { req, done }) {
+                    return ready(Err(e));
+                }
                 later(async move { rx.await.unwrap_or(Err(Error::Detached(chardev))) })
             })
             .await?

@@ -25,8 +25,7 @@ impl Request for ChardevSendBreak {
             if sup.registry.get(&self.id).is_none() {
                 return Err(Error::NotFound(self.id));
             }
-            sup.port_op(&self.id, Control::Break);
-            Ok(())
+            sup.port_op(&self.id, Control::Break)
         })
         .await?
     }

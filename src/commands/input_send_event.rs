@@ -43,7 +43,7 @@ impl Request for InputSendEvent {
                 .inputs
                 .route(self.device.as_deref(), self.head, &self.events, sup.live())?;
             for (chardev, events) in batches {
-                sup.port_op(&chardev, Control::Input(events));
+                sup.port_op(&chardev, Control::Input(events))?;
             }
             Ok(())
         })

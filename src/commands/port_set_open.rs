@@ -47,7 +47,7 @@ impl Request for PortSetOpen {
                         open: self.open,
                         done,
                     };
-                    sup.port_op(&chardev, op);
+                    sup.port_op(&chardev, op)?;
                 }
                 // As QEMU: only a port with an id of its own raises the event.
                 if !anonymous {

@@ -36,7 +36,7 @@ impl Request for ScreendumpText {
                     },
                 };
                 let (tx, rx) = oneshot::channel();
-                sup.port_op(&id, Control::Screen(tx));
+                sup.port_op(&id, Control::Screen(tx))?;
                 Ok(rx)
             })
             .await??;

@@ -33,10 +33,11 @@ impl Request for SendKey {
         }
         exec.with(move |sup, _ctx| {
             if let Some((chardev, events)) = sup.inputs.keys(&self.keys, sup.live()) {
-                sup.port_op(&chardev, Control::Input(events));
+                sup.port_op(&chardev, Control::Input(events))?;
             }
+            Ok(())
         })
-        .await
+        .await?
     }
 }
 

@@ -74,7 +74,7 @@ impl Request for Yank {
                 }
             }
             for id in ids {
-                sup.port_op(&id, Control::Yank);
+                sup.port_op(&id, Control::Yank)?;
             }
             Ok(())
         })

@@ -9,6 +9,7 @@ use crate::api::execute::Executor;
 use crate::error::{BackendError, Error};
 use crate::net::{self, SocketAddressLegacy};
 use std::io;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -108,6 +109,7 @@ impl Serve {
         self.pool.next().1.spawn(async move {
             match tokio::net::UnixStream::from_std(std) {
                 Ok(s) => {
+                    let socket = s.as_raw_fd();
                     let fds = FdTable::new(serve.fds.clone());
                     let s = FdStream::new(s, fds.clone());
                     QmpSession::serve(
@@ -119,6 +121,7 @@ impl Serve {
                         serve.input,
                         Some(fds),
                         Some(live),
+                        Some(socket),
                     );
                 }
                 Err(e) => {
@@ -140,6 +143,7 @@ impl Serve {
         self.pool.next().1.spawn(async move {
             match tokio::net::TcpStream::from_std(std) {
                 Ok(s) => {
+                    let socket = s.as_raw_fd();
                     QmpSession::serve(
                         s,
                         peer,
@@ -149,6 +153,7 @@ impl Serve {
                         serve.input,
                         None,
                         Some(live),
+                        Some(socket),
                     );
                 }
                 Err(e) => {
@@ -200,6 +205,8 @@ pub(crate) async fn bind(addr: &QmpAddr, serve: Serve) -> Result<Listener, Error
                         Ok((stream, _)) => {
                             if admit(&live, limits) {
                                 serve.unix(stream, live.clone());
+                            } else {
+                                refuse(&stream, limits);
                             }
                         }
                         Err(e) => accept_error(e).await,
@@ -217,6 +224,8 @@ pub(crate) async fn bind(addr: &QmpAddr, serve: Serve) -> Result<Listener, Error
                         Ok((stream, peer)) => {
                             if admit(&live, limits) {
                                 serve.tcp(stream, peer.to_string(), live.clone());
+                            } else {
+                                refuse(&stream, limits);
                             }
                         }
                         Err(e) => accept_error(e).await,
@@ -237,6 +246,33 @@ pub(crate) async fn bind(addr: &QmpAddr, serve: Serve) -> Result<Listener, Error
         task,
         _listening: listening,
     })
+}
+
+/// Tell a client over the limit why it is closed (one QMP error in place of
+/// the greeting, if the socket takes it at once), before the stream drops.
+fn refuse<S: TryWrite>(stream: &S, limits: SessionLimits) {
+    let line = format!(
+        "{{\"error\": {{\"class\": \"GenericError\", \"desc\": \"Too many QMP sessions (at most {})\"}}}}\r\n",
+        limits.max_sessions
+    );
+    let _ = stream.try_write_now(line.as_bytes());
+}
+
+/// A socket written without waiting.
+trait TryWrite {
+    fn try_write_now(&self, b: &[u8]) -> io::Result<usize>;
+}
+
+impl TryWrite for tokio::net::UnixStream {
+    fn try_write_now(&self, b: &[u8]) -> io::Result<usize> {
+        self.try_write(b)
+    }
+}
+
+impl TryWrite for tokio::net::TcpStream {
+    fn try_write_now(&self, b: &[u8]) -> io::Result<usize> {
+        self.try_write(b)
+    }
 }
 
 /// Count a new session in, or refuse it (the stream is dropped: closed).

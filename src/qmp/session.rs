@@ -25,6 +25,7 @@ use crate::registry::events::{Delivery, EventSink, Flushed, SHUTDOWN_FLUSH};
 use actix::prelude::*;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
+use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +43,11 @@ const QUIT_FLUSH: Duration = Duration::from_secs(1);
 /// A monitor's writes never time out: a chardev that takes nothing (a pty
 /// nobody reads) holds the monitor's output, it does not end the monitor.
 const NO_STALL: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// A command that has waited this long is abandoned when its client hangs
+/// up (`socat` and the like close their side first and read replies for half
+/// a second; a client gone for good frees its session slot).
+const HANGUP_GRACE: Duration = Duration::from_secs(1);
 
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
 
@@ -63,6 +69,9 @@ pub(crate) enum Kind {
     Client {
         /// Its peer address.
         peer: String,
+        /// The connection's socket, watched for a hang-up while a command
+        /// waits (the session owns it).
+        socket: Option<RawFd>,
     },
     /// A QMP monitor on a chardev.
     Monitor {
@@ -197,6 +206,7 @@ impl QmpSession {
         input: Arc<InputBudget>,
         fds: Option<Arc<FdTable>>,
         count: Option<Arc<AtomicUsize>>,
+        socket: Option<RawFd>,
     ) -> Addr<QmpSession>
     where
         S: AsyncRead + AsyncWrite + Unpin + 'static,
@@ -207,7 +217,7 @@ impl QmpSession {
             .map(|m: Result<Message, std::io::Error>| m.map(Input::Message));
         let input = futures_util::stream::once(async { Ok(Input::Opened) }).chain(messages);
         let style = Style {
-            kind: Kind::Client { peer },
+            kind: Kind::Client { peer, socket },
             pretty: false,
             oob: true,
             fds,
@@ -251,7 +261,7 @@ impl QmpSession {
         });
         ctx.add_stream(input);
         match &style.kind {
-            Kind::Client { peer } => tracing::info!(session = id, %peer, "QMP client connected"),
+            Kind::Client { peer, .. } => tracing::info!(session = id, %peer, "QMP client connected"),
             Kind::Monitor { id, chardev } => tracing::info!(monitor = %id, %chardev, "QMP monitor started"),
         }
         QmpSession {
@@ -322,10 +332,32 @@ impl QmpSession {
             }
             Step::Run { id, run, stops } => {
                 let (exec, pretty) = (self.exec.clone(), self.style.pretty);
+                // A client that hangs up while its command waits is not
+                // waited for: the command goes on in the daemon (to its end
+                // or the command deadline), its reply is dropped. `quit` is
+                // always seen through.
+                let watch = match &self.style.kind {
+                    Kind::Client { socket: Some(fd), .. } if !stops => Some(*fd),
+                    _ => None,
+                };
                 ctx.wait(
                     async move {
                         out.room().await;
-                        let result = run.await;
+                        let result = match watch {
+                            None => run.await,
+                            Some(fd) => {
+                                let gone = async {
+                                    tokio::time::sleep(HANGUP_GRACE).await;
+                                    hung_up(fd).await
+                                };
+                                tokio::pin!(gone);
+                                tokio::select! {
+                                    biased;
+                                    r = run => r,
+                                    () = &mut gone => return Ran::HungUp,
+                                }
+                            }
+                        };
                         let quit = stops && result.is_ok();
                         let json = match result {
                             Ok(r) => success(id, r),
@@ -336,13 +368,60 @@ impl QmpSession {
                             // Let the writer flush the reply, then stop the daemon.
                             out.drained(QUIT_FLUSH).await;
                             let _ = exec.stop_system().await;
+                            return Ran::Quit;
                         }
-                        quit
+                        Ran::Answered
                     }
                     .into_actor(self)
-                    .map(|quit, act, _ctx| act.quitting |= quit),
+                    .map(|ran, act, ctx| match ran {
+                        Ran::Answered => {}
+                        Ran::Quit => act.quitting = true,
+                        Ran::HungUp => {
+                            tracing::info!(
+                                session = act.id,
+                                "QMP client hung up while its command waits; the command goes on, its reply is dropped"
+                            );
+                            act.out.close();
+                            ctx.stop();
+                        }
+                    }),
                 );
             }
+        }
+    }
+}
+
+/// How a command's run ended for its session.
+enum Ran {
+    /// Its reply is queued.
+    Answered,
+    /// `quit` succeeded: the daemon stops.
+    Quit,
+    /// The client hung up first.
+    HungUp,
+}
+
+/// Resolves once the peer of socket `fd` has closed its side (never, if the
+/// socket cannot be watched).
+async fn hung_up(fd: RawFd) {
+    // SAFETY: the session owns the socket and polls this future, so `fd` is
+    // open while it is borrowed here, only to be duplicated.
+    let dup = match unsafe { BorrowedFd::borrow_raw(fd) }.try_clone_to_owned() {
+        Ok(d) => d,
+        Err(_) => return std::future::pending().await,
+    };
+    // SAFETY: the duplicate is moved into the AsyncFd: it stays open and
+    // refers to the same socket until the AsyncFd is dropped.
+    let watch = match unsafe { tokio::io::unix::AsyncFd::register_with_interest(dup, tokio::io::Interest::READABLE) } {
+        Ok(w) => w,
+        Err(_) => return std::future::pending().await,
+    };
+    loop {
+        match watch.readable().await {
+            Ok(guard) if guard.ready().is_read_closed() => return,
+            // Readable with more requests: wait for the next change.
+            Ok(mut guard) => guard.clear_ready(),
+            Err(_) => return std::future::pending().await,
         }
     }
 }
@@ -356,7 +435,7 @@ impl Actor for QmpSession {
         }
         self.out.kick();
         match &self.style.kind {
-            Kind::Client { peer } => tracing::info!(session = self.id, %peer, "QMP client disconnected"),
+            Kind::Client { peer, .. } => tracing::info!(session = self.id, %peer, "QMP client disconnected"),
             Kind::Monitor { id, .. } => tracing::info!(monitor = %id, "QMP monitor stopped"),
         }
         if let Some(count) = self.count.take() {
