@@ -122,6 +122,7 @@ mod os_error;
 mod qmp;
 mod registry;
 mod runtime;
+mod stats;
 
 pub use cli::{CommandLine, CommandLineReport};
 pub use limits::Limits;

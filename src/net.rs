@@ -851,7 +851,7 @@ pub fn poll_accept(io: &FdIo, cx: &mut std::task::Context<'_>) -> Poll<io::Resul
                 Err(_would_block) => continue,
             }
         },
-        FdIo::File(_) => Poll::Pending,
+        FdIo::File(..) => Poll::Pending,
     }
 }
 

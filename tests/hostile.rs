@@ -502,3 +502,83 @@ fn a_huge_ringbuf_read_is_bounded() {
     }
     assert_eq!(total, 3 << 20);
 }
+
+/// The counters of chardev `id` in `__org.chardevd_query-stats`.
+fn stats_of(c: &mut Client, id: &str) -> serde_json::Value {
+    let r: serde_json::Value = serde_json::from_str(&c.cmd(r#"{"execute":"__org.chardevd_query-stats"}"#)).unwrap();
+    r["return"]["chardevs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["label"] == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {id} in {r}"))
+}
+
+/// #20.8: bytes dropped are counted, by cause, per chardev: output to a
+/// socket with no client, failed writes (`/dev/full`), ring overwrites;
+/// bytes in and out too; and the QMP side's sessions and refusals.
+#[test]
+fn dropped_bytes_are_counted_per_chardev_and_cause() {
+    let d = chardevd(&[
+        "-chardev",
+        "socket,id=t,host=127.0.0.1,port=0,server=on,wait=off",
+        "-chardev",
+        "socket,id=s,host=127.0.0.1,port=0,server=on,wait=off",
+        "-chardev",
+        "socket,id=u,host=127.0.0.1,port=0,server=on,wait=off",
+        "-chardev",
+        "file,id=f,path=/dev/full",
+        "-chardev",
+        "ringbuf,id=r,size=16",
+        "-device",
+        "bridge,id=b1,chardev=t,peer=s",
+        "-device",
+        "bridge,id=b2,chardev=u,peer=f",
+        "--max-sessions",
+        "3",
+    ]);
+    let mut c = Client::negotiated(&d.socket);
+    let payload = b"x".repeat(1000);
+    for id in ["t", "u"] {
+        let port = port_of(&mut c, id);
+        let mut peer = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        peer.write_all(&payload).unwrap();
+        std::mem::forget(peer);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (s, f) = (stats_of(&mut c, "s"), stats_of(&mut c, "f"));
+        if s["dropped-unconnected"] == 1000 && f["dropped-write-error"] == 1000 {
+            assert_eq!(s["dropped-out"], 1000);
+            assert_eq!(s["bytes-out"], 0);
+            assert!(f["write-errors"].as_u64().unwrap() >= 1, "{f}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{s} {f}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let t = stats_of(&mut c, "t");
+    assert_eq!(
+        (t["bytes-in"].as_u64(), t["dropped-out"].as_u64()),
+        (Some(1000), Some(0)),
+        "{t}"
+    );
+    assert!(t.get("overwritten").is_none(), "only rings say overwritten");
+    // A ring of 16 bytes takes 40: 24 overwritten.
+    let data = "y".repeat(40);
+    c.cmd(&format!(
+        r#"{{"execute":"ringbuf-write","arguments":{{"device":"r","data":"{data}"}}}}"#
+    ));
+    assert_eq!(stats_of(&mut c, "r")["overwritten"], 24);
+    // QMP: this session, another, and refusals over --max-sessions 3.
+    let _two = Client::negotiated(&d.socket);
+    let _three = Client::negotiated(&d.socket);
+    let mut over = Client::connect(&d.socket);
+    assert!(over.line().contains("Too many QMP sessions"));
+    let r: serde_json::Value = serde_json::from_str(&c.cmd(r#"{"execute":"__org.chardevd_query-stats"}"#)).unwrap();
+    let q = &r["return"]["qmp"];
+    assert_eq!(q["sessions"], 3, "{q}");
+    assert!(q["sessions-refused"].as_u64().unwrap() >= 1, "{q}");
+    assert!(q["sessions-served"].as_u64().unwrap() >= 3, "{q}");
+}

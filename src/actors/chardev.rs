@@ -21,6 +21,7 @@ use crate::chardev::logfile::LogFile;
 use crate::chardev::port::Completion;
 use crate::chardev::{Backend, CharIoctl, Focus, Input, Output, Port, PortEnd, PortId, SharedRing, Status, READ_CHUNK};
 use crate::error::{BackendError, Error};
+use crate::stats::{bump, Traffic};
 use actix::prelude::*;
 use bytes::Bytes;
 use std::pin::Pin;
@@ -213,6 +214,7 @@ pub struct Started {
 
 /// Open a chardev on the current arbiter: its log file first (as QEMU), then
 /// its backend, then its actor.
+#[allow(clippy::too_many_arguments)]
 pub async fn open(
     id: String,
     generation: u64,
@@ -221,6 +223,7 @@ pub async fn open(
     objects: std::sync::Arc<crate::objects::Objects>,
     host: crate::backends::Host,
     gone: Recipient<ChardevNotice>,
+    traffic: Arc<Traffic>,
 ) -> Result<Started, BackendError> {
     let (common, config) = backend.into_parts();
     let log = match &common.logfile {
@@ -236,7 +239,7 @@ pub async fn open(
         })
         .await?;
     let pty = opened.pty.clone();
-    Ok(start(id, generation, opened, log, gone, pty))
+    Ok(start(id, generation, opened, log, gone, pty, traffic))
 }
 
 /// Start the actor of an opened backend.
@@ -247,8 +250,9 @@ fn start(
     log: Option<LogFile>,
     gone: Recipient<ChardevNotice>,
     pty: Option<String>,
+    traffic: Arc<Traffic>,
 ) -> Started {
-    let status = Status::new(opened.backend.filename());
+    let status = Status::new(opened.backend.filename(), traffic);
     let ring = opened.backend.ring();
     let actor = ChardevActor {
         id,
@@ -387,8 +391,10 @@ impl ChardevActor {
     fn on_input(&mut self, input: Input) {
         match input {
             Input::Data(b) => {
+                let traffic = self.status.traffic();
+                bump(&traffic.read, b.len() as u64);
                 for p in self.focused() {
-                    p.end.push_data(b.clone());
+                    bump(&traffic.lost, p.end.push_data(b.clone()) as u64);
                 }
             }
             Input::Opened | Input::Closed => {
@@ -428,6 +434,7 @@ impl ChardevActor {
         match out {
             Output::Written(n) if n > 0 || chunk.is_empty() => {
                 let n = n.min(chunk.len());
+                bump(&self.status.traffic().written, n as u64);
                 if let Some(log) = &mut self.log {
                     log.log(&chunk[..n]);
                 }
@@ -437,7 +444,10 @@ impl ChardevActor {
                     self.inflight = Some((chunk.slice(n..), done));
                 }
             }
-            Output::Discarded(n) => tracing::trace!(chardev = %self.id, bytes = n, "output discarded"),
+            Output::Discarded(n) => {
+                bump(&self.status.traffic().unconnected, n as u64);
+                tracing::trace!(chardev = %self.id, bytes = n, "output discarded");
+            }
             Output::Written(_) => self.write_failed(std::io::ErrorKind::WriteZero.into(), chunk.len()),
             Output::Failed(e) => self.write_failed(e, chunk.len()),
         }
@@ -499,6 +509,9 @@ impl ChardevActor {
     }
 
     fn write_failed(&mut self, e: std::io::Error, bytes: usize) {
+        let traffic = self.status.traffic();
+        bump(&traffic.write_failed, bytes as u64);
+        bump(&traffic.write_errors, 1);
         // Logged once per kind of error in a row; the data is dropped, as
         // QEMU drops what a failing backend cannot take.
         if self.last_write_error != Some(e.kind()) {
@@ -640,8 +653,15 @@ impl Actor for ChardevActor {
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        // What is still queued goes with the chardev: counted.
+        let mut left = self.inflight.take().map_or(0, |(chunk, _)| chunk.len());
         for p in self.ports.drain(..) {
+            left += p.end.queued_output();
             p.end.detach();
+        }
+        if left > 0 {
+            bump(&self.status.traffic().at_close, left as u64);
+            tracing::warn!(chardev = %self.id, bytes = left, "output still queued when the chardev went; dropped");
         }
         if let Some(gone) = self.gone.take() {
             if !self.stopping {
@@ -854,7 +874,7 @@ mod tests {
     async fn a_panicking_backend_is_contained_and_the_chardev_stays() {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let notes = Notes(tx).start().recipient();
-        let started = start("p".into(), 1, Opened::open(Panicky), None, notes, None);
+        let started = start("p".into(), 1, Opened::open(Panicky), None, notes, None, Arc::default());
         let (front, end) = pair(1, PortConfig::default());
         let (done, attached) = oneshot::channel();
         started.addr.do_send(Control::Attach {

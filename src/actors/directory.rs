@@ -78,6 +78,22 @@ impl Directory {
         self.read().len()
     }
 
+    /// Every chardev's counters, in creation order.
+    pub fn stats(&self) -> Vec<crate::stats::ChardevStats> {
+        let mut rows: Vec<(u64, String, Arc<Status>, Option<SharedRing>)> = self
+            .read()
+            .iter()
+            .map(|(id, e)| (e.seq, id.clone(), e.status.clone(), e.ring.clone()))
+            .collect();
+        rows.sort_unstable_by_key(|r| r.0);
+        rows.into_iter()
+            .map(|(_, label, status, ring)| {
+                let overwritten = ring.map(|r| crate::chardev::lock_ring(&r).overwritten());
+                crate::stats::ChardevStats::read(label, status.traffic(), overwritten)
+            })
+            .collect()
+    }
+
     /// The rows of `query-chardev`, in creation order. The lock is held only
     /// while the entries are copied out; filenames are read after.
     pub fn query(&self) -> Vec<ChardevInfo> {

@@ -322,7 +322,8 @@ impl Supervisor {
         (ports, attached): (Vec<Port>, Vec<oneshot::Receiver<()>>),
         gone: Recipient<ChardevNotice>,
     ) -> oneshot::Receiver<Result<Started, BackendError>> {
-        self.spawn_open_after(arbiter, attached, None, id, generation, backend, ports, gone)
+        let traffic = Arc::default();
+        self.spawn_open_after(arbiter, attached, None, traffic, id, generation, backend, ports, gone)
     }
 
     /// Open a replacement for `old` on its arbiter, after the old one lent
@@ -341,6 +342,7 @@ impl Supervisor {
             old.arbiter,
             Vec::new(),
             release,
+            old.status.traffic().clone(),
             id,
             generation,
             backend,
@@ -355,6 +357,7 @@ impl Supervisor {
         arbiter: usize,
         attached: Vec<oneshot::Receiver<()>>,
         release: Option<Addr<ChardevActor>>,
+        traffic: Arc<crate::stats::Traffic>,
         id: String,
         generation: u64,
         backend: ChardevBackend,
@@ -378,7 +381,7 @@ impl Supervisor {
                     old.do_send(Control::Release(done));
                     let _ = released.await;
                 }
-                let opening = chardev::open(id, generation, backend, ports, objects, host, gone);
+                let opening = chardev::open(id, generation, backend, ports, objects, host, gone, traffic);
                 // What it waits for (a fifo's reader, a server's client)
                 // may never come: the command gives up at its deadline.
                 let r = match deadline {

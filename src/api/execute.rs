@@ -65,6 +65,7 @@ pub(crate) struct Executor {
     objects: Arc<Objects>,
     monitors: Option<Arc<dyn MonitorStarter>>,
     limits: crate::limits::Limits,
+    counters: Arc<crate::stats::QmpCounters>,
 }
 
 impl Executor {
@@ -83,7 +84,13 @@ impl Executor {
             objects,
             monitors: None,
             limits,
+            counters: Arc::default(),
         }
+    }
+
+    /// The QMP side's counters (sessions bump them).
+    pub fn counters(&self) -> &Arc<crate::stats::QmpCounters> {
+        &self.counters
     }
 
     /// The system's bounds.

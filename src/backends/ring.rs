@@ -15,6 +15,7 @@ pub const DEFAULT_RING_SIZE: usize = 65536;
 pub struct Ring {
     buf: VecDeque<u8>,
     size: usize,
+    overwritten: u64,
 }
 
 impl Ring {
@@ -24,6 +25,7 @@ impl Ring {
         Ring {
             buf: VecDeque::with_capacity(size.min(DEFAULT_RING_SIZE)),
             size,
+            overwritten: 0,
         }
     }
 
@@ -46,6 +48,8 @@ impl Ring {
     /// older data were overwritten.
     pub fn write(&mut self, data: &[u8]) -> usize {
         let data = if data.len() > self.size {
+            // The head of a write larger than the ring never lands.
+            self.overwritten += (data.len() - self.size) as u64;
             &data[data.len() - self.size..]
         } else {
             data
@@ -53,7 +57,13 @@ impl Ring {
         let overflow = (self.buf.len() + data.len()).saturating_sub(self.size);
         self.buf.drain(..overflow);
         self.buf.extend(data);
+        self.overwritten += overflow as u64;
         overflow
+    }
+
+    /// Bytes overwritten (or never landed) before anyone read them, in all.
+    pub fn overwritten(&self) -> u64 {
+        self.overwritten
     }
 
     /// Take up to `n` bytes.
@@ -121,6 +131,11 @@ mod tests {
         r.write(b"buff");
         assert_eq!(r.read(4), b"ff");
         assert_eq!(r.read(4), b"");
+        assert_eq!(r.overwritten(), 2, "the head never landed");
+        r.write(b"a");
+        r.write(b"bc");
+        assert_eq!(r.overwritten(), 3, "'a' was overwritten");
+        assert_eq!(r.read(4), b"bc");
     }
 
     #[test]

@@ -160,6 +160,9 @@ impl RingOps for Ring {
     fn len(&self) -> usize {
         Ring::len(self)
     }
+    fn overwritten(&self) -> u64 {
+        Ring::overwritten(self)
+    }
 }
 
 /// Decode base64 as QEMU does (`qbase64_decode`): only `A-Za-z0-9+/=` and

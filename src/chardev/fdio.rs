@@ -76,8 +76,10 @@ pub enum FdIo {
     /// Pollable (fifo, tty, pty, socket), non-blocking; shared when one
     /// descriptor serves both directions.
     Poll(Rc<AsyncFd<OwnedFd>>),
-    /// A regular file or an unpollable device.
-    File(tokio::fs::File),
+    /// A regular file or an unpollable device; a write is reported once
+    /// the blocking pool did it (so its error is its own, not the next
+    /// write's).
+    File(tokio::fs::File, Option<usize>),
 }
 
 impl FdIo {
@@ -88,7 +90,7 @@ impl FdIo {
         let stat = rustix::fs::fstat(&fd)?;
         let kind = FileType::from_raw_mode(stat.st_mode);
         if matches!(kind, FileType::RegularFile | FileType::BlockDevice) {
-            return Ok(FdIo::File(tokio::fs::File::from_std(std::fs::File::from(fd))));
+            return Ok(FdIo::File(tokio::fs::File::from_std(std::fs::File::from(fd)), None));
         }
         let flags = rustix::fs::fcntl_getfl(&fd)?;
         rustix::fs::fcntl_setfl(&fd, flags | OFlags::NONBLOCK)?;
@@ -102,7 +104,7 @@ impl FdIo {
                     return Err(err);
                 }
                 rustix::fs::fcntl_setfl(&fd, flags)?;
-                Ok(FdIo::File(tokio::fs::File::from_std(std::fs::File::from(fd))))
+                Ok(FdIo::File(tokio::fs::File::from_std(std::fs::File::from(fd)), None))
             }
         }
     }
@@ -112,7 +114,7 @@ impl FdIo {
     pub fn share(&self) -> Option<FdIo> {
         match self {
             FdIo::Poll(a) => Some(FdIo::Poll(a.clone())),
-            FdIo::File(_) => None,
+            FdIo::File(..) => None,
         }
     }
 
@@ -125,7 +127,7 @@ impl FdIo {
     pub fn as_fd(&self) -> BorrowedFd<'_> {
         match self {
             FdIo::Poll(a) => a.get_ref().as_fd(),
-            FdIo::File(f) => f.as_fd(),
+            FdIo::File(f, _) => f.as_fd(),
         }
     }
 
@@ -144,7 +146,7 @@ impl FdIo {
                     Err(_would_block) => continue,
                 }
             },
-            FdIo::File(f) => Pin::new(f).poll_read(cx, buf),
+            FdIo::File(f, _) => Pin::new(f).poll_read(cx, buf),
         }
     }
 
@@ -158,7 +160,15 @@ impl FdIo {
                     Err(_would_block) => continue,
                 }
             },
-            FdIo::File(f) => Pin::new(f).poll_write(cx, data),
+            FdIo::File(f, taken) => {
+                // Called again with the same data until it returns Ready.
+                if taken.is_none() {
+                    *taken = Some(ready!(Pin::new(&mut *f).poll_write(cx, data))?);
+                }
+                let done = ready!(Pin::new(f).poll_flush(cx));
+                let n = taken.take().unwrap_or(0);
+                Poll::Ready(done.map(|()| n))
+            }
         }
     }
 
@@ -166,7 +176,10 @@ impl FdIo {
     pub fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self {
             FdIo::Poll(_) => Poll::Ready(Ok(())),
-            FdIo::File(f) => Pin::new(f).poll_flush(cx),
+            // A write in flight is finished (and its result taken) by the
+            // `poll_write` it belongs to.
+            FdIo::File(_, Some(_)) => Poll::Ready(Ok(())),
+            FdIo::File(f, None) => Pin::new(f).poll_flush(cx),
         }
     }
 }
@@ -261,5 +274,30 @@ mod tests {
         // QEMU 10.0.2 creates `/tmp/nul\xC0\x80x` for "out": "/tmp/nul\u0000x".
         assert_eq!(c_path("/tmp/nul\0x").as_bytes(), b"/tmp/nul\xc0\x80x");
         assert_eq!(c_path("plain").as_bytes(), b"plain");
+    }
+}
+
+#[cfg(test)]
+mod file_writes {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failed_write_to_a_file_is_reported_with_its_own_data() {
+        let fd = open_path("/dev/full", OFlags::WRONLY).await.unwrap();
+        let mut io = FdIo::new(fd).unwrap();
+        assert!(!io.is_pollable());
+        let mut first = true;
+        let r = std::future::poll_fn(|cx| {
+            let r = io.poll_write(cx, b"x");
+            if first {
+                // A flush between the polls of a write (the transport's
+                // read side flushes layers) does not take its result.
+                first = false;
+                assert!(io.poll_flush(cx).is_ready());
+            }
+            r
+        })
+        .await;
+        assert_eq!(r.unwrap_err().raw_os_error(), Some(28));
     }
 }

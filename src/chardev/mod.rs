@@ -178,6 +178,8 @@ pub trait RingOps: std::fmt::Debug {
     fn read_utf8(&mut self, n: usize) -> String;
     /// The number of bytes held.
     fn len(&self) -> usize;
+    /// Bytes overwritten before anyone read them, in all.
+    fn overwritten(&self) -> u64;
 }
 
 /// What query-chardev shows of a live chardev; shared by its actor (which
@@ -186,15 +188,23 @@ pub trait RingOps: std::fmt::Debug {
 pub struct Status {
     filename: Mutex<String>,
     frontend_open: AtomicBool,
+    traffic: Arc<crate::stats::Traffic>,
 }
 
 impl Status {
-    /// A status with this filename.
-    pub fn new(filename: String) -> Arc<Status> {
+    /// A status with this filename, counting into `traffic` (a changed
+    /// chardev's new backend goes on with the old one's counters).
+    pub(crate) fn new(filename: String, traffic: Arc<crate::stats::Traffic>) -> Arc<Status> {
         Arc::new(Status {
             filename: Mutex::new(filename),
             frontend_open: AtomicBool::new(false),
+            traffic,
         })
+    }
+
+    /// The chardev's counters.
+    pub(crate) fn traffic(&self) -> &Arc<crate::stats::Traffic> {
+        &self.traffic
     }
 
     /// QEMU's `filename` now.

@@ -713,21 +713,22 @@ impl PortEnd {
     }
 
     /// Hand bytes to the frontend. A dropping port drops what does not fit
-    /// and counts it; returns false if the bytes were dropped.
-    pub fn push_data(&self, data: Bytes) -> bool {
+    /// and counts it; returns the bytes it dropped so (0 when they were
+    /// queued, or the frontend is gone).
+    pub fn push_data(&self, data: Bytes) -> usize {
         let mut g = self.shared.lock();
         if g.dropped || g.detached {
-            return false;
+            return 0;
         }
         if g.config.overflow == Overflow::Drop && data.len() + ITEM_COST > g.room() {
             g.lost += data.len() as u64;
-            return false;
+            return data.len();
         }
         g.input_cost += data.len() + ITEM_COST;
         g.pushed += data.len() as u64;
         g.data.push_back(data);
         g.wake_reader();
-        true
+        0
     }
 
     /// The backend opened (true) or closed (false). Telling the state the
@@ -831,6 +832,11 @@ impl PortEnd {
     /// Whether the chardev has finished with everything up to `mark`.
     pub fn completed_to(&self, mark: u64) -> bool {
         self.shared.lock().completed >= mark
+    }
+
+    /// Bytes of output queued and not yet taken.
+    pub fn queued_output(&self) -> usize {
+        self.shared.lock().output_len
     }
 
     /// True when output is queued.

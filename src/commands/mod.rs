@@ -39,6 +39,7 @@ mod port_set_open;
 mod query_chardev;
 mod query_chardev_backends;
 mod query_mice;
+mod query_stats;
 mod query_version;
 mod query_yank;
 mod quit;
@@ -65,6 +66,7 @@ pub use port_set_open::PortSetOpen;
 pub use query_chardev::QueryChardev;
 pub use query_chardev_backends::QueryChardevBackends;
 pub use query_mice::QueryMice;
+pub use query_stats::QueryStats;
 pub use query_version::{QueryVersion, VersionInfo};
 pub use query_yank::QueryYank;
 pub use quit::Quit;
@@ -77,6 +79,7 @@ pub use yank::{Yank, YankInstance};
 pub use crate::chardev::input::{Axis, Button, InputEvent, MouseInfo};
 pub use crate::chardev::{ChardevInfo, ChardevReturn, Screen};
 pub use crate::objects::{Endpoint, Format, List as AuthzRules, Policy, Rule as AuthzRule, X509Props};
+pub use crate::stats::{ChardevStats, QmpStats, Stats};
 
 /// A command: its QMP name, its result, and how it runs. Sealed: the
 /// commands are chardevd's; run any of them with [`crate::Handle::run`] or
@@ -229,6 +232,7 @@ table![
     PortSetOpen,
     MonitorAdd,
     MonitorDel,
+    QueryStats,
 ];
 
 /// The table line of a command.

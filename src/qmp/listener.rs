@@ -206,6 +206,7 @@ pub(crate) async fn bind(addr: &QmpAddr, serve: Serve) -> Result<Listener, Error
                             if admit(&live, limits) {
                                 serve.unix(stream, live.clone());
                             } else {
+                                crate::stats::bump(&serve.exec.counters().refused, 1);
                                 refuse(&stream, limits);
                             }
                         }
@@ -225,6 +226,7 @@ pub(crate) async fn bind(addr: &QmpAddr, serve: Serve) -> Result<Listener, Error
                             if admit(&live, limits) {
                                 serve.tcp(stream, peer.to_string(), live.clone());
                             } else {
+                                crate::stats::bump(&serve.exec.counters().refused, 1);
                                 refuse(&stream, limits);
                             }
                         }

@@ -94,6 +94,8 @@ struct State {
     event_ends: VecDeque<u64>,
     closing: bool,
     kicked: bool,
+    /// Kicked for not reading (events piling up, a stalled write).
+    cut_off: bool,
 }
 
 /// One session's output queue.
@@ -169,7 +171,7 @@ impl Output {
         if s.event_ends.len() >= self.event_limit {
             drop(s);
             tracing::warn!("disconnecting a QMP client that does not read its events");
-            self.kick();
+            self.cut_off();
             return Delivery::Full;
         }
         self.push_locked(&mut s, b.clone());
@@ -236,6 +238,18 @@ impl Output {
         self.global.give(queued);
         self.data.notify_one();
         self.room.notify_one();
+    }
+
+    /// Cut the client off for not reading (counted apart from an ordinary
+    /// end).
+    pub fn cut_off(&self) {
+        self.lock().cut_off = true;
+        self.kick();
+    }
+
+    /// True once the client was cut off for not reading.
+    pub fn was_cut_off(&self) -> bool {
+        self.lock().cut_off
     }
 
     /// True once the client was cut off.
@@ -313,7 +327,7 @@ pub async fn write_loop<W: AsyncWrite + Unpin>(out: Arc<Output>, mut wr: W, stal
                 }
                 Err(_) => {
                     tracing::warn!("QMP client made no progress reading for {stall:?}; disconnecting");
-                    out.kick();
+                    out.cut_off();
                     return;
                 }
             }

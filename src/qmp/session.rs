@@ -22,6 +22,7 @@ use crate::events::Stamped;
 use crate::json::framer::{InputBudget, Message};
 use crate::json::Json;
 use crate::registry::events::{Delivery, EventSink, Flushed, SHUTDOWN_FLUSH};
+use crate::stats::{bump, QmpCounters};
 use actix::prelude::*;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -129,6 +130,8 @@ struct SessionSink {
     pretty: bool,
     /// Events go out only while negotiated.
     live: Arc<AtomicBool>,
+    /// Counts the events a monitor drops.
+    counters: Arc<QmpCounters>,
     /// Unwritten events beyond which new ones are dropped (a monitor: its
     /// chardev may have no reader for a long time, as QEMU's writes into
     /// the void); a client is disconnected by its output queue instead.
@@ -145,6 +148,7 @@ impl EventSink for SessionSink {
                 event = event.event.name(),
                 "nobody reads the monitor's chardev; event dropped"
             );
+            bump(&self.counters.events_dropped, 1);
             return Delivery::Queued;
         }
         let bytes = if self.pretty {
@@ -153,7 +157,10 @@ impl EventSink for SessionSink {
             wire.clone()
         };
         match self.out.push_event(&bytes) {
-            Delivery::Full if self.drop_beyond.is_some() => Delivery::Queued,
+            Delivery::Full if self.drop_beyond.is_some() => {
+                bump(&self.counters.events_dropped, 1);
+                Delivery::Queued
+            }
             d => d,
         }
     }
@@ -260,6 +267,9 @@ impl QmpSession {
             done.do_send(WriterDone);
         });
         ctx.add_stream(input);
+        let counters = exec.counters();
+        bump(&counters.open, 1);
+        bump(&counters.served, 1);
         match &style.kind {
             Kind::Client { peer, .. } => tracing::info!(session = id, %peer, "QMP client connected"),
             Kind::Monitor { id, chardev } => tracing::info!(monitor = %id, %chardev, "QMP monitor started"),
@@ -301,6 +311,9 @@ impl QmpSession {
 
     fn message(&mut self, msg: Message, ctx: &mut Context<Self>) {
         let out = self.out.clone();
+        if msg.as_ref().is_err_and(|e| refused(e)) {
+            bump(&self.exec.counters().messages_refused, 1);
+        }
         match self.proto.prepare(msg, &self.exec) {
             Step::Reply(reply) => {
                 let b = self.render(&reply);
@@ -316,6 +329,7 @@ impl QmpSession {
                     out: out.clone(),
                     pretty: self.style.pretty,
                     live: self.live.clone(),
+                    counters: self.exec.counters().clone(),
                     drop_beyond: self.style.is_monitor().then_some(self.event_limit),
                 };
                 let exec = self.exec.clone();
@@ -381,6 +395,7 @@ impl QmpSession {
                                 session = act.id,
                                 "QMP client hung up while its command waits; the command goes on, its reply is dropped"
                             );
+                            bump(&act.exec.counters().hung_up, 1);
                             act.out.close();
                             ctx.stop();
                         }
@@ -389,6 +404,11 @@ impl QmpSession {
             }
         }
     }
+}
+
+/// A message the framer dropped for its size or the shared input budget.
+fn refused(error: &str) -> bool {
+    error == crate::json::framer::BUDGET_EXCEEDED || error.ends_with("limit exceeded")
 }
 
 /// How a command's run ended for its session.
@@ -440,6 +460,11 @@ impl Actor for QmpSession {
         }
         if let Some(count) = self.count.take() {
             count.fetch_sub(1, Ordering::Relaxed);
+        }
+        let counters = self.exec.counters();
+        counters.open.fetch_sub(1, Ordering::Relaxed);
+        if self.out.was_cut_off() {
+            bump(&counters.cut_off, 1);
         }
         Running::Stop
     }
