@@ -675,11 +675,23 @@ pub fn relisten(local: &Local, v6only: bool, backlog: i32) -> io::Result<OwnedFd
     Ok(fd)
 }
 
+/// A fresh, unguessable path for a unix server given an empty one (as
+/// QEMU's `qemu-socket-XXXXXX` under `$TMPDIR`): 64 random bits, and a name
+/// nothing holds yet.
 fn temp_socket_path() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    format!("/tmp/chardevd-socket-{}-{n}", std::process::id())
+    use std::hash::BuildHasher;
+    let dir = std::env::var("TMPDIR").ok().filter(|d| !d.is_empty());
+    let dir = dir.as_deref().unwrap_or("/tmp").trim_end_matches('/').to_owned();
+    // A RandomState's keys come from the OS's random source.
+    let random = std::collections::hash_map::RandomState::new();
+    let mut n = 0u64;
+    loop {
+        let path = format!("{dir}/chardevd-socket-{:016x}", random.hash_one(n));
+        if n >= 16 || std::fs::symlink_metadata(&path).is_err() {
+            return path;
+        }
+        n += 1;
+    }
 }
 
 /// Connect to `addr` as QEMU's `socket_connect` does; the descriptor is

@@ -582,3 +582,150 @@ fn dropped_bytes_are_counted_per_chardev_and_cause() {
     assert!(q["sessions-refused"].as_u64().unwrap() >= 1, "{q}");
     assert!(q["sessions-served"].as_u64().unwrap() >= 3, "{q}");
 }
+
+/// What the daemon says (stdout and stderr) while it starts with `args`
+/// (until its QMP listener is up).
+fn startup_stderr(args: &[&str]) -> String {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_chardevd"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out: Box<dyn Read + Send> = Box::new(child.stdout.take().unwrap());
+    let err: Box<dyn Read + Send> = Box::new(child.stderr.take().unwrap());
+    for pipe in [out, err] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+    }
+    let mut said = String::new();
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(20)) {
+        said.push_str(&line);
+        said.push('\n');
+        if line.contains("QMP listening") {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    said
+}
+
+/// #20.9: QMP on every interface is said to be reachable, and without
+/// authentication, when the daemon starts; on loopback nothing is said.
+#[test]
+fn qmp_on_every_interface_is_warned_about() {
+    let said = startup_stderr(&["-qmp", "tcp::0,server=on,wait=off"]);
+    assert!(said.contains("QMP listening"), "{said}");
+    assert!(said.contains("no authentication"), "{said}");
+    let said = startup_stderr(&["-qmp", "tcp:127.0.0.1:0,server=on,wait=off"]);
+    assert!(said.contains("QMP listening"), "{said}");
+    assert!(!said.contains("no authentication"), "{said}");
+}
+
+/// #20.9: a unix server with an empty path gets an unguessable one under
+/// `$TMPDIR` (was: `/tmp/chardevd-socket-PID-N`).
+#[test]
+fn an_empty_unix_path_becomes_an_unguessable_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("qmp.sock");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_chardevd"))
+        .env("TMPDIR", tmp.path())
+        .arg("-qmp")
+        .arg(format!("unix:{},server=on,wait=off", socket.display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _child = Killed(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !socket.exists() {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut c = Client::negotiated(&socket);
+    let mut paths = Vec::new();
+    for id in ["a", "b"] {
+        let add = format!(
+            r#"{{"execute":"chardev-add","arguments":{{"id":"{id}","backend":{{"type":"socket","data":{{"addr":{{"type":"unix","data":{{"path":""}}}},"server":true,"wait":false}}}}}}}}"#
+        );
+        assert_eq!(c.cmd(&add), r#"{"return": {}}"#);
+        let rows: serde_json::Value = serde_json::from_str(&c.cmd(r#"{"execute":"query-chardev"}"#)).unwrap();
+        let f = rows["return"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["label"] == id)
+            .unwrap()["filename"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let path = f
+            .strip_prefix("disconnected:unix:")
+            .and_then(|p| p.strip_suffix(",server=on"));
+        let path = path.unwrap_or_else(|| panic!("{f}")).to_owned();
+        let name = std::path::Path::new(&path)
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(path.starts_with(tmp.path().to_str().unwrap()), "{path}");
+        let tail = name.strip_prefix("chardevd-socket-").unwrap();
+        assert!(
+            tail.len() == 16 && tail.chars().all(|c| c.is_ascii_hexdigit()),
+            "{name}"
+        );
+        assert!(std::os::unix::net::UnixStream::connect(&path).is_ok(), "{path} serves");
+        paths.push(path);
+    }
+    assert_ne!(paths[0], paths[1]);
+}
+
+/// A child killed when the test ends, passed or not.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// #20.9: `tls-authz` under credentials with `verify-peer=off` is not
+/// checked (as in QEMU: no client certificate is asked for); the daemon
+/// says so.
+#[test]
+fn tls_authz_that_cannot_be_checked_is_warned_about() {
+    if !require("openssl", have("openssl")) {
+        return;
+    }
+    let pki = tempfile::tempdir().unwrap();
+    make_pki(pki.path());
+    let server = pki.path().join("server");
+    let creds = format!(
+        "tls-creds-x509,id=tls0,dir={},endpoint=server,verify-peer=off",
+        server.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let qmp = format!("unix:{},server=on,wait=off", dir.path().join("q.sock").display());
+    let said = startup_stderr(&[
+        "-object",
+        &creds,
+        "-object",
+        "authz-simple,id=auth0,identity=CN=client.example.com",
+        "-chardev",
+        "socket,id=s,host=127.0.0.1,port=0,server=on,wait=off,tls-creds=tls0,tls-authz=auth0",
+        "-qmp",
+        &qmp,
+    ]);
+    assert!(said.contains("tls-authz is not checked"), "{said}");
+}

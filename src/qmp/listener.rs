@@ -218,7 +218,16 @@ pub(crate) async fn bind(addr: &QmpAddr, serve: Serve) -> Result<Listener, Error
         }
         QmpAddr::Tcp { host, .. } => {
             let listener = tokio::net::TcpListener::from_std(std::net::TcpListener::from(fd)).map_err(setup)?;
-            let port = listener.local_addr().map_err(setup)?.port();
+            let local = listener.local_addr().map_err(setup)?;
+            let port = local.port();
+            if !local.ip().is_loopback() {
+                // QMP has no authentication: say so where it matters.
+                tracing::warn!(
+                    "QMP on {addr} can be reached from other hosts, and QMP has no authentication: \
+                     whoever connects can open, read and write files as this user \
+                     (listen on 127.0.0.1 or a unix socket, or firewall the port)"
+                );
+            }
             let task = actix_rt::spawn(async move {
                 loop {
                     match listener.accept().await {

@@ -273,6 +273,17 @@ impl BackendConfig for Socket {
     fn open(self: Box<Self>, cx: OpenContext) -> LocalBoxFuture<'static, Result<Opened, BackendError>> {
         Box::pin(async move {
             let creds = self.validate(&cx.objects)?;
+            if let (Some(authz), Some(c)) = (&self.tls_authz, &creds) {
+                if !c.verify_peer {
+                    // As QEMU: no client certificate is asked for, so there
+                    // is nothing to check; say so instead of keeping quiet.
+                    tracing::warn!(
+                        chardev = %cx.id,
+                        %authz,
+                        "tls-authz is not checked: its tls-creds have verify-peer=off (any client is let in)"
+                    );
+                }
+            }
             let fds: Fds = self.fds.clone().unwrap_or_else(|| Arc::new(NoFds));
             let server = self.is_server();
             let setup = Rc::new(link::Setup {
