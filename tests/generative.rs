@@ -2,7 +2,8 @@
 //! 10.0.2 and to chardevd in lock step, replies compared byte for byte.
 //!
 //! The generator writes well-formed commands with random, missing, extra and
-//! wrong-typed arguments; random JSON `id`s (escapes, non-ASCII, surrogates,
+//! wrong-typed arguments (backends of the kinds null, ringbuf, memory,
+//! file, mux and hub over chardevs of its pool, and unknown ones); random JSON `id`s (escapes, non-ASCII, surrogates,
 //! U+0000 in strings and keys, big and odd numbers, nesting); QEMU's dialect
 //! (single quotes, whitespace and newlines between tokens, several commands
 //! per packet); and byte-level mutations of all that (raw NUL, control
@@ -239,6 +240,18 @@ impl Gen {
         }
     }
 
+    /// A chardev a mux or hub refers to: a pool id, or something odd.
+    fn ref_value(&mut self) -> String {
+        if self.rng.chance(85) {
+            let (id, _) = self.pool_id();
+            self.lit(&id)
+        } else if self.rng.chance(50) {
+            self.string(Text::Ascii, 2)
+        } else {
+            self.value(1)
+        }
+    }
+
     fn size_value(&mut self, for_ring_create: bool) -> String {
         if for_ring_create {
             self.rng
@@ -307,10 +320,24 @@ impl Gen {
     }
 
     fn backend(&mut self) -> String {
-        let kinds = ["null", "ringbuf", "memory", "file", "bogus", "null", "ringbuf"];
+        let kinds = [
+            "null", "ringbuf", "memory", "file", "bogus", "null", "ringbuf", "mux", "hub", "mux",
+        ];
         let kind = self.rng.pick(&kinds);
         let mut data: Vec<(String, String)> = Vec::new();
         match kind {
+            // Over chardevs of the pool (or odd names): a mux's base, a
+            // hub's inputs, in use, missing, repeated, too many.
+            "mux" if self.rng.chance(95) => {
+                let base = self.ref_value();
+                data.push((self.lit("chardev"), base));
+            }
+            "hub" if self.rng.chance(95) => {
+                let n = self.rng.below(6);
+                let ids: Vec<String> = (0..n).map(|_| self.ref_value()).collect();
+                let list = format!("[{}]", ids.join(","));
+                data.push((self.lit("chardevs"), list));
+            }
             "ringbuf" | "memory" if self.rng.chance(80) => {
                 data.push((self.lit("size"), self.size_value(true)));
             }

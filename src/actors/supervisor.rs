@@ -326,27 +326,31 @@ impl Supervisor {
         self.spawn_open_after(arbiter, attached, None, traffic, id, generation, backend, ports, gone)
     }
 
-    /// Open a replacement for `old` on its arbiter, after the old one lent
-    /// what the new one needs (when `lends`).
+    /// Open a replacement for `old` on `arbiter`, after the old one lent
+    /// what the new one needs (when `lends`), with its ports on the
+    /// chardevs it uses (a mux's base, a hub's inputs).
+    #[allow(clippy::too_many_arguments)]
     pub fn spawn_replacement(
         &self,
         old: &ChardevRef,
+        arbiter: usize,
         lends: bool,
         id: String,
         generation: u64,
         backend: ChardevBackend,
+        (ports, attached): (Vec<Port>, Vec<oneshot::Receiver<()>>),
         gone: Recipient<ChardevNotice>,
     ) -> oneshot::Receiver<Result<Started, BackendError>> {
         let release = lends.then(|| old.addr.clone());
         self.spawn_open_after(
-            old.arbiter,
-            Vec::new(),
+            arbiter,
+            attached,
             release,
             old.status.traffic().clone(),
             id,
             generation,
             backend,
-            Vec::new(),
+            ports,
             gone,
         )
     }

@@ -494,6 +494,12 @@ impl ChardevBackend {
         self.config.conflict(resource)
     }
 
+    /// The log file and whether it is appended to.
+    pub(crate) fn log(&self) -> Option<(String, bool)> {
+        let path = self.common.logfile.clone()?;
+        Some((path, self.common.logappend.unwrap_or(false)))
+    }
+
     /// The parts, to open.
     pub(crate) fn into_parts(self) -> (ChardevCommon, Box<dyn BackendConfig>) {
         (self.common, self.config)

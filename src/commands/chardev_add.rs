@@ -7,7 +7,7 @@
 //! waiting for its client) without holding the supervisor up, and the
 //! result is committed in the supervisor's context.
 use super::{Args, Command, Request};
-use crate::actors::supervisor::{ready, Answer, ChardevRef, Supervisor};
+use crate::actors::supervisor::{later, ready, Answer, ChardevRef, Supervisor};
 use crate::api::execute::Executor;
 use crate::backends::ChardevBackend;
 use crate::chardev::{ChardevReturn, Port, PortConfig};
@@ -67,6 +67,27 @@ pub(super) fn chardev_return(ret: ChardevReturn) -> Json {
     }
 }
 
+/// A reject of the registry as the command's answer. QEMU opens a log file
+/// before the kind looks for the chardevs it uses, so with a reference
+/// error a log file that cannot be created is the error reported (and the
+/// log file is created, as QEMU creates it).
+pub(super) fn refused(id: String, backend: &ChardevBackend, r: Reject) -> Answer<Result<ChardevReturn, Error>> {
+    let reference = matches!(
+        r,
+        Reject::RefMissing(_) | Reject::RefInUse { .. } | Reject::RefRefused(_) | Reject::RefTooMany
+    );
+    let err = reject_error(&id, backend, r);
+    match backend.log() {
+        Some((path, append)) if reference => later(async move {
+            match crate::chardev::logfile::LogFile::open(&path, append).await {
+                Err(source) => Err(Error::AddFailed { id, source }),
+                Ok(_) => Err(err),
+            }
+        }),
+        _ => ready(Err(err)),
+    }
+}
+
 fn reject_error(id: &str, backend: &ChardevBackend, r: Reject) -> Error {
     match r {
         Reject::AlreadyExists => Error::AlreadyExists(id.to_owned()),
@@ -90,7 +111,7 @@ fn add(sup: &mut Supervisor, ctx: &mut Context<Supervisor>, cmd: ChardevAdd) -> 
     let input = info.input;
     let ticket = match sup.registry.reserve(&id, info.clone()) {
         Ok(t) => t,
-        Err(r) => return ready(Err(reject_error(&id, &backend, r))),
+        Err(r) => return refused(id, &backend, r),
     };
     if sup.registry.chardev_count() > sup.limits.max_chardevs {
         let ports = sup.registry.abort(ticket);

@@ -7,16 +7,16 @@
 //! before the change goes to the old backend; then the ports move to the
 //! new backend (QEMU's hotswap) and the port operations held meanwhile are
 //! replayed.
-use super::chardev_add::{backend, chardev_return};
+use super::chardev_add::{backend, chardev_return, refused};
 use super::{Args, Command, Request};
 use crate::actors::chardev::Control;
 use crate::actors::supervisor::{ready, Answer, ChardevRef, Supervisor};
 use crate::api::execute::Executor;
 use crate::backends::ChardevBackend;
-use crate::chardev::ChardevReturn;
+use crate::chardev::{ChardevReturn, Port, PortConfig};
 use crate::error::Error;
 use crate::json::Json;
-use crate::registry::Reject;
+use crate::registry::{Holder, Reject};
 use crate::runtime::Handle;
 use actix::prelude::*;
 use tokio::sync::oneshot;
@@ -69,27 +69,49 @@ fn change(
             let source = backend.conflict(&r);
             return ready(Err(Error::AddFailed { id, source }));
         }
+        // Without a frontend QEMU removes the chardev and adds the new one:
+        // a mux's or a hub's references are checked as chardev-add checks
+        // them (here the old chardev stays if they fail).
+        Err(r @ (Reject::RefMissing(_) | Reject::RefInUse { .. } | Reject::RefRefused(_) | Reject::RefTooMany)) => {
+            return refused(id, &backend, r)
+        }
         Err(_) => return ready(Err(Error::Busy(id))),
     };
     let Some(old) = sup.registry.get(&id).cloned() else {
-        let _ = sup.registry.finish_change(lease, None);
+        let ports = sup.registry.fail_change(lease);
+        sup.detach_ports(ports);
         return ready(Err(Error::DoesNotExist(id)));
     };
     let kind = backend.kind();
-    let input = backend.info().input;
+    let info = backend.info();
+    let input = info.input;
+    // A mux or hub takes ports on the chardevs it uses (closed until it has
+    // a frontend of its own) and runs where they run.
+    let holder = Holder::Chardev(id.clone());
+    let refs: (Vec<Port>, Vec<_>) = info
+        .references
+        .iter()
+        .map(|r| sup.make_port(r, &holder, false, PortConfig::default()))
+        .unzip();
+    let arbiter = info
+        .references
+        .first()
+        .and_then(|r| sup.arbiter_of(r))
+        .unwrap_or(old.arbiter);
     // The new backend may need what the old one holds (the same pty link
     // path, the terminal, the same output file): the old one lends it for
     // the attempt and takes it back if the attempt fails.
     let lends = !lease.lent.is_empty();
     let rx = sup.spawn_replacement(
         &old,
+        arbiter,
         lends,
         id.clone(),
         lease.generation,
         backend,
+        refs,
         ctx.address().recipient(),
     );
-    let arbiter = old.arbiter;
     Box::pin(
         async move {
             let started = match rx.await {
@@ -139,7 +161,8 @@ fn change(
                     }
                 }
                 Err(e) => {
-                    let _ = sup.registry.finish_change(lease, None);
+                    let ports = sup.registry.fail_change(lease);
+                    sup.detach_ports(ports);
                     match e {
                         // QEMU without a frontend re-adds (so the add
                         // prefix); with one, the bare cause.

@@ -250,21 +250,17 @@ impl<C> Registry<C> {
         slot.holders.len() < slot.info.max_ports
     }
 
-    /// Reserve `id` for a new chardev. Its references are taken at once.
-    pub fn reserve(&mut self, id: &str, info: KindInfo) -> Result<Ticket, Reject> {
-        if self.chardevs.contains_key(id) {
-            return Err(Reject::AlreadyExists);
-        }
-        if let Some(r) = self.lent_conflict(&info, &[]) {
-            return Err(Reject::ResourceLent(r));
-        }
-        // In QEMU's order, one reference after the other.
+    /// Whether `id` may use the chardevs `info` references, in QEMU's
+    /// order, one reference after the other. `id` itself is never there to
+    /// use (a chardev being changed is gone, in QEMU, before its
+    /// replacement looks).
+    fn check_references(&self, id: &str, info: &KindInfo) -> Result<(), Reject> {
         for (i, r) in info.references.iter().enumerate() {
             if i >= info.max_references {
                 return Err(Reject::RefTooMany);
             }
             match self.chardevs.get(r) {
-                Some(s) if matches!(s.state, State::Live(_)) => {
+                Some(s) if matches!(s.state, State::Live(_)) && r != id => {
                     if info.refuses.contains(&s.info.kind) {
                         return Err(Reject::RefRefused(r.clone()));
                     }
@@ -280,11 +276,28 @@ impl<C> Registry<C> {
                 _ => return Err(Reject::RefMissing(r.clone())),
             }
         }
+        Ok(())
+    }
+
+    /// `id` holds the chardevs `info` references.
+    fn take_references(&mut self, id: &str, info: &KindInfo) {
         for r in &info.references {
             if let Some(s) = self.chardevs.get_mut(r) {
                 s.holders.push((Holder::Chardev(id.to_owned()), None));
             }
         }
+    }
+
+    /// Reserve `id` for a new chardev. Its references are taken at once.
+    pub fn reserve(&mut self, id: &str, info: KindInfo) -> Result<Ticket, Reject> {
+        if self.chardevs.contains_key(id) {
+            return Err(Reject::AlreadyExists);
+        }
+        if let Some(r) = self.lent_conflict(&info, &[]) {
+            return Err(Reject::ResourceLent(r));
+        }
+        self.check_references(id, &info)?;
+        self.take_references(id, &info);
         self.next_seq += 1;
         let seq = self.next_seq;
         let generation = self.generation();
@@ -439,11 +452,17 @@ impl<C> Registry<C> {
             Some(s) if matches!(s.state, State::Live(_)) => s,
             _ => return Err(Reject::NotFound),
         };
-        if !s.info.hotswap || !new.hotswap || !new.references.is_empty() {
+        if !s.info.hotswap {
             return Err(Reject::NotHotswappable);
         }
         if s.holders.iter().any(|(h, _)| !h.follows_hotswap()) {
             return Err(Reject::HotswapUnsupported);
+        }
+        let plain = new.hotswap && new.references.is_empty();
+        if !plain && !s.holders.is_empty() {
+            // A chardev with frontends cannot become a mux or a hub (QEMU
+            // cannot move its frontends onto one either).
+            return Err(Reject::NotHotswappable);
         }
         if s.leased {
             return Err(Reject::Busy);
@@ -451,6 +470,12 @@ impl<C> Registry<C> {
         if let Some(r) = self.lent_conflict(&new, &s.info.resources) {
             return Err(Reject::ResourceLent(r));
         }
+        // QEMU's easy case (no frontend): the chardev goes and the new one
+        // is added; a mux or hub takes its references here.
+        self.check_references(id, &new)?;
+        let Some(s) = self.chardevs.get(id) else {
+            return Err(Reject::NotFound);
+        };
         let lent: Vec<String> = s
             .info
             .resources
@@ -460,6 +485,7 @@ impl<C> Registry<C> {
             .collect();
         let seq = s.seq;
         self.lent.extend(lent.iter().cloned());
+        self.take_references(id, &new);
         let generation = self.generation();
         if let Some(s) = self.chardevs.get_mut(id) {
             s.leased = true;
@@ -471,6 +497,15 @@ impl<C> Registry<C> {
             generation,
             new,
         })
+    }
+
+    /// A change failed: everything stays as it was; returns the ports the
+    /// replacement had on the chardevs it references (to detach).
+    pub fn fail_change(&mut self, lease: Lease) -> Vec<(String, PortId)> {
+        let refs = lease.new.references.clone();
+        let id = lease.id.clone();
+        let _ = self.finish_change(lease, None);
+        self.release_references(&id, &refs)
     }
 
     /// Finish a change: with `Some(new)` the replacement takes the chardev's
@@ -705,6 +740,32 @@ mod tests {
         assert_eq!(
             r.begin_change("m", KindInfo::plain("null")),
             Err(Reject::NotHotswappable)
+        );
+        // A chardev with no frontend may become a mux (QEMU's easy case),
+        // over anything but itself; it then holds its base.
+        live(&mut r, "n", KindInfo::plain("null"));
+        live(&mut r, "b2", KindInfo::plain("null"));
+        let over = |base: &str| KindInfo {
+            references: vec![base.into()],
+            ..mux.clone()
+        };
+        assert_eq!(r.begin_change("n", over("n")), Err(Reject::RefMissing("n".into())));
+        assert_eq!(
+            r.begin_change("n", over("nope")),
+            Err(Reject::RefMissing("nope".into()))
+        );
+        let lease = r.begin_change("n", over("b2")).unwrap();
+        assert_eq!(r.holders("b2"), vec![Holder::Chardev("n".into())]);
+        assert_eq!(r.fail_change(lease), vec![], "no port was made");
+        assert_eq!(r.holders("b2"), vec![], "a failed change lets go of the base");
+        let lease = r.begin_change("n", over("b2")).unwrap();
+        assert_eq!(r.finish_change(lease, Some("mux")), Ok(Some("actor")));
+        assert_eq!(r.remove("b2"), Err(Reject::Busy), "the base is busy");
+        r.attach("n", Holder::Library(7)).unwrap();
+        assert_eq!(
+            r.begin_change("n", over("b2")),
+            Err(Reject::NotHotswappable),
+            "the mux is not changed"
         );
         for i in 0..4 {
             r.attach("m", Holder::Library(i)).unwrap();
