@@ -73,13 +73,14 @@ async fn wait_for_signal(handle: &Handle) -> std::io::Result<()> {
         tokio::select! {
             _ = int.recv() => break 2,
             _ = term.recv() => break 15,
-            _ = tick.tick() => if !handle.is_running() { return Ok(()); },
+            _ = tick.tick() => if handle.has_ended() { return Ok(()); },
         }
     };
     eprintln!("chardevd: terminating on signal {signo}");
     if handle.quit_on_signal().await.is_ok() {
-        // The system stops once sessions have their SHUTDOWN (bounded).
-        while handle.is_running() {
+        // The system stops once sessions have their SHUTDOWN and what is
+        // queued is written (both bounded).
+        while !handle.has_ended() {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
     }

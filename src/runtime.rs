@@ -268,6 +268,12 @@ impl Handle {
         self.exec.is_running()
     }
 
+    /// Whether the system's threads have ended (a system that is stopping
+    /// is no longer running, but may still be writing what was queued).
+    pub fn has_ended(&self) -> bool {
+        *self.inner.ended.borrow()
+    }
+
     /// Start a QMP listener (many sessions at once); returns the address
     /// bound (the real port for port 0). It runs until
     /// [`Handle::close_listener`] or the system stops.

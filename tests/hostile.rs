@@ -729,3 +729,71 @@ fn tls_authz_that_cannot_be_checked_is_warned_about() {
     ]);
     assert!(said.contains("tls-authz is not checked"), "{said}");
 }
+
+/// Read `path` (a fifo) slowly to its end in a thread; the bytes read.
+fn slow_reader(path: std::path::PathBuf) -> std::thread::JoinHandle<usize> {
+    std::thread::spawn(move || {
+        let mut f = std::fs::File::open(&path).unwrap();
+        let mut buf = [0u8; 4096];
+        let mut total = 0;
+        loop {
+            match f.read(&mut buf) {
+                Ok(0) | Err(_) => return total,
+                Ok(n) => total += n,
+            }
+            std::thread::sleep(Duration::from_micros(500));
+        }
+    })
+}
+
+/// Shutdown loses nothing it could keep: every byte the daemon took from a
+/// peer before SIGTERM (or `quit`) reaches the slow reader of the fifo it
+/// was bridged to (was: what was queued inside the daemon was dropped).
+#[test]
+fn bytes_taken_before_sigterm_or_quit_reach_their_destination() {
+    for how in ["SIGTERM", "quit"] {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("out");
+        mkfifo(&fifo);
+        let reader = slow_reader(fifo.clone());
+        let mut d = chardevd(&[
+            "-chardev",
+            "socket,id=s,host=127.0.0.1,port=0,server=on,wait=off",
+            "-chardev",
+            &format!("file,id=f,path={}", fifo.display()),
+            "-device",
+            "bridge,id=b,chardev=s,peer=f",
+        ]);
+        let mut c = Client::negotiated(&d.socket);
+        let port = port_of(&mut c, "s");
+        let mut peer = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let n = 2 << 20;
+        let sender = std::thread::spawn(move || {
+            peer.write_all(&vec![b'z'; n]).unwrap();
+            peer
+        });
+        // The daemon took every byte (some are still inside it).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while stats_of(&mut c, "s")["bytes-in"] != n {
+            assert!(Instant::now() < deadline, "{}", stats_of(&mut c, "s"));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let inside = n as u64 - stats_of(&mut c, "f")["bytes-out"].as_u64().unwrap();
+        if how == "SIGTERM" {
+            std::process::Command::new("kill")
+                .args(["-TERM", &d.child.id().to_string()])
+                .status()
+                .unwrap();
+        } else {
+            c.cmd(r#"{"execute":"quit"}"#);
+        }
+        let _peer = sender.join().unwrap();
+        let got = reader.join().unwrap();
+        assert_eq!(
+            got, n,
+            "{how}: {inside} bytes were inside the daemon when it was told to stop"
+        );
+        let status = d.child.wait().unwrap();
+        assert!(status.success(), "{how}: {status}");
+    }
+}

@@ -79,6 +79,9 @@ pub enum Control {
     Reacquire,
     /// Flush what was taken (for at most [`CLOSE_FLUSH`]) and stop.
     Stop,
+    /// The system is stopping: read nothing more from the outside; the
+    /// frontends read what is queued, then the end (output goes on).
+    Quiesce,
     /// QMP's `yank`: drop the current connection.
     Yank,
     /// Input events for the chardev's input handler (then a sync).
@@ -100,6 +103,7 @@ impl Control {
                 | Control::Release(_)
                 | Control::Reacquire
                 | Control::Stop
+                | Control::Quiesce
         )
     }
 }
@@ -184,6 +188,8 @@ pub struct ChardevActor {
     lending: Lending,
     lend_replies: Vec<oneshot::Sender<()>>,
     stopping: bool,
+    /// Reads nothing more from the backend (the system is stopping).
+    quiesced: bool,
     gone: Option<Recipient<ChardevNotice>>,
     /// The focused port as the ports were last told (kinds with a focus).
     focus_told: Option<PortId>,
@@ -272,6 +278,7 @@ fn start(
         lending: Lending::No,
         lend_replies: Vec::new(),
         stopping: false,
+        quiesced: false,
         gone: Some(gone),
         focus_told: None,
     };
@@ -571,7 +578,7 @@ impl ChardevActor {
             self.prune();
             self.sync_focus();
             let mut progress = false;
-            if !self.stopping {
+            if !self.stopping && !self.quiesced {
                 let room = self.room(cx.waker());
                 if let Poll::Ready(input) = self.backend.poll_input(cx, room) {
                     self.on_input(input);
@@ -694,6 +701,9 @@ impl ChardevActor {
             Control::Attach { port, done } => {
                 // QEMU's set_handlers: OPENED at once if the backend is open.
                 port.end.push_open(self.be_open);
+                if self.quiesced {
+                    port.end.end_input();
+                }
                 self.backend.attached(port.end.id());
                 self.ports.push(port);
                 self.sync_focus();
@@ -786,6 +796,12 @@ impl ChardevActor {
             Control::Yank => {
                 if self.backend.yank() {
                     tracing::info!(chardev = %self.id, "connection yanked");
+                }
+            }
+            Control::Quiesce => {
+                self.quiesced = true;
+                for p in &self.ports {
+                    p.end.end_input();
                 }
             }
             Control::Stop => {

@@ -15,7 +15,7 @@
 //! Port operations (attach, detach, open state, ioctls, breaks) for a
 //! chardev in the middle of a change are held back and replayed once the
 //! change is over, so nothing is lost or misrouted while ports move.
-use super::chardev::{self, Attached, ChardevActor, ChardevNotice, Control, Started};
+use super::chardev::{self, Attached, ChardevActor, ChardevNotice, Control, Started, CLOSE_FLUSH};
 use super::directory::{self, Directory};
 use super::pool::Pool;
 use crate::actors::StopDevice;
@@ -77,6 +77,32 @@ pub(crate) struct Supervisor {
     exit_status: Arc<AtomicI32>,
     /// The system's bounds.
     pub limits: crate::limits::Limits,
+    /// `stop_system` ran.
+    shutting_down: bool,
+}
+
+/// Wait until `done` holds, for at most `within` (checked every 10 ms).
+async fn until(within: std::time::Duration, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + within;
+    while !done() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// Chardevs in the order they stop: those no other one uses first, then
+/// the ones they used, and so on (a cycle, which cannot be, goes last).
+fn layers(mut left: Vec<(String, Addr<ChardevActor>, Vec<String>)>) -> Vec<Vec<Addr<ChardevActor>>> {
+    let mut out = Vec::new();
+    while !left.is_empty() {
+        let used: std::collections::HashSet<String> = left.iter().flat_map(|(_, _, r)| r.iter().cloned()).collect();
+        let (mut layer, rest): (Vec<_>, Vec<_>) = left.into_iter().partition(|(id, _, _)| !used.contains(id));
+        left = rest;
+        if layer.is_empty() {
+            layer = std::mem::take(&mut left);
+        }
+        out.push(layer.into_iter().map(|(_, a, _)| a).collect());
+    }
+    out
 }
 
 /// A command's work in the supervisor's context (see the module docs).
@@ -136,6 +162,7 @@ impl Supervisor {
             host: Host::default(),
             exit_status: Arc::new(AtomicI32::new(-1)),
             limits: crate::limits::Limits::default(),
+            shutting_down: false,
         }
     }
 
@@ -406,17 +433,50 @@ impl Supervisor {
     /// Stop the system once every subscriber has taken its last events
     /// (bounded by [`events::SHUTDOWN_FLUSH`]).
     pub fn stop_system(&mut self, ctx: &mut Context<Self>) {
+        if self.shutting_down {
+            return;
+        }
+        self.shutting_down = true;
         tracing::info!("shutting down");
         self.directory.close();
         let flushes = self.bus.flushes();
+        // Nothing more is read from the outside world; every frontend reads
+        // what is queued, then the end of its input.
+        let live: Vec<(String, Addr<ChardevActor>, Vec<String>)> = self
+            .registry
+            .live()
+            .into_iter()
+            .map(|(id, c)| {
+                let refs = self.registry.info(id).map(|i| i.references.clone()).unwrap_or_default();
+                (id.to_owned(), c.addr.clone(), refs)
+            })
+            .collect();
+        for (_, addr, _) in &live {
+            addr.do_send(Control::Quiesce);
+        }
+        let users: Vec<Recipient<StopDevice>> = self.devices.all().chain(self.monitors.running()).cloned().collect();
         ctx.spawn(
             async move {
-                let all = async {
+                let events = async {
                     for f in flushes {
                         f.await;
                     }
                 };
-                let _ = tokio::time::timeout(events::SHUTDOWN_FLUSH, all).await;
+                let data = async {
+                    // Devices and monitors pass on what they read, then end.
+                    until(CLOSE_FLUSH, || users.iter().all(|u| !u.connected())).await;
+                    // Chardevs write what is queued to them, users first (a
+                    // mux before its base), then stop.
+                    let deadline = tokio::time::Instant::now() + 2 * CLOSE_FLUSH;
+                    for layer in layers(live) {
+                        for addr in &layer {
+                            addr.do_send(Control::Stop);
+                        }
+                        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                        until(left, || layer.iter().all(|a| !a.connected())).await;
+                    }
+                };
+                let _ = tokio::join!(tokio::time::timeout(events::SHUTDOWN_FLUSH, events), data);
             }
             .into_actor(self)
             .map(|_, _, _| System::current().stop()),
@@ -494,10 +554,15 @@ impl Handler<ChardevNotice> for Supervisor {
     fn handle(&mut self, msg: ChardevNotice, ctx: &mut Context<Self>) {
         match msg {
             ChardevNotice::Gone { id, generation } => {
-                if let Some((_, ports)) = self.registry.gone(&id, generation) {
+                if let Some(gone) = self.registry.gone(&id, generation) {
                     self.publish(&id);
-                    self.detach_ports(ports);
+                    self.detach_ports(gone.ports);
                     self.inputs.register(&id, None);
+                    for d in gone.devices {
+                        if let Some(stop) = self.devices.stop(&d) {
+                            stop.do_send(StopDevice);
+                        }
+                    }
                 }
             }
             ChardevNotice::Fault { id, reason } => {

@@ -289,6 +289,9 @@ struct Inner {
     driver: Option<Waker>,
     // lifecycle
     detached: bool,
+    /// The chardev reads no more (the system is stopping): the frontend
+    /// reads what is queued, then the end; its writes still go.
+    input_ended: bool,
     dropped: bool,
     /// The frontend is open (QEMU's `fe_open`: `frontend-open`).
     fe_open: bool,
@@ -452,6 +455,7 @@ pub fn pair(id: PortId, config: PortConfig) -> (Port, PortEnd) {
             driver_wants_output: false,
             driver: None,
             detached: false,
+            input_ended: false,
             dropped: false,
             fe_open: false,
             fe_open_changed: false,
@@ -500,7 +504,7 @@ impl PortHandle {
         if let Some(ev) = g.pop_ordered() {
             return Poll::Ready(Some(ev));
         }
-        if g.detached {
+        if g.detached || g.input_ended {
             return Poll::Ready(None);
         }
         Self::wait(&mut g.reader, cx);
@@ -514,7 +518,7 @@ impl PortHandle {
         if let Some(b) = g.pop_data() {
             return Poll::Ready(Some(b));
         }
-        if g.detached {
+        if g.detached || g.input_ended {
             return Poll::Ready(None);
         }
         Self::wait(&mut g.reader, cx);
@@ -528,7 +532,7 @@ impl PortHandle {
         if let Some(ev) = g.pop_event() {
             return Poll::Ready(Some(ev));
         }
-        if g.detached {
+        if g.detached || g.input_ended {
             return Poll::Ready(None);
         }
         Self::wait(&mut g.watcher, cx);
@@ -847,6 +851,15 @@ impl PortEnd {
     /// True once the frontend dropped its end.
     pub fn is_dropped(&self) -> bool {
         self.shared.lock().dropped
+    }
+
+    /// The chardev reads nothing more (the system is stopping): the
+    /// frontend reads what is queued, then `None`; its writes still go.
+    pub fn end_input(&self) {
+        let mut g = self.shared.lock();
+        g.input_ended = true;
+        g.wake_reader();
+        g.wake_watcher();
     }
 
     /// Let the port go: the frontend reads what is queued, then `None`; its

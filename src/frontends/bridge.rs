@@ -9,7 +9,7 @@
 //! chardev drops by its own rules (a socket server with no client) is
 //! dropped there. Breaks and open/close events are logged, not forwarded
 //! (a frontend cannot raise them on a chardev).
-use super::{pump, Driver};
+use super::{pump, Driver, Pumped};
 use crate::actors::StopDevice;
 use crate::api::Frontend;
 use actix::prelude::*;
@@ -35,14 +35,21 @@ fn start(arbiter: &ArbiterHandle, id: String, frontends: Vec<Frontend>) -> Recip
                 ("peer->chardev", Box::pin(pump(b_in, a_out))),
             ] {
                 let id = id.clone();
-                // Either side detached (device_del, or a chardev gone): the bridge ends.
-                ctx.spawn(fut::wrap_future::<_, Bridge>(pumping).map(move |_, _, ctx| {
-                    tracing::debug!(device = %id, dir, "bridge direction ended");
-                    ctx.stop();
-                }));
+                // A side let go (device_del, or a chardev gone): the bridge
+                // ends. Both inputs ended (the system stops): the bridge
+                // ends once it passed on everything it read.
+                ctx.spawn(
+                    fut::wrap_future::<_, Bridge>(pumping).map(move |how, act: &mut Bridge, ctx| {
+                        tracing::debug!(device = %id, dir, ?how, "bridge direction ended");
+                        act.ended += 1;
+                        if how == Pumped::OutputGone || act.ended == 2 {
+                            ctx.stop();
+                        }
+                    }),
+                );
             }
         }
-        Bridge { id }
+        Bridge { id, ended: 0 }
     })
     .recipient()
 }
@@ -51,6 +58,8 @@ fn start(arbiter: &ArbiterHandle, id: String, frontends: Vec<Frontend>) -> Recip
 #[derive(Debug)]
 pub struct Bridge {
     id: String,
+    /// Directions that ended.
+    ended: u8,
 }
 
 impl Actor for Bridge {

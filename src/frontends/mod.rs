@@ -25,8 +25,21 @@ pub mod port;
 
 /// Copy what `from` reads into `to`, without copying the bytes, until
 /// either is detached: `to` not taking them holds `from` up (backpressure).
-pub(crate) async fn pump(from: FrontendReader, mut to: FrontendWriter) {
-    let _ = to.send_all(&mut from.map(Ok)).await;
+pub(crate) async fn pump(from: FrontendReader, mut to: FrontendWriter) -> Pumped {
+    match to.send_all(&mut from.map(Ok)).await {
+        Ok(()) => Pumped::InputEnded,
+        Err(_) => Pumped::OutputGone,
+    }
+}
+
+/// How a pump ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pumped {
+    /// Everything read was written and taken: the input ended (its
+    /// chardev let it go, or the system stops and reads no more).
+    InputEnded,
+    /// The output's chardev let it go.
+    OutputGone,
 }
 
 /// Log a device's events (devices act on none of them).

@@ -21,6 +21,11 @@ impl<S> Devices<S> {
         self.map.insert(id, stop);
     }
 
+    /// Every running device's stop.
+    pub fn all(&self) -> impl Iterator<Item = &S> {
+        self.map.values()
+    }
+
     /// A device is deleted: how to stop it (none if it never started).
     pub fn stop(&mut self, id: &str) -> Option<S> {
         self.map.remove(id)

@@ -44,6 +44,11 @@ impl<S> Monitors<S> {
     }
 
     /// How many monitors exist.
+    pub fn running(&self) -> impl Iterator<Item = &S> {
+        self.map.values().filter_map(|m| m.stop.as_ref())
+    }
+
+    /// How many monitors there are.
     pub fn count(&self) -> usize {
         self.map.len()
     }

@@ -122,6 +122,17 @@ pub struct DeviceEntry {
     pub anonymous: bool,
 }
 
+/// A chardev that went by itself, as the registry forgot it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Gone<C> {
+    /// What the caller kept for it.
+    pub kept: C,
+    /// The ports it, and its devices, had on other chardevs (to detach).
+    pub ports: Vec<(String, PortId)>,
+    /// Its devices, forgotten with it (to stop).
+    pub devices: Vec<String>,
+}
+
 /// Why the registry said no.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reject {
@@ -377,20 +388,29 @@ impl<C> Registry<C> {
     /// The chardev's actor went away by itself: forget it (and the devices
     /// on it), if it is still the same generation. Returns what the caller
     /// kept for it, and the ports it had on the chardevs it references.
-    pub fn gone(&mut self, id: &str, generation: u64) -> Option<(C, Vec<(String, PortId)>)> {
+    pub fn gone(&mut self, id: &str, generation: u64) -> Option<Gone<C>> {
         let s = self.chardevs.get(id)?;
         if s.generation != generation || !matches!(s.state, State::Live(_)) {
             return None;
         }
         let s = self.chardevs.remove(id)?;
-        let ports = self.release_references(id, &s.info.references);
+        let mut ports = self.release_references(id, &s.info.references);
+        // Its devices go too, and let go of their other chardevs.
+        let mut devices = Vec::new();
         for h in &s.holders {
             if let (Holder::Device(d), _) = h {
-                self.devices.remove(d);
+                if let Some((_, p)) = self.remove_device(d) {
+                    ports.extend(p);
+                    devices.push(d.clone());
+                }
             }
         }
         match s.state {
-            State::Live(c) => Some((c, ports)),
+            State::Live(c) => Some(Gone {
+                kept: c,
+                ports,
+                devices,
+            }),
             State::Pending => None,
         }
     }
@@ -831,7 +851,7 @@ mod tests {
         assert_eq!(r.gone("a", old), None);
         assert_eq!(r.get("a"), Some(&"new"));
         let now = r.generation_of("a").unwrap();
-        assert_eq!(r.gone("a", now).map(|(c, _)| c), Some("new"));
+        assert_eq!(r.gone("a", now).map(|g| g.kept), Some("new"));
         assert_eq!(r.get("a"), None);
     }
 
