@@ -193,6 +193,48 @@ fn daemon(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> (Child, Client) {
     (child, Client::negotiated(&qmp))
 }
 
+/// What libbrlapi (the library QEMU links) says when it opens a connection
+/// with `env`, as QEMU words it (`brlapi__openConnection: ` and
+/// `brlapi_strerror`); read through Python's ctypes from the system's
+/// libbrlapi, the one brltty installs.
+fn libbrlapi_says(env: &[(&str, &str)]) -> Option<String> {
+    const PROBE: &str = r#"
+import ctypes
+lib = ctypes.CDLL("libbrlapi.so.0.8")
+lib.brlapi_error_location.restype = ctypes.c_void_p
+lib.brlapi_strerror.restype = ctypes.c_char_p
+lib.brlapi_strerror.argtypes = [ctypes.c_void_p]
+if lib.brlapi_openConnection(None, None) >= 0:
+    print("connected")
+else:
+    print("brlapi__openConnection: " + lib.brlapi_strerror(lib.brlapi_error_location()).decode())
+"#;
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", PROBE]);
+    for k in ["BRLAPI_HOST", "BRLAPI_AUTH"] {
+        cmd.env_remove(k);
+    }
+    cmd.envs(env.iter().copied());
+    let out = output_within(cmd, None, 20);
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// chardevd's reply to adding a braille chardev is QEMU's: libbrlapi's own
+/// words for the same connection.
+fn assert_libbrlapi_words(reply: &str, env: &[(&str, &str)]) {
+    let Some(said) = libbrlapi_says(env) else {
+        require("libbrlapi (brltty) and python3", false);
+        return;
+    };
+    assert_eq!(
+        reply,
+        format!(r#"{{"error": {{"class": "GenericError", "desc": "Failed to add chardev 'b': {said}"}}}}"#),
+        "libbrlapi says: {said}"
+    );
+}
+
 fn add_braille(c: &mut Client) -> String {
     c.cmd(r#"{"execute": "chardev-add", "arguments": {"id": "b", "backend": {"type": "braille", "data": {}}}}"#)
 }
@@ -370,10 +412,12 @@ fn key_authorization() {
         &[("BRLAPI_HOST", &mock.host()), ("BRLAPI_AUTH", &auth)],
         &[],
     );
+    let reply = add_braille(&mut c);
     assert_eq!(
-        add_braille(&mut c),
+        reply,
         r#"{"error": {"class": "GenericError", "desc": "Failed to add chardev 'b': brlapi__openConnection: Authentication failed"}}"#
     );
+    assert_libbrlapi_words(&reply, &[("BRLAPI_HOST", &mock.host()), ("BRLAPI_AUTH", &auth)]);
     let _ = child.kill();
     let _ = child.wait();
 }
@@ -384,10 +428,12 @@ fn connection_errors_read_as_qemus() {
     // No server: the local socket is missing (then localhost:4101 is tried).
     if !Path::new("/var/lib/BrlAPI/0").exists() && TcpStream::connect("127.0.0.1:4101").is_err() {
         let (mut child, mut c) = daemon(dir.path(), &[], &[]);
+        let reply = add_braille(&mut c);
         assert_eq!(
-            add_braille(&mut c),
+            reply,
             r#"{"error": {"class": "GenericError", "desc": "Failed to add chardev 'b': brlapi__openConnection: connect: No such file or directory"}}"#
         );
+        assert_libbrlapi_words(&reply, &[]);
         let _ = child.kill();
         let _ = child.wait();
     }
@@ -397,10 +443,12 @@ fn connection_errors_read_as_qemus() {
     drop(free);
     let host = format!("127.0.0.1:{n}");
     let (mut child, mut c) = daemon(dir.path(), &[("BRLAPI_HOST", &host)], &[]);
+    let reply = add_braille(&mut c);
     assert_eq!(
-        add_braille(&mut c),
+        reply,
         r#"{"error": {"class": "GenericError", "desc": "Failed to add chardev 'b': brlapi__openConnection: Connection refused"}}"#
     );
+    assert_libbrlapi_words(&reply, &[("BRLAPI_HOST", &host)]);
     let _ = child.kill();
     let _ = child.wait();
     // A server of an older protocol.
@@ -409,10 +457,12 @@ fn connection_errors_read_as_qemus() {
         ..MockConfig::default()
     });
     let (mut child, mut c) = daemon(dir.path(), &[("BRLAPI_HOST", &mock.host())], &[]);
+    let reply = add_braille(&mut c);
     assert_eq!(
-        add_braille(&mut c),
+        reply,
         r#"{"error": {"class": "GenericError", "desc": "Failed to add chardev 'b': brlapi__openConnection: Bad protocol version"}}"#
     );
+    assert_libbrlapi_words(&reply, &[("BRLAPI_HOST", &mock.host())]);
     // The command line says the same.
     let out = output_within(
         {

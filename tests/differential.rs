@@ -56,6 +56,9 @@ fn unescape(s: &str) -> Vec<u8> {
     out
 }
 
+/// A server did not answer the sync command in time.
+const NO_REPLY: &str = "<no sync reply>";
+
 fn script() -> Vec<Step> {
     parse(include_str!("fixtures/differential.qmp"))
 }
@@ -170,7 +173,7 @@ fn run(socket: &std::path::Path, steps: &[Step], is_qemu: bool) -> Vec<(String, 
                         Some(l) if l.contains("\"id\": \"__sync__\"") => break,
                         Some(l) => replies.push(normalize(&l, *sorted)),
                         None => {
-                            replies.push("<no sync reply>".to_owned());
+                            replies.push(NO_REPLY.to_owned());
                             break;
                         }
                     }
@@ -205,7 +208,8 @@ fn chardevd_replies_exactly_as_qemu_10_0_2_does() {
     assert_eq!(want.len(), got.len());
     let mut diffs = Vec::new();
     for ((input, w), (_, g)) in want.iter().zip(&got) {
-        if w != g {
+        // A server that never answered is a failure, even if both did not.
+        if w != g || w.iter().any(|l| l == NO_REPLY) {
             diffs.push(format!("input:    {input}\n  qemu:     {w:?}\n  chardevd: {g:?}"));
         }
     }
@@ -282,7 +286,8 @@ fn socket_chardevs_reply_exactly_as_qemu_10_0_2_does() {
     assert_eq!(want.len(), got.len());
     let mut diffs = Vec::new();
     for ((input, w), (_, g)) in want.iter().zip(&got) {
-        if w != g {
+        // A server that never answered is a failure, even if both did not.
+        if w != g || w.iter().any(|l| l == NO_REPLY) {
             diffs.push(format!("input:    {input}\n  qemu:     {w:?}\n  chardevd: {g:?}"));
         }
     }
@@ -297,7 +302,10 @@ fn socket_chardevs_reply_exactly_as_qemu_10_0_2_does() {
 }
 
 /// Everything a peer reads from `s` until it is quiet for 400 ms (or 5 s
-/// pass, or the other end closes): bytes written at once on connect.
+/// pass, or the other end closes): bytes written at once on connect. This
+/// is how QEMU's side (the reference) is read; a QEMU slower than that
+/// gives a shorter reference, which chardevd's then fails to match (never
+/// a false pass).
 fn read_quiet(s: &mut std::net::TcpStream) -> (Vec<u8>, bool) {
     use std::io::Read;
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
@@ -313,6 +321,46 @@ fn read_quiet(s: &mut std::net::TcpStream) -> (Vec<u8>, bool) {
         }
     }
     (got, false)
+}
+
+/// chardevd's side, read against QEMU's: until as many bytes as QEMU sent
+/// have come (and the end, if QEMU closed), within 5 s; then anything more
+/// that comes in 200 ms is read too, to show up as a difference.
+fn read_like(s: &mut std::net::TcpStream, reference: &(Vec<u8>, bool)) -> (Vec<u8>, bool) {
+    use std::io::Read;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let (want, want_closed) = (reference.0.len(), reference.1);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let done = got.len() >= want && !want_closed;
+        let wait = if done { Duration::from_millis(200) } else { left };
+        if wait.is_zero() {
+            return (got, false);
+        }
+        s.set_read_timeout(Some(wait)).unwrap();
+        match s.read(&mut buf) {
+            Ok(0) => return (got, true),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return (got, true),
+            Err(_) => return (got, false),
+        }
+    }
+}
+
+/// Read one peer's bytes: QEMU's by quiet, chardevd's against QEMU's.
+fn read_peer(
+    s: &mut std::net::TcpStream,
+    reference: Option<&[(Vec<u8>, bool)]>,
+    raw: &mut Vec<(Vec<u8>, bool)>,
+) -> (Vec<u8>, bool) {
+    let r = match reference {
+        None => read_quiet(s),
+        Some(r) => read_like(s, &r[raw.len()]),
+    };
+    raw.push(r.clone());
+    r
 }
 
 /// Bytes as text with everything else escaped; a `Date:` header's value
@@ -397,7 +445,10 @@ fn socket_peers_see_the_same_bytes_from_both() {
         "GET / HTTP/1.1\r\nHost: x\r\nSec-WebSocket-Protocol: binary\r\n\r\n".to_owned(),
         "not http at all\r\n\r\n".to_owned(),
     ];
-    let probe = |qmp: &std::path::Path| -> Vec<(String, String)> {
+    let probe = |qmp: &std::path::Path,
+                 reference: Option<&[(Vec<u8>, bool)]>,
+                 raw: &mut Vec<(Vec<u8>, bool)>|
+     -> Vec<(String, String)> {
         let mut out = Vec::new();
         let mut c = Client::negotiated(qmp);
         let lc = TcpListener::bind(("127.0.0.1", l1)).unwrap();
@@ -426,26 +477,26 @@ fn socket_peers_see_the_same_bytes_from_both() {
         let mut keep = Vec::new();
         for (what, p) in [("plain", plain), ("telnet", telnet), ("tn3270", tn3270)] {
             let mut s = TcpStream::connect(("127.0.0.1", p)).unwrap();
-            let (bytes, closed) = read_quiet(&mut s);
+            let (bytes, closed) = read_peer(&mut s, reference, raw);
             out.push((format!("{what} server sends on connect"), show(&bytes, closed)));
             keep.push(s);
         }
         for (what, l) in [("client", &lc), ("telnet client", &lt)] {
             let (mut s, _) = l.accept().unwrap();
-            let (bytes, closed) = read_quiet(&mut s);
+            let (bytes, closed) = read_peer(&mut s, reference, raw);
             out.push((format!("{what} sends on connect"), show(&bytes, closed)));
             keep.push(s);
         }
         let mut s = TcpStream::connect(("127.0.0.1", ws)).unwrap();
         s.write_all(request("Sec-WebSocket-Protocol: binary\r\n", "GET", "13").as_bytes())
             .unwrap();
-        let (bytes, closed) = read_quiet(&mut s);
+        let (bytes, closed) = read_peer(&mut s, reference, raw);
         out.push(("websocket upgrade".into(), show(&bytes, closed)));
         keep.push(s);
         for (req, p) in bad_requests.iter().zip(&bad_ws) {
             let mut s = TcpStream::connect(("127.0.0.1", *p)).unwrap();
             s.write_all(req.as_bytes()).unwrap();
-            let (bytes, closed) = read_quiet(&mut s);
+            let (bytes, closed) = read_peer(&mut s, reference, raw);
             out.push((format!("websocket answer to {req:?}"), show(&bytes, closed)));
         }
         std::thread::sleep(Duration::from_millis(300));
@@ -462,10 +513,11 @@ fn socket_peers_see_the_same_bytes_from_both() {
         out
     };
     let q = qemu(&bin);
-    let want = probe(&q.socket);
+    let mut qemu_raw = Vec::new();
+    let want = probe(&q.socket, None, &mut qemu_raw);
     drop(q);
     let d = chardevd(&[]);
-    let got = probe(&d.socket);
+    let got = probe(&d.socket, Some(&qemu_raw), &mut Vec::new());
     drop(d);
     assert_eq!(want.len(), got.len(), "{want:#?}\n{got:#?}");
     let diffs: Vec<String> = want

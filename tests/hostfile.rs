@@ -801,8 +801,10 @@ async fn a_fifo_with_no_reader_holds_up_only_its_own_chardev_add() {
     }
     assert!(busy, "a chardev still being created is busy");
     h.shutdown();
-    let joined = tokio::time::timeout(Duration::from_secs(10), tokio::task::spawn_blocking(move || h.join())).await;
-    assert!(joined.is_ok(), "shutdown completed while an open was waiting");
+    let joined = tokio::time::timeout(Duration::from_secs(10), tokio::task::spawn_blocking(move || h.join()))
+        .await
+        .expect("shutdown completed while an open was waiting");
+    joined.expect("join returned (no panic)");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -637,7 +637,7 @@ async fn backpressure_runs_both_ways_and_nothing_is_lost() {
     // The frontend reads nothing: the socket is not read, the client blocks.
     let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
     drop(fe);
-    let fe2: Frontend = h.attach("s").await.unwrap();
+    let mut fe2: Frontend = h.attach("s").await.unwrap();
     c.set_write_timeout(Some(Duration::from_millis(500))).unwrap();
     let mut sent = 0usize;
     while let Ok(n) = c.write(&chunk) {
@@ -645,6 +645,24 @@ async fn backpressure_runs_both_ways_and_nothing_is_lost() {
         assert!(sent < 256 << 20, "the chardev kept reading");
     }
     assert!(sent > 0);
+    // What the stalled chardev holds back is all there once the frontend
+    // reads: every byte the client's writes got in, none twice.
+    use tokio::io::AsyncReadExt;
+    let mut got = 0usize;
+    let mut buf = vec![0u8; 1 << 16];
+    while got < sent {
+        let n = tokio::time::timeout(Duration::from_secs(10), fe2.read(&mut buf))
+            .await
+            .expect("the held bytes come")
+            .unwrap();
+        assert!(n > 0, "ended after {got} of {sent} bytes");
+        assert!(buf[..n].iter().all(|b| *b == b'x'));
+        got += n;
+    }
+    assert_eq!(got, sent);
+    let more = tokio::time::timeout(Duration::from_millis(300), fe2.read(&mut buf)).await;
+    assert!(more.is_err(), "nothing beyond what was sent: {more:?}");
+    drop(c);
     drop(fe2);
     h.shutdown();
     h.join();
