@@ -176,6 +176,9 @@ pub mod internals {
     pub mod wctablet {
         pub use crate::backends::wctablet::*;
     }
+    pub mod vc {
+        pub use crate::backends::vc::Terminal;
+    }
     pub use crate::backends::socket::{dn, telnet, websocket};
     pub mod config {
         pub use crate::config::*;
@@ -194,5 +197,8 @@ pub mod internals {
     }
     pub mod request {
         pub use crate::qmp::request::*;
+    }
+    pub mod commands {
+        pub use crate::commands::parse_only;
     }
 }

@@ -184,6 +184,24 @@ pub(crate) struct Entry {
     pub stops: bool,
     /// Parse (errors are returned at once) and run.
     pub start: fn(&Args<'_>, &Executor) -> Result<Run, Error>,
+    /// Parse only (the fuzz targets: everything a session checks before a
+    /// command runs).
+    pub parse: fn(&Args<'_>) -> Result<(), Error>,
+}
+
+fn parse<C: Command>(args: &Args<'_>) -> Result<(), Error> {
+    C::from_qmp(args).map(drop)
+}
+
+/// Build command `name` from QMP arguments `args` (already checked against
+/// the schema) as a session does, without running it.
+#[doc(hidden)]
+pub fn parse_only(name: &str, args: &Json) -> Result<(), Error> {
+    let fds: Fds = std::sync::Arc::new(crate::net::NoFds);
+    match find(name) {
+        Some(e) => (e.parse)(&Args::new(args, &fds)),
+        None => Ok(()),
+    }
 }
 
 fn start<C: Command>(args: &Args<'_>, exec: &Executor) -> Result<Run, Error> {
@@ -204,6 +222,7 @@ macro_rules! table {
             schema: <$c as Command>::SCHEMA,
             stops: <$c as Command>::STOPS,
             start: start::<$c>,
+            parse: parse::<$c>,
         }),*];
     };
 }
