@@ -65,11 +65,19 @@ fn wait_for_socket(path: &Path, child: &mut Child) {
     panic!("server did not listen on {}", path.display());
 }
 
+/// The daemon under test: this build's, or `CHARDEVD_BIN` (to run a test
+/// against another build, e.g. an older one, to see it fail there).
+pub fn chardevd_bin() -> PathBuf {
+    std::env::var_os("CHARDEVD_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_chardevd")))
+}
+
 /// Start the chardevd binary with extra arguments and a QMP socket in a temp dir.
 pub fn chardevd(args: &[&str]) -> Server {
     let dir = tempfile::tempdir().expect("tempdir");
     let socket = dir.path().join("qmp.sock");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_chardevd"))
+    let mut child = Command::new(chardevd_bin())
         .arg("-qmp")
         .arg(format!("unix:{},server=on,wait=off", socket.display()))
         .args(args)
