@@ -208,6 +208,8 @@ fn chardevd_replies_exactly_as_qemu_10_0_2_does() {
     assert_eq!(want.len(), got.len());
     let mut diffs = Vec::new();
     for ((input, w), (_, g)) in want.iter().zip(&got) {
+        let w: Vec<String> = w.iter().map(|l| as_built(l)).collect();
+        let w = &w;
         // A server that never answered is a failure, even if both did not.
         if w != g || w.iter().any(|l| l == NO_REPLY) {
             diffs.push(format!("input:    {input}\n  qemu:     {w:?}\n  chardevd: {g:?}"));
@@ -221,6 +223,18 @@ fn chardevd_replies_exactly_as_qemu_10_0_2_does() {
         diffs.join("\n")
     );
     eprintln!("{} exchanges identical to QEMU 10.0.2", want.len());
+}
+
+/// QEMU's text as a QEMU built like this chardevd would say it: without
+/// the braille feature, QEMU built without BrlAPI does not know the driver.
+fn as_built(qemu: &str) -> String {
+    if cfg!(feature = "braille") {
+        return qemu.to_owned();
+    }
+    qemu.replace(
+        "brlapi__openConnection: connect: No such file or directory",
+        "'braille' is not a valid char driver name",
+    )
 }
 
 /// A TCP port free on 127.0.0.1 and ::1 at the time of asking.
@@ -770,7 +784,7 @@ fn command_line_errors_are_qemus() {
         let (q_ok, q_err) = stderr_of(&bin, &["-machine", "none", "-nodefaults", "-display", "none"], args);
         let (d_ok, d_err) = stderr_of(ours, &[], args);
         assert!(!q_ok, "QEMU accepted {args:?}: {q_err}");
-        let want = q_err.replace("qemu-system-x86_64:", "chardevd:");
+        let want = as_built(&q_err).replace("qemu-system-x86_64:", "chardevd:");
         // chardevd names its own options in `invalid option` (see --help).
         let want = want.replace(": invalid option\n", ": invalid option (see --help)\n");
         // chardevd's own log lines, and its warning for a key the backend
