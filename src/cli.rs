@@ -396,7 +396,7 @@ fn parse_args(args: Vec<String>, warn: &mut dyn FnMut(String)) -> Result<Read, S
             format!("unix:{}", path.display()),
             QmpAddr::Unix {
                 path,
-                mode: Some(0o600),
+                access: crate::net::UnixAccess::PRIVATE,
             },
         ));
     }

@@ -37,6 +37,11 @@ pub struct ChardevOpt {
     pub mux: bool,
 }
 
+/// `-chardev` keys of the log's rotation (chardevd's extension).
+pub const LOGSIZE_KEY: &str = "__org.chardevd_logsize";
+/// See [`LOGSIZE_KEY`].
+pub const LOGBACKUPS_KEY: &str = "__org.chardevd_logbackups";
+
 /// How QEMU's `qemu_chardev_opts` types a `-chardev` key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum KeyType {
@@ -91,11 +96,24 @@ const CHARDEV_KEYS: &[(&str, KeyType)] = {
         ("append", Bool),
         ("logfile", Str),
         ("logappend", Bool),
+        ("logtimestamp", Bool),
+        (LOGSIZE_KEY, Size),
+        (LOGBACKUPS_KEY, Number),
         ("mouse", Bool),
         ("clipboard", Bool),
         ("abstract", Bool),
         ("tight", Bool),
         ("input-path", Str),
+        (crate::backends::socket::console::MAX_CLIENTS_KEY, Number),
+        (crate::backends::socket::console::HISTORY_KEY, Size),
+        (crate::backends::socket::console::CLIENT_QUEUE_KEY, Size),
+        (crate::backends::socket::console::OVERFLOW_KEY, Str),
+        (crate::backends::socket::console::OVERFLOW_MARKER_KEY, Bool),
+        (crate::backends::socket::console::INPUT_KEY, Str),
+        (crate::backends::socket::console::CLIENT_EVENTS_KEY, Bool),
+        (crate::net::MODE_KEY, Str),
+        (crate::net::OWNER_KEY, Str),
+        (crate::net::GROUP_KEY, Str),
     ]
 };
 
@@ -195,6 +213,18 @@ pub fn parse_chardev_after(
     let common = ChardevCommon {
         logfile: opts.take("logfile"),
         logappend: opts.take_bool("logappend")?,
+        logtimestamp: opts.take_bool("logtimestamp")?,
+        logsize: opts
+            .take(LOGSIZE_KEY)
+            .map(|v| crate::options::parse_size(LOGSIZE_KEY, &v).map(|n| n as u64))
+            .transpose()?,
+        logbackups: opts
+            .take(LOGBACKUPS_KEY)
+            .map(|v| {
+                v.parse::<u32>()
+                    .map_err(|_| format!("Parameter '{LOGBACKUPS_KEY}' expects a number from 0 to 4294967295"))
+            })
+            .transpose()?,
     };
     let mux = opts.take_bool("mux")? == Some(true);
     let Some(k) = backends::kind(&kind) else {
@@ -230,10 +260,14 @@ pub fn parse_qmp(s: &str) -> Result<QmpOpt, String> {
         (k, v) => format!("{k}={v}"),
     };
     let (mut server, mut wait) = (false, true);
+    let mut unix = crate::net::UnixSocketAddress::default();
     for (k, v) in opts {
         match k.as_str() {
             "server" => server = parse_bool("server", &v)?,
             "wait" => wait = parse_bool("wait", &v)?,
+            crate::net::MODE_KEY => unix.mode = Some(v),
+            crate::net::OWNER_KEY => unix.owner = Some(v),
+            crate::net::GROUP_KEY => unix.group = Some(v),
             "" if v == "server" => server = true,
             "" if v == "nowait" => wait = false,
             "" => return Err(format!("Invalid parameter '{v}'")),
@@ -255,11 +289,15 @@ pub fn parse_qmp(s: &str) -> Result<QmpOpt, String> {
         if path.is_empty() {
             return Err("unix: needs a path".into());
         }
+        let access = crate::net::UnixAccess::of(&unix).map_err(|e| e.to_string())?;
         QmpAddr::Unix {
             path: PathBuf::from(path),
-            mode: None,
+            access,
         }
     } else {
+        if unix != crate::net::UnixSocketAddress::default() {
+            return Err("__org.chardevd_mode, _owner and _group apply to a unix socket".into());
+        }
         let rest = target.strip_prefix("tcp:").unwrap_or(&target);
         let (host, port) = rest
             .rsplit_once(':')
@@ -520,7 +558,7 @@ mod tests {
             q.addr,
             QmpAddr::Unix {
                 path: "/tmp/q.sock".into(),
-                mode: None
+                access: Default::default(),
             }
         );
         assert!(!q.wait);
@@ -544,7 +582,7 @@ mod tests {
         assert!(parse_qmp("unix:/a,,b,server=on").is_ok_and(|q| q.addr
             == QmpAddr::Unix {
                 path: "/a,b".into(),
-                mode: None
+                access: Default::default(),
             }));
     }
 

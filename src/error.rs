@@ -152,6 +152,10 @@ pub enum BackendError {
     /// A unix socket path where a live server answers (QEMU would take it over).
     #[error("Failed to bind socket to {0}: a server is listening there")]
     UnixInUse(String),
+    /// A unix server's `__org.chardevd_mode`, `_owner` or `_group` that
+    /// cannot be taken.
+    #[error("{0}")]
+    UnixAccess(String),
     /// A unix socket path that exists and is not a socket (QEMU would unlink it).
     #[error("Failed to bind socket to {0}: it exists and is not a socket")]
     UnixNotSocket(String),
@@ -428,6 +432,25 @@ pub enum Error {
     /// `getfd` with a name that starts with a digit.
     #[error("Parameter 'fdname' expects a name not starting with a digit")]
     FdNameDigit,
+    /// A console command on a chardev that is not a console.
+    #[error("Chardev '{0}' is not a console (a listening socket with __org.chardevd_ console options)")]
+    NotConsole(String),
+    /// A console's client that is not connected (any more).
+    #[error("Chardev '{id}' has no client {client}")]
+    NoClient {
+        /// The chardev's id.
+        id: String,
+        /// The client's number.
+        client: u64,
+    },
+    /// `client-set-writer` on a console whose input rule has no writer role.
+    #[error("Chardev '{id}' has __org.chardevd_input={input}: there is no writer role to give (use first)")]
+    NoWriterRole {
+        /// The chardev's id.
+        id: String,
+        /// Its input rule.
+        input: &'static str,
+    },
     /// `closefd` of an unknown name.
     #[error("File descriptor named '{0}' not found")]
     FdNameNotFound(String),

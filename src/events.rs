@@ -117,6 +117,25 @@ pub enum Event {
         /// `C-a x` (QEMU's `quit`).
         status: Option<u8>,
     },
+    /// `__org.chardevd_CLIENT_CONNECTED`: a client connected to a console
+    /// (a socket chardev with `__org.chardevd_client-events=on`).
+    ClientConnected(ClientEvent),
+    /// `__org.chardevd_CLIENT_DISCONNECTED`: a console's client went (it
+    /// hung up, was cut off for its queue, or disconnected over QMP).
+    ClientDisconnected(ClientEvent),
+}
+
+/// The members of the client events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientEvent {
+    /// The chardev's id.
+    pub id: String,
+    /// The client's number on it (`__org.chardevd_query-clients`).
+    pub client: u64,
+    /// The peer, as QEMU's `filename` of a connected socket shows it.
+    pub address: String,
+    /// How many clients the chardev has now.
+    pub clients: u64,
 }
 
 /// The schema entities of chardevd's own events (QEMU's introspection
@@ -130,6 +149,11 @@ pub(crate) const EXTENSION_SCHEMA: &[&str] = &[
 {"name": "__org.chardevd_CHARDEV_FAULT", "meta-type": "event", "arg-type": "__org.chardevd_q_obj_CHARDEV_FAULT-arg"},
 {"name": "__org.chardevd_q_obj_CHARDEV_FAULT-arg", "meta-type": "object", "members": [{"name": "id", "type": "str"}, {"name": "reason", "type": "str"}]}
 ]"#,
+    r#"[
+{"name": "__org.chardevd_CLIENT_CONNECTED", "meta-type": "event", "arg-type": "__org.chardevd_q_obj_CLIENT-arg"},
+{"name": "__org.chardevd_CLIENT_DISCONNECTED", "meta-type": "event", "arg-type": "__org.chardevd_q_obj_CLIENT-arg"},
+{"name": "__org.chardevd_q_obj_CLIENT-arg", "meta-type": "object", "members": [{"name": "id", "type": "str"}, {"name": "client", "type": "int"}, {"name": "address", "type": "str"}, {"name": "clients", "type": "int"}]}
+]"#,
 ];
 
 impl Event {
@@ -141,6 +165,8 @@ impl Event {
             Event::DeviceDeleted { .. } => "DEVICE_DELETED",
             Event::ExitRequest { .. } => "__org.chardevd_EXIT_REQUEST",
             Event::ChardevFault { .. } => "__org.chardevd_CHARDEV_FAULT",
+            Event::ClientConnected(_) => "__org.chardevd_CLIENT_CONNECTED",
+            Event::ClientDisconnected(_) => "__org.chardevd_CLIENT_DISCONNECTED",
         }
     }
 
@@ -164,6 +190,12 @@ impl Event {
             Event::ChardevFault { id, reason } => {
                 Json::object([("id", Json::str(id.clone())), ("reason", Json::str(reason.clone()))])
             }
+            Event::ClientConnected(c) | Event::ClientDisconnected(c) => Json::object([
+                ("id", Json::str(c.id.clone())),
+                ("client", Json::UInt(c.client)),
+                ("address", Json::str(c.address.clone())),
+                ("clients", Json::UInt(c.clients)),
+            ]),
             Event::ExitRequest {
                 chardev,
                 source,

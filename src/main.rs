@@ -63,16 +63,22 @@ fn main() -> ExitCode {
 }
 
 /// Wait for SIGINT or SIGTERM (then send SHUTDOWN, reason `host-signal`,
-/// as QEMU does), or until the system stops by itself (QMP `quit`).
+/// as QEMU does), or until the system stops by itself (QMP `quit`). SIGHUP
+/// reopens every chardev log (logrotate's `create` mode).
 async fn wait_for_signal(handle: &Handle) -> std::io::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut int = signal(SignalKind::interrupt())?;
     let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
     let signo = loop {
         tokio::select! {
             _ = int.recv() => break 2,
             _ = term.recv() => break 15,
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reopening the chardev logs");
+                handle.reopen_logs();
+            }
             _ = tick.tick() => if handle.has_ended() { return Ok(()); },
         }
     };

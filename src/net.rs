@@ -99,6 +99,123 @@ pub struct UnixSocketAddress {
     /// Tight abstract address length.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tight: Option<bool>,
+    /// A listening socket's file mode, octal (`"0660"`); chardevd's
+    /// extension, applied before the socket takes connections.
+    #[serde(default, rename = "__org.chardevd_mode", skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// A listening socket's owner (a user name or number).
+    #[serde(default, rename = "__org.chardevd_owner", skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// A listening socket's group (a group name or number).
+    #[serde(default, rename = "__org.chardevd_group", skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+}
+
+/// `-chardev` and `-qmp` keys of [`UnixAccess`].
+pub const MODE_KEY: &str = "__org.chardevd_mode";
+/// See [`MODE_KEY`].
+pub const OWNER_KEY: &str = "__org.chardevd_owner";
+/// See [`MODE_KEY`].
+pub const GROUP_KEY: &str = "__org.chardevd_group";
+
+/// Who may connect to a unix server: its file's mode, owner and group,
+/// resolved (`__org.chardevd_mode`, `__org.chardevd_owner`,
+/// `__org.chardevd_group`). Applied between bind and listen, so no client
+/// can connect before they hold (a connect meanwhile is refused).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UnixAccess {
+    /// The file mode (permission bits).
+    pub mode: Option<u32>,
+    /// The owner's uid.
+    pub uid: Option<u32>,
+    /// The group's gid.
+    pub gid: Option<u32>,
+}
+
+impl UnixAccess {
+    /// Only the owner may connect (mode 0600).
+    pub const PRIVATE: UnixAccess = UnixAccess {
+        mode: Some(0o600),
+        uid: None,
+        gid: None,
+    };
+
+    /// Resolve an address's options, in their order: mode, owner, group.
+    pub fn of(a: &UnixSocketAddress) -> Result<UnixAccess, BackendError> {
+        Ok(UnixAccess {
+            mode: a.mode.as_deref().map(parse_mode).transpose()?,
+            uid: a
+                .owner
+                .as_deref()
+                .map(|o| lookup_id(o, "/etc/passwd", "owner", "user"))
+                .transpose()?,
+            gid: a
+                .group
+                .as_deref()
+                .map(|g| lookup_id(g, "/etc/group", "group", "group"))
+                .transpose()?,
+        })
+    }
+
+    /// Nothing asked for (the umask and the daemon's ids decide, as in QEMU).
+    pub fn is_default(&self) -> bool {
+        *self == UnixAccess::default()
+    }
+
+    /// Set the owner, group and mode of the socket file at `path`.
+    fn apply(&self, path: &std::ffi::OsStr) -> rustix::io::Result<()> {
+        if self.uid.is_some() || self.gid.is_some() {
+            rustix::fs::chown(
+                path,
+                self.uid.map(rustix::fs::Uid::from_raw),
+                self.gid.map(rustix::fs::Gid::from_raw),
+            )?;
+        }
+        if let Some(mode) = self.mode {
+            rustix::fs::chmod(path, rustix::fs::Mode::from_raw_mode(mode))?;
+        }
+        Ok(())
+    }
+}
+
+/// An octal mode such as `0660` or `660` (at most `07777`).
+pub fn parse_mode(s: &str) -> Result<u32, BackendError> {
+    let bad = || {
+        BackendError::UnixAccess(format!(
+            "Parameter '__org.chardevd_mode' expects an octal mode such as \"0660\", not '{s}'"
+        ))
+    };
+    if s.is_empty() || s.len() > 5 || !s.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+        return Err(bad());
+    }
+    let m = u32::from_str_radix(s, 8).map_err(|_| bad())?;
+    if m > 0o7777 {
+        return Err(bad());
+    }
+    Ok(m)
+}
+
+/// A user or group by number or by name (as `/etc/passwd` or `/etc/group`
+/// lists it).
+fn lookup_id(s: &str, db: &str, key: &str, what: &str) -> Result<u32, BackendError> {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s.parse().map_err(|_| {
+            BackendError::UnixAccess(format!(
+                "Parameter '__org.chardevd_{key}': {what} id '{s}' is out of range"
+            ))
+        });
+    }
+    let table = std::fs::read_to_string(db).unwrap_or_default();
+    table
+        .lines()
+        .find_map(|l| {
+            let mut f = l.split(':');
+            let name = f.next()?;
+            let _password = f.next()?;
+            let id = f.next()?;
+            (name == s).then(|| id.parse().ok()).flatten()
+        })
+        .ok_or_else(|| BackendError::UnixAccess(format!("Parameter '__org.chardevd_{key}': no {what} '{s}'")))
 }
 
 impl UnixSocketAddress {
@@ -433,7 +550,10 @@ pub const BACKLOG: i32 = 1;
 pub async fn listen(addr: &SocketAddressLegacy, fds: &dyn FdSource, backlog: i32) -> Result<Listening, BackendError> {
     match addr {
         SocketAddressLegacy::Inet(a) => listen_inet(a, backlog).await,
-        SocketAddressLegacy::Unix(u) => listen_unix(&UnixName::of(u), backlog).await,
+        SocketAddressLegacy::Unix(u) => {
+            let access = UnixAccess::of(u)?;
+            listen_unix(&UnixName::of(u), access, backlog).await
+        }
         SocketAddressLegacy::Vsock(v) => {
             let (cid, port) = vsock_parse(v)?;
             let fd = vsock_socket().map_err(|e| BackendError::SocketSetup(e.into()))?;
@@ -588,7 +708,13 @@ fn listed_as_listening(table: &str, path: &str) -> bool {
     })
 }
 
-async fn listen_unix(name: &UnixName, backlog: i32) -> Result<Listening, BackendError> {
+/// Listen on a unix socket with `access` (see [`UnixAccess`]).
+pub async fn listen_unix(name: &UnixName, access: UnixAccess, backlog: i32) -> Result<Listening, BackendError> {
+    if name.is_abstract && !access.is_default() {
+        return Err(BackendError::UnixAccess(
+            "an abstract socket has no file: __org.chardevd_mode, _owner and _group need a path".into(),
+        ));
+    }
     let mut name = name.clone();
     if name.path.is_empty() && !name.is_abstract {
         // QEMU makes a fresh path for an empty one.
@@ -623,6 +749,17 @@ async fn listen_unix(name: &UnixName, backlog: i32) -> Result<Listening, Backend
         path: name.path.clone(),
         source: e.into(),
     })?;
+    if !access.is_default() {
+        // Before listen: a client connecting meanwhile is refused, never let in.
+        let os_path = c_path(&name.path).into_owned();
+        if let Err(e) = access.apply(&os_path) {
+            remove_socket_file(std::path::Path::new(&os_path));
+            return Err(BackendError::BindUnix {
+                path: name.path.clone(),
+                source: e.into(),
+            });
+        }
+    }
     rustix::net::listen(&fd, backlog).map_err(|e| BackendError::BindUnix {
         path: name.path.clone(),
         source: e.into(),

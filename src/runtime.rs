@@ -268,6 +268,13 @@ impl Handle {
         self.exec.is_running()
     }
 
+    /// Make every chardev log file open its path again before its next
+    /// write (the daemon does this on SIGHUP, for logrotate's `create`
+    /// mode). Logs of every system in the process are reopened.
+    pub fn reopen_logs(&self) {
+        crate::chardev::logfile::reopen_all();
+    }
+
     /// Whether the system's threads have ended (a system that is stopping
     /// is no longer running, but may still be writing what was queued).
     pub fn has_ended(&self) -> bool {

@@ -38,6 +38,8 @@ pub(crate) struct Traffic {
     pub at_close: AtomicU64,
     /// Input a frontend that drops (rather than stalls) had no room for.
     pub lost: AtomicU64,
+    /// Output the backend took that its log file could not take.
+    pub log_lost: AtomicU64,
 }
 
 /// One chardev's counters at one time.
@@ -63,6 +65,9 @@ pub struct ChardevStats {
     pub write_errors: u64,
     /// Input dropped for a frontend that drops what it has no room for.
     pub dropped_in: u64,
+    /// Output the backend took that the log file could not take (a failed
+    /// write, a full disk, a fifo nobody reads).
+    pub log_dropped: u64,
     /// Ring kinds (`ringbuf`, `memory`): bytes overwritten before anyone
     /// read them.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -83,6 +88,7 @@ impl ChardevStats {
             dropped_at_close: at_close,
             write_errors: get(&t.write_errors),
             dropped_in: get(&t.lost),
+            log_dropped: get(&t.log_lost),
             overwritten,
         }
     }

@@ -56,7 +56,7 @@ fn a_client_that_pipelines_5000_add_remove_pairs_gets_every_reply_over_unix_and_
         qmp: vec![
             QmpAddr::Unix {
                 path: sock.clone(),
-                mode: None,
+                access: Default::default(),
             },
             QmpAddr::Tcp {
                 host: "127.0.0.1".into(),
@@ -142,7 +142,7 @@ fn a_64_mib_base64_read_holds_up_no_other_session() {
     let h = runtime::spawn(Config {
         qmp: vec![QmpAddr::Unix {
             path: sock.clone(),
-            mode: None,
+            access: Default::default(),
         }],
         ..Default::default()
     })

@@ -497,3 +497,86 @@ async fn bad_input_through_the_typed_api_gets_the_errors_qmp_gives() {
     h.quit().await.unwrap();
     h.wait().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_through_the_typed_api_with_history_clients_and_their_events() {
+    use chardevd::backends::{ChardevCommon, ConsoleInput, Socket, SocketConsole};
+    use chardevd::events::{ClientEvent, Event};
+    use futures_util::SinkExt;
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("con.log");
+    let h = runtime::spawn(Config::default()).unwrap();
+    let mut events = h.events(16).await.unwrap();
+    let console = Socket::tcp_server("127.0.0.1", 0).with_console(SocketConsole {
+        max_clients: Some(2),
+        history: Some(4096),
+        input: Some(ConsoleInput::First),
+        client_events: Some(true),
+        ..SocketConsole::default()
+    });
+    let common = ChardevCommon {
+        logfile: Some(log.to_str().unwrap().into()),
+        logtimestamp: Some(true),
+        logsize: Some(64 << 10),
+        logbackups: Some(2),
+        ..ChardevCommon::default()
+    };
+    h.chardev_add("con", ChardevBackend::new(console).with_common(common))
+        .await
+        .unwrap();
+    let fe = h.attach("con").await.unwrap();
+    let (_reader, mut writer, _events) = fe.split();
+    writer.send(Bytes::from_static(b"before anyone\n")).await.unwrap();
+    let port = listening_port(&h, "con").await;
+    let mut a = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut got = [0u8; 14];
+    tokio::time::timeout(Duration::from_secs(5), a.read_exact(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&got, b"before anyone\n", "the history");
+    let ev = tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    match ev.event {
+        Event::ClientConnected(ClientEvent {
+            id, client, clients, ..
+        }) => {
+            assert_eq!((id.as_str(), client, clients), ("con", 1, 1));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let clients = h.query_clients("con").await.unwrap();
+    assert_eq!(clients.len(), 1);
+    assert!(clients[0].writer);
+    assert!(
+        clients[0].address.starts_with("tcp:127.0.0.1:"),
+        "{}",
+        clients[0].address
+    );
+    h.client_disconnect("con", 1).await.unwrap();
+    assert!(matches!(
+        tokio::time::timeout(Duration::from_secs(5), events.recv())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+            .event,
+        Event::ClientDisconnected(ClientEvent {
+            client: 1,
+            clients: 0,
+            ..
+        })
+    ));
+    assert_eq!(
+        h.client_set_writer("con", 7).await.unwrap_err().to_string(),
+        "Chardev 'con' has no client 7"
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.ends_with(" before anyone\n") && text.contains('T'), "{text:?}");
+    h.shutdown();
+    h.join();
+}

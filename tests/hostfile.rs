@@ -431,6 +431,7 @@ async fn logfile_records_frontend_output_and_logappend_keeps_the_old_log() {
     let with_log = |append| ChardevCommon {
         logfile: Some(log.to_str().unwrap().into()),
         logappend: append,
+        ..ChardevCommon::default()
     };
     h.chardev_add("n", ChardevBackend::new(Null {}).with_common(with_log(Some(true))))
         .await

@@ -82,8 +82,7 @@ async fn socat_talks_to_a_server_and_serves_a_client_chardev() {
         server: Some(false),
         ..Socket::new(SocketAddressLegacy::Unix(UnixSocketAddress {
             path: path.to_str().unwrap().into(),
-            is_abstract: None,
-            tight: None,
+            ..Default::default()
         }))
     });
     h.chardev_add("c", c).await.unwrap();

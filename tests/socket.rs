@@ -22,8 +22,7 @@ fn inet(host: &str, port: u16) -> SocketAddressLegacy {
 fn unix(path: &std::path::Path) -> SocketAddressLegacy {
     SocketAddressLegacy::Unix(UnixSocketAddress {
         path: path.to_str().unwrap().into(),
-        is_abstract: None,
-        tight: None,
+        ..Default::default()
     })
 }
 

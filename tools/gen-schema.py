@@ -33,6 +33,27 @@ EVENTS = ['SHUTDOWN', 'VSERPORT_CHANGE', 'DEVICE_DELETED']
 # (src/commands/*.rs, `Command::SCHEMA`), extension events in
 # src/events.rs; the served schema appends them at start-up.
 
+COMMON_MEMBERS = [
+    ('logtimestamp', 'bool'),
+    ('__org.chardevd_logsize', 'int'),
+    ('__org.chardevd_logbackups', 'int'),
+]
+CONSOLE_MEMBERS = [
+    ('__org.chardevd_max-clients', 'int'),
+    ('__org.chardevd_history', 'int'),
+    ('__org.chardevd_client-queue', 'int'),
+    ('__org.chardevd_overflow', '__org.chardevd_ConsoleOverflow'),
+    ('__org.chardevd_overflow-marker', 'bool'),
+    ('__org.chardevd_input', '__org.chardevd_ConsoleInput'),
+    ('__org.chardevd_client-events', 'bool'),
+]
+def enum(name, values):
+    return {'name': name, 'members': [{'name': v} for v in values], 'meta-type': 'enum', 'values': values}
+EXTENSION_ENUMS = [
+    enum('__org.chardevd_ConsoleOverflow', ['block', 'drop', 'disconnect']),
+    enum('__org.chardevd_ConsoleInput', ['all', 'first', 'none']),
+]
+
 def main():
     src = json.load(open(SRC))
     schema = src['query-qmp-schema']
@@ -44,13 +65,33 @@ def main():
     by_name[tag]['values'] = [v for v in by_name[tag]['values'] if v in OBJECT_TYPES]
     if 'members' in by_name[tag]:
         by_name[tag]['members'] = [m for m in by_name[tag]['members'] if m['name'] in OBJECT_TYPES]
-    # Downstream-extension members: a mux's frontend limit.
+    # Downstream-extension members: a mux's frontend limit; a listening
+    # socket's console options (its clients, history, queues, roles,
+    # events); a unix server's mode, owner and group.
     backend = [m for m in by_name[by_name['chardev-add']['arg-type']]['members'] if m['name'] == 'backend'][0]
     union = by_name[backend['type']]
-    for case, name, typ in [('mux', '__org.chardevd_max-frontends', 'int')]:
+    extras = {}
+    for e in EXTENSION_ENUMS:
+        extras[e['name']] = e
+    def data_of(case):
         wrapper = [v for v in union['variants'] if v['case'] == case][0]['type']
-        data = [m for m in by_name[wrapper]['members'] if m['name'] == 'data'][0]['type']
-        by_name[data]['members'].append({'name': name, 'default': None, 'type': typ})
+        return [m for m in by_name[wrapper]['members'] if m['name'] == 'data'][0]['type']
+    for case, name, typ in [('mux', '__org.chardevd_max-frontends', 'int')] + [('socket', n, t) for n, t in CONSOLE_MEMBERS]:
+        by_name[data_of(case)]['members'].append({'name': name, 'default': None, 'type': typ})
+    sock = by_name[data_of('socket')]
+    addr = [m for m in sock['members'] if m['name'] == 'addr'][0]['type']
+    unix_wrapper = [v for v in by_name[addr]['variants'] if v['case'] == 'unix'][0]['type']
+    unix = [m for m in by_name[unix_wrapper]['members'] if m['name'] == 'data'][0]['type']
+    for n in ['__org.chardevd_mode', '__org.chardevd_owner', '__org.chardevd_group']:
+        by_name[unix]['members'].append({'name': n, 'default': None, 'type': 'str'})
+    # Every backend's common options (ChardevCommon, flattened into each
+    # kind's data): QEMU 11.0's logtimestamp, and the log's rotation.
+    for e in schema:
+        ms = e.get('members', [])
+        names = [m.get('name') for m in ms]
+        if e.get('meta-type') == 'object' and 'logappend' in names:
+            i = names.index('logappend') + 1
+            ms[i:i] = [{'name': n, 'default': None, 'type': t} for n, t in COMMON_MEMBERS]
     want = set()
 
     def visit(name):
@@ -67,9 +108,12 @@ def main():
         for v in e.get('variants', []):
             visit(v['type'])
 
+    for e in EXTENSION_ENUMS:
+        by_name[e['name']] = e
+        want.add(e['name'])
     for n in COMMANDS + EVENTS + ['[str]']:
         visit(n)
-    out = [e for e in schema if e['name'] in want]
+    out = [e for e in schema if e['name'] in want] + EXTENSION_ENUMS
     with open(DST, 'w') as f:
         f.write('[\n' + ',\n'.join(json.dumps(e) for e in out) + '\n]\n')
     print(f'{DST}: {len(out)} entities', file=sys.stderr)

@@ -88,6 +88,13 @@ pub enum Control {
     Input(Vec<crate::chardev::input::InputEvent>),
     /// The screen (a vc's).
     Screen(oneshot::Sender<Option<crate::chardev::Screen>>),
+    /// A console's clients.
+    Clients(oneshot::Sender<Option<Vec<crate::chardev::ClientInfo>>>),
+    /// Act on a console's client.
+    ClientOp(
+        crate::chardev::ClientOp,
+        oneshot::Sender<Result<(), crate::chardev::ClientOpError>>,
+    ),
 }
 
 impl Control {
@@ -232,8 +239,8 @@ pub async fn open(
     traffic: Arc<Traffic>,
 ) -> Result<Started, BackendError> {
     let (common, config) = backend.into_parts();
-    let log = match &common.logfile {
-        Some(path) => Some(LogFile::open(path, common.logappend.unwrap_or(false)).await?),
+    let log = match crate::chardev::logfile::LogOptions::of(&common)? {
+        Some(opts) => Some(LogFile::open(opts).await?),
         None => None,
     };
     let opened = config
@@ -417,6 +424,7 @@ impl ChardevActor {
                     p.end.push_break();
                 }
             }
+            Input::Renamed => self.status.set_filename(self.backend.filename()),
             Input::FocusedBreak => {
                 for p in self.focused() {
                     p.end.push_break();
@@ -443,7 +451,10 @@ impl ChardevActor {
                 let n = n.min(chunk.len());
                 bump(&self.status.traffic().written, n as u64);
                 if let Some(log) = &mut self.log {
-                    log.log(&chunk[..n]);
+                    let lost = log.log(&chunk[..n]);
+                    if lost > 0 {
+                        bump(&self.status.traffic().log_lost, lost as u64);
+                    }
                 }
                 self.last_write_error = None;
                 done.complete(n);
@@ -792,6 +803,12 @@ impl ChardevActor {
             Control::Input(events) => self.backend.input(&events),
             Control::Screen(done) => {
                 let _ = done.send(self.backend.screen());
+            }
+            Control::Clients(done) => {
+                let _ = done.send(self.backend.clients());
+            }
+            Control::ClientOp(op, done) => {
+                let _ = done.send(self.backend.client_op(op));
             }
             Control::Yank => {
                 if self.backend.yank() {

@@ -141,6 +141,11 @@ pub(crate) fn later<T: 'static>(f: impl std::future::Future<Output = T> + 'stati
 #[rtype(result = "()")]
 struct Exit(ExitRequest);
 
+/// An event a backend raised.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Emit(Event);
+
 impl Supervisor {
     /// A supervisor with empty tables, starting chardevs on `pool` with
     /// `objects` at hand.
@@ -526,7 +531,9 @@ impl Actor for Supervisor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(1024);
         let me = ctx.address();
+        let me2 = me.clone();
         self.host = Host::new(self.allow_exit, move |req| me.do_send(Exit(req)))
+            .with_events(move |ev| me2.do_send(Emit(ev)))
             .with_escape_char(self.escape_char)
             .with_handshake_timeout(self.limits.handshake_timeout);
     }
@@ -545,6 +552,14 @@ impl Handler<Exit> for Supervisor {
 
     fn handle(&mut self, Exit(req): Exit, ctx: &mut Context<Self>) {
         self.exit(req, ctx);
+    }
+}
+
+impl Handler<Emit> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, Emit(ev): Emit, ctx: &mut Context<Self>) {
+        self.emit(ev, ctx);
     }
 }
 

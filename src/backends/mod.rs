@@ -60,14 +60,17 @@ pub use pipe::Pipe;
 pub use pty::Pty;
 pub use ringbuf::{Memory, Ringbuf};
 pub use serial::Serial;
-pub use socket::Socket;
+pub use socket::console::{ConsoleInput, ConsoleOverflow};
+pub use socket::{Socket, SocketConsole};
 pub use stdio::Stdio;
 pub use testdev::Testdev;
 pub use udp::Udp;
 pub use vc::Vc;
 pub use wctablet::Wctablet;
 
-pub use crate::net::{FdSocketAddress, InetSocketAddress, SocketAddressLegacy, UnixSocketAddress, VsockSocketAddress};
+pub use crate::net::{
+    FdSocketAddress, InetSocketAddress, SocketAddressLegacy, UnixAccess, UnixSocketAddress, VsockSocketAddress,
+};
 
 /// One backend kind.
 pub(crate) struct Kind {
@@ -183,6 +186,22 @@ pub struct ChardevCommon {
     /// Append to the log file instead of truncating it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logappend: Option<bool>,
+    /// Start each log line with its UTC time (QEMU 11.0's option: ISO 8601
+    /// with microseconds, then a space).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logtimestamp: Option<bool>,
+    /// Rotate the log before it would pass this many bytes (chardevd's
+    /// extension; at a line boundary when one is near).
+    #[serde(default, rename = "__org.chardevd_logsize", skip_serializing_if = "Option::is_none")]
+    pub logsize: Option<u64>,
+    /// Rotated logs kept as `PATH.1` (newest) to `PATH.N` (default 5; 0:
+    /// the log starts afresh).
+    #[serde(
+        default,
+        rename = "__org.chardevd_logbackups",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub logbackups: Option<u32>,
 }
 
 /// What a kind needs to open: the chardev's id, a port on each chardev it
@@ -219,6 +238,7 @@ pub(crate) struct Host {
     escape_char: u8,
     handshake_timeout: std::time::Duration,
     exit: Option<std::sync::Arc<dyn Fn(ExitRequest) + Send + Sync>>,
+    events: Option<std::sync::Arc<dyn Fn(crate::events::Event) + Send + Sync>>,
 }
 
 impl Default for Host {
@@ -228,6 +248,7 @@ impl Default for Host {
             escape_char: mux::ESCAPE_CHAR,
             handshake_timeout: crate::limits::Limits::default().handshake_timeout,
             exit: None,
+            events: None,
         }
     }
 }
@@ -247,6 +268,21 @@ impl Host {
             escape_char: mux::ESCAPE_CHAR,
             handshake_timeout: crate::limits::Limits::default().handshake_timeout,
             exit: Some(std::sync::Arc::new(exit)),
+            events: None,
+        }
+    }
+
+    /// The same, handing the events a backend raises (a console's client
+    /// events) to `events`.
+    pub fn with_events(mut self, events: impl Fn(crate::events::Event) + Send + Sync + 'static) -> Host {
+        self.events = Some(std::sync::Arc::new(events));
+        self
+    }
+
+    /// Raise an event (to every QMP session and event stream).
+    pub fn emit(&self, event: crate::events::Event) {
+        if let Some(f) = &self.events {
+            f(event);
         }
     }
 
@@ -452,10 +488,12 @@ impl ChardevBackend {
 
     /// The same, logging frontend output to `path` (truncated unless `append`).
     pub fn with_log(self, path: impl Into<String>, append: bool) -> ChardevBackend {
-        self.with_common(ChardevCommon {
+        let common = ChardevCommon {
             logfile: Some(path.into()),
             logappend: Some(append),
-        })
+            ..self.common.clone()
+        };
+        self.with_common(common)
     }
 
     /// A kind's options and the common ones.
@@ -494,10 +532,9 @@ impl ChardevBackend {
         self.config.conflict(resource)
     }
 
-    /// The log file and whether it is appended to.
-    pub(crate) fn log(&self) -> Option<(String, bool)> {
-        let path = self.common.logfile.clone()?;
-        Some((path, self.common.logappend.unwrap_or(false)))
+    /// How the chardev logs, checked.
+    pub(crate) fn log(&self) -> Result<Option<crate::chardev::logfile::LogOptions>, BackendError> {
+        crate::chardev::logfile::LogOptions::of(&self.common)
     }
 
     /// The parts, to open.

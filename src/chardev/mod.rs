@@ -44,6 +44,55 @@ pub enum Input {
     /// A break raised on this chardev itself (a mux's `C-a b`): it goes to
     /// the focused frontend only, where the kind has a focus.
     FocusedBreak,
+    /// The backend's `filename` changed while it stayed open (a console's
+    /// oldest client went and the next one is now the one shown).
+    Renamed,
+}
+
+/// One client of a console (a listening socket chardev in console mode):
+/// `__org.chardevd_query-clients`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// The client's number on this chardev (from 1, never reused while the
+    /// chardev lives).
+    pub client: u64,
+    /// The peer, as QEMU's `filename` of a connected socket shows it.
+    pub address: String,
+    /// When it connected.
+    pub since: crate::events::Timestamp,
+    /// Bytes it sent that went to the frontend.
+    pub bytes_in: u64,
+    /// Bytes of output written to it.
+    pub bytes_out: u64,
+    /// Bytes of output it lost (its queue overflowed).
+    pub dropped: u64,
+    /// Bytes it sent that were dropped (it may not type).
+    pub dropped_in: u64,
+    /// Bytes of output queued for it now.
+    pub queued: u64,
+    /// Whether what it types reaches the frontend.
+    pub writer: bool,
+}
+
+/// What can be done to one console client over QMP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientOp {
+    /// Cut it off (`__org.chardevd_client-disconnect`).
+    Disconnect(u64),
+    /// Make it the one that types (`__org.chardevd_client-set-writer`,
+    /// with `__org.chardevd_input=first`).
+    SetWriter(u64),
+}
+
+/// Why a [`ClientOp`] failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientOpError {
+    /// The chardev is not a console.
+    NotConsole,
+    /// No such client now.
+    NoClient(u64),
+    /// The console's input rule has no single writer.
+    NoWriterRole(&'static str),
 }
 
 /// Who gets a chardev's data and its own events.
@@ -141,6 +190,16 @@ pub trait Backend: 'static {
     /// Who gets data and the chardev's own events now.
     fn focus(&self) -> Focus {
         Focus::All
+    }
+
+    /// A console's clients (None: the kind is not a console).
+    fn clients(&self) -> Option<Vec<ClientInfo>> {
+        None
+    }
+
+    /// Act on one of a console's clients.
+    fn client_op(&mut self, _op: ClientOp) -> Result<(), ClientOpError> {
+        Err(ClientOpError::NotConsole)
     }
 }
 

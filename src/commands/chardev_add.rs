@@ -78,8 +78,8 @@ pub(super) fn refused(id: String, backend: &ChardevBackend, r: Reject) -> Answer
     );
     let err = reject_error(&id, backend, r);
     match backend.log() {
-        Some((path, append)) if reference => later(async move {
-            match crate::chardev::logfile::LogFile::open(&path, append).await {
+        Ok(Some(opts)) if reference => later(async move {
+            match crate::chardev::logfile::LogFile::open(opts).await {
                 Err(source) => Err(Error::AddFailed { id, source }),
                 Ok(_) => Err(err),
             }

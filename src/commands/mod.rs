@@ -28,6 +28,8 @@ mod chardev_add;
 mod chardev_change;
 mod chardev_remove;
 mod chardev_send_break;
+mod client_disconnect;
+mod client_set_writer;
 mod device_add;
 mod device_del;
 mod input_send_event;
@@ -38,6 +40,7 @@ mod object_del;
 mod port_set_open;
 mod query_chardev;
 mod query_chardev_backends;
+mod query_clients;
 mod query_mice;
 mod query_stats;
 mod query_version;
@@ -55,6 +58,8 @@ pub use chardev_add::ChardevAdd;
 pub use chardev_change::ChardevChange;
 pub use chardev_remove::ChardevRemove;
 pub use chardev_send_break::ChardevSendBreak;
+pub use client_disconnect::ClientDisconnect;
+pub use client_set_writer::ClientSetWriter;
 pub use device_add::DeviceAdd;
 pub use device_del::DeviceDel;
 pub use input_send_event::InputSendEvent;
@@ -65,6 +70,7 @@ pub use object_del::ObjectDel;
 pub use port_set_open::PortSetOpen;
 pub use query_chardev::QueryChardev;
 pub use query_chardev_backends::QueryChardevBackends;
+pub use query_clients::QueryClients;
 pub use query_mice::QueryMice;
 pub use query_stats::QueryStats;
 pub use query_version::{QueryVersion, VersionInfo};
@@ -77,7 +83,7 @@ pub use send_key::SendKey;
 pub use yank::{Yank, YankInstance};
 
 pub use crate::chardev::input::{Axis, Button, InputEvent, MouseInfo};
-pub use crate::chardev::{ChardevInfo, ChardevReturn, Screen};
+pub use crate::chardev::{ChardevInfo, ChardevReturn, ClientInfo, Screen};
 pub use crate::objects::{Endpoint, Format, List as AuthzRules, Policy, Rule as AuthzRule, X509Props};
 pub use crate::stats::{ChardevStats, QmpStats, Stats};
 
@@ -252,6 +258,9 @@ table![
     MonitorAdd,
     MonitorDel,
     QueryStats,
+    QueryClients,
+    ClientDisconnect,
+    ClientSetWriter,
 ];
 
 /// The table line of a command.

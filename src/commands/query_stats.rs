@@ -43,6 +43,7 @@ fn chardev(c: ChardevStats) -> Json {
         ("dropped-at-close", count(c.dropped_at_close)),
         ("write-errors", count(c.write_errors)),
         ("dropped-in", count(c.dropped_in)),
+        ("log-dropped", count(c.log_dropped)),
     ];
     if let Some(o) = c.overwritten {
         members.push(("overwritten", count(o)));
@@ -67,7 +68,7 @@ impl Command for QueryStats {
 {"name": "__org.chardevd_query-stats", "meta-type": "command", "arg-type": "0", "ret-type": "__org.chardevd_Stats"},
 {"name": "__org.chardevd_Stats", "meta-type": "object", "members": [{"name": "chardevs", "type": "[__org.chardevd_ChardevStats]"}, {"name": "qmp", "type": "__org.chardevd_QmpStats"}]},
 {"name": "[__org.chardevd_ChardevStats]", "element-type": "__org.chardevd_ChardevStats", "meta-type": "array"},
-{"name": "__org.chardevd_ChardevStats", "meta-type": "object", "members": [{"name": "label", "type": "str"}, {"name": "bytes-in", "type": "int"}, {"name": "bytes-out", "type": "int"}, {"name": "dropped-out", "type": "int"}, {"name": "dropped-unconnected", "type": "int"}, {"name": "dropped-write-error", "type": "int"}, {"name": "dropped-at-close", "type": "int"}, {"name": "write-errors", "type": "int"}, {"name": "dropped-in", "type": "int"}, {"name": "overwritten", "default": null, "type": "int"}]},
+{"name": "__org.chardevd_ChardevStats", "meta-type": "object", "members": [{"name": "label", "type": "str"}, {"name": "bytes-in", "type": "int"}, {"name": "bytes-out", "type": "int"}, {"name": "dropped-out", "type": "int"}, {"name": "dropped-unconnected", "type": "int"}, {"name": "dropped-write-error", "type": "int"}, {"name": "dropped-at-close", "type": "int"}, {"name": "write-errors", "type": "int"}, {"name": "dropped-in", "type": "int"}, {"name": "log-dropped", "type": "int"}, {"name": "overwritten", "default": null, "type": "int"}]},
 {"name": "__org.chardevd_QmpStats", "meta-type": "object", "members": [{"name": "sessions", "type": "int"}, {"name": "sessions-served", "type": "int"}, {"name": "sessions-refused", "type": "int"}, {"name": "sessions-cut-off", "type": "int"}, {"name": "sessions-hung-up", "type": "int"}, {"name": "events-dropped", "type": "int"}, {"name": "messages-refused", "type": "int"}]}
 ]"#;
 

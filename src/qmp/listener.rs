@@ -10,7 +10,6 @@ use crate::error::{BackendError, Error};
 use crate::net::{self, SocketAddressLegacy};
 use std::io;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -19,12 +18,13 @@ use std::time::Duration;
 /// Where a QMP listener listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QmpAddr {
-    /// A unix socket path; `mode` is applied after bind (None: the umask decides, as in QEMU).
+    /// A unix socket path.
     Unix {
         /// The socket file.
         path: PathBuf,
-        /// Its mode, set after bind (`None`: the umask decides, as in QEMU).
-        mode: Option<u32>,
+        /// Its mode, owner and group, set before it takes connections (the
+        /// default: the umask and the daemon's ids decide, as in QEMU).
+        access: crate::net::UnixAccess,
     },
     /// TCP `host:port`; an empty host means every interface, as in QEMU.
     Tcp {
@@ -41,7 +41,7 @@ impl QmpAddr {
     pub fn unix(path: impl Into<PathBuf>) -> QmpAddr {
         QmpAddr::Unix {
             path: path.into(),
-            mode: Some(0o600),
+            access: crate::net::UnixAccess::PRIVATE,
         }
     }
 
@@ -178,25 +178,27 @@ pub(crate) async fn bind(addr: &QmpAddr, serve: Serve) -> Result<Listener, Error
     };
     let setup = |e: io::Error| fail(BackendError::SocketSetup(e.into()));
     let limits = serve.limits;
-    let legacy = match addr {
-        QmpAddr::Unix { path, .. } => SocketAddressLegacy::unix(path.to_string_lossy()),
-        QmpAddr::Tcp { host, port } => SocketAddressLegacy::inet(host.clone(), *port),
-    };
-    let mut listening = net::listen(&legacy, &net::NoFds, QMP_BACKLOG).await.map_err(fail)?;
+    let mut listening = match addr {
+        QmpAddr::Unix { path, access } => {
+            let name = crate::net::UnixName {
+                path: path.to_string_lossy().into_owned(),
+                is_abstract: false,
+                tight: true,
+            };
+            net::listen_unix(&name, *access, QMP_BACKLOG).await
+        }
+        QmpAddr::Tcp { host, port } => {
+            let legacy = SocketAddressLegacy::inet(host.clone(), *port);
+            net::listen(&legacy, &net::NoFds, QMP_BACKLOG).await
+        }
+    }
+    .map_err(fail)?;
     let Some(fd) = listening.fd.take() else {
         return Err(setup(io::Error::other("no listening socket")));
     };
     let live = Arc::new(AtomicUsize::new(0));
     let (task, bound) = match addr {
-        QmpAddr::Unix { path, mode } => {
-            if let Some(mode) = mode {
-                std::fs::set_permissions(path, std::fs::Permissions::from_mode(*mode)).map_err(|e| {
-                    fail(BackendError::BindUnix {
-                        path: path.display().to_string(),
-                        source: e.into(),
-                    })
-                })?;
-            }
+        QmpAddr::Unix { .. } => {
             let listener =
                 tokio::net::UnixListener::from_std(std::os::unix::net::UnixListener::from(fd)).map_err(setup)?;
             let task = actix_rt::spawn(async move {

@@ -32,6 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub mod client;
+pub mod console;
 pub mod dn;
 pub mod link;
 pub mod server;
@@ -86,9 +87,101 @@ pub struct Socket {
     /// Reconnect delay in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reconnect_ms: Option<i64>,
+    /// Console mode (chardevd's extension; a listening socket only):
+    /// many clients, history, queues, input roles, client events.
+    #[serde(flatten)]
+    pub console: SocketConsole,
     /// Where `fd` addresses come from.
     #[serde(skip)]
     pub fds: Option<Fds>,
+}
+
+/// A listening socket's console options (`__org.chardevd_max-clients`,
+/// ...). Giving any of them puts the socket in console mode
+/// (README, "Console server"); with none it behaves exactly as QEMU's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SocketConsole {
+    /// Clients served at once (1 to 1024; default 1,
+    /// the next one waits in the backlog as in QEMU).
+    #[serde(
+        default,
+        rename = "__org.chardevd_max-clients",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_clients: Option<i64>,
+    /// Bytes of output kept and replayed to each new client (default 0).
+    #[serde(default, rename = "__org.chardevd_history", skip_serializing_if = "Option::is_none")]
+    pub history: Option<i64>,
+    /// Bytes of live output queued per client (default 1 MiB).
+    #[serde(
+        default,
+        rename = "__org.chardevd_client-queue",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub client_queue: Option<i64>,
+    /// What a full client queue does (default `block` with one client,
+    /// `drop` with more).
+    #[serde(default, rename = "__org.chardevd_overflow", skip_serializing_if = "Option::is_none")]
+    pub overflow: Option<console::ConsoleOverflow>,
+    /// A client that lost bytes sees `[chardevd: N bytes lost]` where they
+    /// were (default on).
+    #[serde(
+        default,
+        rename = "__org.chardevd_overflow-marker",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub overflow_marker: Option<bool>,
+    /// Who may type (default `all`).
+    #[serde(default, rename = "__org.chardevd_input", skip_serializing_if = "Option::is_none")]
+    pub input: Option<console::ConsoleInput>,
+    /// Raise `__org.chardevd_CLIENT_CONNECTED` and `_DISCONNECTED` (default off).
+    #[serde(
+        default,
+        rename = "__org.chardevd_client-events",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub client_events: Option<bool>,
+}
+
+impl SocketConsole {
+    /// Whether any console option is given.
+    pub fn is_set(&self) -> bool {
+        *self != SocketConsole::default()
+    }
+
+    /// The options checked, with their defaults.
+    pub fn options(&self) -> Result<console::ConsoleOptions, BackendError> {
+        let max = console::MAX_BUFFER as i64;
+        let ranged = |name: &str, v: Option<i64>, lo: i64, hi: i64, default: i64| match v {
+            Some(n) if n < lo || n > hi => Err(BackendError::Invalid(format!(
+                "__org.chardevd_{name} must be between {lo} and {hi}, not {n}"
+            ))),
+            Some(n) => Ok(n),
+            None => Ok(default),
+        };
+        let max_clients = ranged("max-clients", self.max_clients, 1, i64::from(console::MAX_CLIENTS), 1)?;
+        let history = ranged("history", self.history, 0, max, 0)?;
+        let client_queue = ranged(
+            "client-queue",
+            self.client_queue,
+            1,
+            max,
+            console::DEFAULT_CLIENT_QUEUE as i64,
+        )?;
+        Ok(console::ConsoleOptions {
+            max_clients: max_clients as u32,
+            history: history as usize,
+            client_queue: client_queue as usize,
+            overflow: self.overflow.unwrap_or(if max_clients > 1 {
+                console::ConsoleOverflow::Drop
+            } else {
+                console::ConsoleOverflow::Block
+            }),
+            overflow_marker: self.overflow_marker.unwrap_or(true),
+            input: self.input.unwrap_or(console::ConsoleInput::All),
+            client_events: self.client_events.unwrap_or(false),
+        })
+    }
 }
 
 impl Socket {
@@ -107,8 +200,14 @@ impl Socket {
             websocket: None,
             reconnect: None,
             reconnect_ms: None,
+            console: SocketConsole::default(),
             fds: None,
         }
+    }
+
+    /// The same socket in console mode with these options.
+    pub fn with_console(self, console: SocketConsole) -> Socket {
+        Socket { console, ..self }
     }
 
     /// A server listening on unix socket `path` (not waiting for a client).
@@ -220,6 +319,22 @@ impl Socket {
                 "'reconnect' and 'reconnect-ms' are mutually exclusive",
             ));
         }
+        if self.console.is_set() {
+            if !server {
+                return Err(BackendError::Refused(
+                    "the __org.chardevd_ console options apply to a listening socket only",
+                ));
+            }
+            self.console.options()?;
+        }
+        if let SocketAddressLegacy::Unix(u) = &self.addr {
+            let access = net::UnixAccess::of(u)?;
+            if !server && !access.is_default() {
+                return Err(BackendError::Refused(
+                    "__org.chardevd_mode, _owner and _group apply to a listening socket only",
+                ));
+            }
+        }
         Ok(creds)
     }
 
@@ -320,6 +435,15 @@ impl BackendConfig for Socket {
                     );
                     t.accept_first().await;
                 }
+                if self.console.is_set() {
+                    let opts = self.console.options()?;
+                    return Ok(Opened::closed(console::Console::new(
+                        cx.id.clone(),
+                        t,
+                        opts,
+                        cx.host.clone(),
+                    )));
+                }
                 Ok(Opened::closed(LinkBackend::idle(t)))
             } else {
                 let t = match self.reconnect_delay() {
@@ -370,6 +494,7 @@ fn from_cli(opts: &mut Opts) -> Result<Box<dyn BackendConfig>, String> {
     let tight = opts.take_bool("tight")?;
     let tls_creds = opts.take("tls-creds");
     let tls_authz = opts.take("tls-authz");
+    let console = console_from_cli(opts)?;
     let given = [path.is_some(), host.is_some(), fd.is_some()]
         .iter()
         .filter(|x| **x)
@@ -383,6 +508,9 @@ fn from_cli(opts: &mut Opts) -> Result<Box<dyn BackendConfig>, String> {
             path,
             is_abstract,
             tight,
+            mode: opts.take(net::MODE_KEY),
+            owner: opts.take(net::OWNER_KEY),
+            group: opts.take(net::GROUP_KEY),
         })
     } else if let Some(host) = host {
         let port = port.ok_or("chardev: socket: no port given")?;
@@ -413,6 +541,46 @@ fn from_cli(opts: &mut Opts) -> Result<Box<dyn BackendConfig>, String> {
         websocket,
         reconnect,
         reconnect_ms,
+        console,
         fds: Some(Arc::new(InheritedFds)),
     }))
+}
+
+/// The console options on `-chardev` (sizes take suffixes: `history=64K`).
+fn console_from_cli(opts: &mut Opts) -> Result<SocketConsole, String> {
+    let size = |opts: &mut Opts, key: &str| -> Result<Option<i64>, String> {
+        opts.take(key).map(|v| crate::options::parse_size(key, &v)).transpose()
+    };
+    let number = |opts: &mut Opts, key: &str| -> Result<Option<i64>, String> {
+        opts.take(key)
+            .map(|v| {
+                v.parse::<i64>()
+                    .map_err(|_| format!("Parameter '{key}' expects a number"))
+            })
+            .transpose()
+    };
+    let word = |opts: &mut Opts, key: &str, values: &str| -> Result<Option<String>, String> {
+        match opts.take(key) {
+            Some(v) if values.split('|').any(|w| w == v) => Ok(Some(v)),
+            Some(v) => Err(format!("Parameter '{key}' does not accept value '{v}'")),
+            None => Ok(None),
+        }
+    };
+    Ok(SocketConsole {
+        max_clients: number(opts, console::MAX_CLIENTS_KEY)?,
+        history: size(opts, console::HISTORY_KEY)?,
+        client_queue: size(opts, console::CLIENT_QUEUE_KEY)?,
+        overflow: word(opts, console::OVERFLOW_KEY, "block|drop|disconnect")?.map(|w| match w.as_str() {
+            "block" => console::ConsoleOverflow::Block,
+            "drop" => console::ConsoleOverflow::Drop,
+            _ => console::ConsoleOverflow::Disconnect,
+        }),
+        overflow_marker: opts.take_bool(console::OVERFLOW_MARKER_KEY)?,
+        input: word(opts, console::INPUT_KEY, "all|first|none")?.map(|w| match w.as_str() {
+            "all" => console::ConsoleInput::All,
+            "first" => console::ConsoleInput::First,
+            _ => console::ConsoleInput::None,
+        }),
+        client_events: opts.take_bool(console::CLIENT_EVENTS_KEY)?,
+    })
 }
