@@ -213,6 +213,69 @@ relay "round trip, 1 byte" ops_per_sec relay-ping 1
 relay "round trip, 64 KiB" ops_per_sec relay-ping 65536
 echo
 
+# --- B7: console fan-out ------------------------------------------------------------
+fsecs=20
+[ $profile = release ] || fsecs=$secs
+echo "## B7: console fan-out, a serial line to 64 TCP clients, one of them stopped (SIGSTOP)"
+echo
+echo "A producer writes 4 KiB chunks into a pty as fast as the server takes them; the server reads"
+echo "the pty's slave as its serial line and serves it on TCP to 64 clients: all reading, or 63"
+echo "reading and one client process stopped once connected. The readers share this machine's cores"
+echo "with the server and the producer, so the figures with no stopped client are the ceiling."
+echo "Each run lasts ${fsecs}s, long enough for a stopped client's socket buffers to fill."
+echo "ser2net 4.x: \`max-connections: 64\`, \`chardelay: false\` (its fastest setting here);"
+echo "chardevd: \`-chardev serial\` bridged to a socket with \`__org.chardevd_max-clients=64\` (so"
+echo "\`overflow=drop\`, 1 MiB queues)."
+echo
+echo "| server | stopped clients | producer MB/s | slowest reader kB/s | median reader kB/s | peak RSS kB |"
+echo "|---|---|---|---|---|---|"
+fanout() { # NAME STOPPED then the server's command line (with @TTY@ and @PORT@)
+  local name=$1 stopped=$2 port lp sp hwm out
+  shift 2
+  port=$((20000 + RANDOM % 20000))
+  rm -f "$dir/tty"
+  $load --format kv --seconds "$fsecs" --workload fanout --pty-link "$dir/tty" --connect "tcp:127.0.0.1:$port" \
+    --sessions $((64 - stopped)) --stopped "$stopped" --payload 4096 >"$dir/fan.out" &
+  lp=$!
+  pids+=("$lp")
+  for _ in $(seq 200); do [ -L "$dir/tty" ] && break; sleep 0.05; done
+  local args=()
+  for a in "$@"; do a=${a//@TTY@/$dir/tty}; args+=("${a//@PORT@/$port}"); done
+  "${args[@]}" >"$dir/fan.log" 2>&1 &
+  sp=$!
+  pids+=("$sp")
+  wait "$lp" || { echo "fanout $name failed:" >&2; cat "$dir/fan.log" >&2; }
+  hwm=$(awk '/VmHWM/ {print $2}' /proc/$sp/status 2>/dev/null || echo n/a)
+  stop "$sp"
+  out=$(cat "$dir/fan.out")
+  printf '| %s | %s | %s | %s | %s | %s |\n' "$name" "$stopped" "$(echo "$out" | field mb_per_sec)" \
+    "$(echo "$out" | field reader_min_kb_per_sec)" "$(echo "$out" | field reader_median_kb_per_sec)" "$hwm"
+}
+if command -v ser2net >/dev/null 2>&1; then
+  cat >"$dir/ser2net.yaml" <<'YAML'
+%YAML 1.1
+---
+connection: &fan
+  accepter: tcp,127.0.0.1,PORTNUM
+  connector: serialdev,TTYPATH,115200n81,local
+  options:
+    max-connections: 64
+    chardelay: false
+YAML
+  for st in 0 1; do
+    fanout "ser2net $(ser2net -v 2>&1 | awk '{print $3}')" $st sh -c "sed -e 's|TTYPATH|@TTY@|; s|PORTNUM|@PORT@|' $dir/ser2net.yaml >$dir/s2n.yaml && exec ser2net -n -c $dir/s2n.yaml -P $dir/s2n.pid"
+  done
+else
+  echo "| ser2net | not installed (bash .ci/install-deps) | | | | |"
+fi
+for st in 0 1; do for t in 1 2; do
+  fanout "chardevd --threads $t" $st $bin/chardevd --threads $t -qmp "unix:$dir/fan-qmp.sock,server=on,wait=off" \
+    -chardev "serial,id=tty,path=@TTY@" \
+    -chardev "socket,id=con,host=127.0.0.1,port=@PORT@,server=on,wait=off,__org.chardevd_max-clients=64" \
+    -device bridge,id=b,chardev=tty,peer=con
+done; done
+echo
+
 # --- B5: churn and scale -----------------------------------------------------------
 echo "## B5: chardev churn, scale and memory (fresh processes)"
 echo

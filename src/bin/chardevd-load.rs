@@ -37,6 +37,12 @@
 //!   and count what comes out of `--peer ADDR` (a relay between the two).
 //! - `relay-ping`: PAYLOAD bytes into ADDR, read at the peer, sent back by
 //!   the peer, read again at ADDR: one relay round trip each way.
+//! - `fanout`: a console's fan-out. A pty is made and its slave linked at
+//!   `--pty-link PATH` (the server under test serves that "serial line");
+//!   SESSIONS readers connect to ADDR, plus one more client in a child
+//!   process that is stopped (SIGSTOP) once connected; then PAYLOAD-byte
+//!   writes go into the pty as fast as the server takes them. Figures: the
+//!   producer's rate and each reader's (min, median).
 //!
 //! `--depth` operations are kept in flight per session (1 = sequential).
 //! On a terminal, progress is shown on stderr. The result is a table (default),
@@ -67,6 +73,13 @@ impl Addr {
         }
     }
 
+    fn to_arg(&self) -> String {
+        match self {
+            Addr::Unix(p) => format!("unix:{p}"),
+            Addr::Tcp(t) => format!("tcp:{t}"),
+        }
+    }
+
     fn connect(&self) -> std::io::Result<Conn> {
         Ok(match self {
             Addr::Unix(p) => Conn::Unix(UnixStream::connect(p)?),
@@ -86,6 +99,13 @@ enum Conn {
 }
 
 impl Conn {
+    fn set_timeout(&self, t: Duration) {
+        let _ = match self {
+            Conn::Unix(s) => s.set_read_timeout(Some(t)),
+            Conn::Tcp(s) => s.set_read_timeout(Some(t)),
+        };
+    }
+
     fn try_clone(&self) -> std::io::Result<Conn> {
         Ok(match self {
             Conn::Unix(s) => Conn::Unix(s.try_clone()?),
@@ -128,6 +148,8 @@ struct Opts {
     kind: String,
     pid: Option<u32>,
     format: String,
+    pty_link: Option<String>,
+    stopped: usize,
 }
 
 impl Opts {
@@ -155,6 +177,8 @@ fn parse() -> Result<Opts, String> {
         kind: "null".into(),
         pid: None,
         format: "table".into(),
+        pty_link: None,
+        stopped: 1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -169,6 +193,8 @@ fn parse() -> Result<Opts, String> {
             "--socket" => o.addrs.push(Addr::Unix(v()?)),
             "--connect" => o.addrs.push(Addr::parse(&v()?)),
             "--peer" => o.peer = Some(Addr::parse(&v()?)),
+            "--pty-link" => o.pty_link = Some(v()?),
+            "--stopped" => o.stopped = num(&a, v()?)?,
             "--workload" => o.workload = v()?,
             "--sessions" => o.sessions = num(&a, v()?)?,
             "--seconds" => o.seconds = num(&a, v()?)?,
@@ -178,6 +204,15 @@ fn parse() -> Result<Opts, String> {
             "--kind" => o.kind = v()?,
             "--pid" => o.pid = Some(num(&a, v()?)?),
             "--format" => o.format = v()?,
+            "--sink" => {
+                // fanout's stopped client: connect, say so, read for ever.
+                let mut c = Addr::parse(&v()?).connect().map_err(|e| e.to_string())?;
+                let _ = std::io::stdout().write_all(b"!");
+                let _ = std::io::stdout().flush();
+                let mut buf = vec![0u8; 1 << 16];
+                while matches!(c.read(&mut buf), Ok(n) if n > 0) {}
+                std::process::exit(0);
+            }
             "--echo-server" => {
                 let path = v()?;
                 echo_server(&path).map_err(|e| format!("echo server {path}: {e}"))?;
@@ -203,6 +238,9 @@ fn parse() -> Result<Opts, String> {
     if o.workload.starts_with("relay") && o.peer.is_none() {
         return Err("relay workloads need --peer".into());
     }
+    if o.workload == "fanout" && o.pty_link.is_none() {
+        return Err("fanout needs --pty-link PATH".into());
+    }
     Ok(o)
 }
 
@@ -219,6 +257,7 @@ const WORKLOADS: &[&str] = &[
     "ping",
     "relay-stream",
     "relay-ping",
+    "fanout",
 ];
 
 const HELP: &str = "\
@@ -249,6 +288,9 @@ Byte workloads:
   ping          PAYLOAD bytes out and back (against --echo-server: the raw floor)
   relay-stream  PAYLOAD-byte chunks into ADDR, counted out of --peer ADDR
   relay-ping    PAYLOAD bytes into ADDR, back from --peer, read again at ADDR
+  fanout        PAYLOAD-byte writes into a pty linked at --pty-link PATH, read
+                by SESSIONS clients of ADDR while --stopped N more (default 1)
+                are stopped
 
 --depth D keeps D operations in flight per session (1: sequential).
 Results: ops, ops/s, MB/s, latency p50/p99/max in µs, and with --pid the
@@ -679,6 +721,126 @@ fn run_relay_ping(o: &Opts, stop: &AtomicBool, progress: &AtomicU64, start: &dyn
     })
 }
 
+/// `fanout`: see the module's doc.
+fn run_fanout(o: &Opts, stop: &AtomicBool, progress: &AtomicU64, start: &dyn Fn()) -> std::io::Result<Tally> {
+    use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY)?;
+    grantpt(&master)?;
+    unlockpt(&master)?;
+    let slave = ptsname(&master, Vec::new())?
+        .into_string()
+        .map_err(std::io::Error::other)?;
+    // Raw, no echo, on the slave (the server sets its own mode too).
+    let s = std::fs::OpenOptions::new().read(true).write(true).open(&slave)?;
+    let mut tio = rustix::termios::tcgetattr(&s)?;
+    tio.make_raw();
+    rustix::termios::tcsetattr(&s, rustix::termios::OptionalActions::Now, &tio)?;
+    let link = o.pty_link.clone().expect("checked in parse");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&slave, &link)?;
+    let connect = |addr: &Addr| -> std::io::Result<Conn> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match addr.connect() {
+                Ok(c) => return Ok(c),
+                Err(e) if Instant::now() > deadline => return Err(e),
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    };
+    let readers: Vec<Conn> = (0..o.sessions)
+        .map(|_| connect(&o.addrs[0]))
+        .collect::<Result<_, _>>()?;
+    // The stopped clients: child processes that connect and read, stopped.
+    let mut children = Vec::new();
+    for _ in 0..o.stopped {
+        let mut child = std::process::Command::new(std::env::current_exe()?)
+            .args(["--sink", &o.addrs[0].to_arg()])
+            .stdout(std::process::Stdio::piped())
+            .spawn()?;
+        let mut ready = [0u8; 1];
+        child.stdout.as_mut().expect("piped").read_exact(&mut ready)?;
+        let _ = std::process::Command::new("kill")
+            .args(["-STOP", &child.id().to_string()])
+            .status();
+        children.push(child);
+    }
+    drop(s);
+    std::thread::sleep(Duration::from_millis(500));
+    let counts: Arc<Vec<AtomicU64>> = Arc::new((0..readers.len()).map(|_| AtomicU64::new(0)).collect());
+    let done = Arc::new(AtomicBool::new(false));
+    let reader_threads: Vec<_> = readers
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut c)| {
+            let (counts, done) = (counts.clone(), done.clone());
+            std::thread::spawn(move || {
+                c.set_timeout(Duration::from_millis(200));
+                let mut buf = vec![0u8; 1 << 16];
+                while !done.load(Ordering::Relaxed) {
+                    match c.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            counts[i].fetch_add(n as u64, Ordering::Relaxed);
+                        }
+                        Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                        }
+                        Err(_) => break,
+                    }
+                }
+            })
+        })
+        .collect();
+    start();
+    let t0 = Instant::now();
+    let chunk = vec![b'f'; o.payload().max(1)];
+    let mut t = Tally::default();
+    let mut off = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let fds = &mut [rustix::event::PollFd::new(&master, rustix::event::PollFlags::OUT)];
+        let timeout = rustix::event::Timespec {
+            tv_sec: 0,
+            tv_nsec: 100_000_000,
+        };
+        if rustix::event::poll(fds, Some(&timeout)).unwrap_or(0) == 0 {
+            continue;
+        }
+        match rustix::io::write(&master, &chunk[off..]) {
+            Ok(n) => {
+                t.bytes += n as u64;
+                progress.fetch_add(n as u64, Ordering::Relaxed);
+                off = (off + n) % chunk.len();
+            }
+            Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let mut rates: Vec<f64> = counts
+        .iter()
+        .map(|c| c.load(Ordering::Relaxed) as f64 / secs / 1e6)
+        .collect();
+    done.store(true, Ordering::Relaxed);
+    for r in reader_threads {
+        let _ = r.join();
+    }
+    for mut child in children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let _ = std::fs::remove_file(&link);
+    rates.sort_by(|a, b| a.total_cmp(b));
+    let median = rates.get(rates.len() / 2).copied().unwrap_or(0.0);
+    t.extra.push((
+        "reader_min_kb_per_sec".into(),
+        rates.first().copied().unwrap_or(0.0) * 1e3,
+    ));
+    t.extra.push(("reader_median_kb_per_sec".into(), median * 1e3));
+    t.ops = t.bytes / o.payload().max(1) as u64;
+    t.end = Some(Instant::now());
+    Ok(t)
+}
+
 /// `idle`: SESSIONS negotiated sessions that send nothing.
 fn run_idle(o: &Opts) -> std::io::Result<Tally> {
     let before = rss_kb(o.pid);
@@ -772,7 +934,7 @@ fn main() {
     }
     let stop = Arc::new(AtomicBool::new(false));
     let progress = Arc::new(AtomicU64::new(0));
-    let single = o.workload.starts_with("relay");
+    let single = o.workload.starts_with("relay") || o.workload == "fanout";
     let workers = if single { 1 } else { o.sessions };
     let driver = o.workload == "events";
     // Every worker (and the main thread) waits here until set-up is done.
@@ -791,6 +953,7 @@ fn main() {
                     "ping" => run_ping(&o, i, &stop, &progress, &gate),
                     "relay-stream" => run_relay_stream(&o, &stop, &progress, &gate),
                     "relay-ping" => run_relay_ping(&o, &stop, &progress, &gate),
+                    "fanout" => run_fanout(&o, &stop, &progress, &gate),
                     _ => run_qmp(&o, i, &stop, &progress, &gate),
                 };
                 let r = r.map(|mut t| {

@@ -180,10 +180,17 @@ impl Client {
     /// Queue `data` and write what the peer takes now; past the bound drop
     /// the oldest bytes. Returns false if the client must be cut off
     /// (`disconnect`, or a failed write).
-    fn enqueue(&mut self, cx: &mut Context<'_>, data: &Bytes, overflow: ConsoleOverflow, marker: bool) -> bool {
+    fn enqueue(
+        &mut self,
+        cx: &mut Context<'_>,
+        data: &Bytes,
+        overflow: ConsoleOverflow,
+        marker: bool,
+        write: bool,
+    ) -> bool {
         self.queue.push_back(data.clone());
         self.queued += data.len();
-        if self.flush(cx).is_err() {
+        if write && self.flush(cx).is_err() {
             return false;
         }
         if self.queued <= self.cap {
@@ -271,6 +278,8 @@ pub struct Console {
     writer: Option<u64>,
     /// Where the next input read starts (fair turns).
     cursor: usize,
+    /// Where the next pass of writes starts (fair turns).
+    turn: usize,
     /// What to report next.
     pending: VecDeque<Input>,
     buf: Vec<u8>,
@@ -301,6 +310,7 @@ impl Console {
             next_no: 1,
             writer: None,
             cursor: 0,
+            turn: 0,
             pending: VecDeque::new(),
             buf: Vec::new(),
         }
@@ -396,12 +406,27 @@ impl Console {
     /// Write to every client; those whose writes fail go.
     fn flush_all(&mut self, cx: &mut Context<'_>) {
         let mut gone = Vec::new();
-        for (i, c) in self.clients.iter_mut().enumerate() {
-            if c.flush(cx).is_err() {
+        for i in self.turns() {
+            if !tokio::task::coop::has_budget_remaining() {
+                // The task's I/O budget for this poll is spent (the task is
+                // polled again at once): the next pass starts here.
+                self.turn = i;
+                break;
+            }
+            if self.clients[i].flush(cx).is_err() {
                 gone.push(i);
             }
         }
         self.remove(gone, "write failed");
+    }
+
+    /// The clients in this pass's order: from where the last pass ran out
+    /// of the task's I/O budget (a fixed order would starve the same
+    /// clients every time, and make them drop what they could have read).
+    fn turns(&self) -> impl Iterator<Item = usize> {
+        let n = self.clients.len();
+        let start = if n == 0 { 0 } else { self.turn % n };
+        (0..n).map(move |k| (start + k) % n)
     }
 
     /// Take new clients while there is room for them.
@@ -524,12 +549,18 @@ impl Backend for Console {
         let chunk = Bytes::copy_from_slice(&data[..take]);
         self.history.push(&chunk);
         let (overflow, marker) = (self.opts.overflow, self.opts.overflow_marker);
-        let cut: Vec<usize> = self
-            .clients
-            .iter_mut()
-            .enumerate()
-            .filter_map(|(i, c)| (!c.enqueue(cx, &chunk, overflow, marker)).then_some(i))
-            .collect();
+        let order: Vec<usize> = self.turns().collect();
+        let mut cut = Vec::new();
+        let mut spent = false;
+        for i in order {
+            if !spent && !tokio::task::coop::has_budget_remaining() {
+                spent = true;
+                self.turn = i;
+            }
+            if !self.clients[i].enqueue(cx, &chunk, overflow, marker, !spent) {
+                cut.push(i);
+            }
+        }
         self.remove(cut, "its queue overflowed or a write failed");
         Poll::Ready(Output::Written(take))
     }

@@ -423,8 +423,15 @@ impl BackendConfig for Socket {
                 }),
             });
             if server {
-                let listening = net::listen(&self.addr, &*fds, net::BACKLOG).await?;
-                let mut t = server::Server::new(listening, setup)?;
+                // A console takes its clients as fast as they come: its
+                // backlog holds as many as it serves (QEMU's is 1).
+                let console = match self.console.is_set() {
+                    true => Some(self.console.options()?),
+                    false => None,
+                };
+                let backlog = console.as_ref().map_or(net::BACKLOG, |c| c.max_clients as i32);
+                let listening = net::listen(&self.addr, &*fds, backlog).await?;
+                let mut t = server::Server::new(listening, setup)?.with_backlog(backlog);
                 if self.wait == Some(true) {
                     // QEMU's info line; the daemon prints it whatever the log level.
                     tracing::info!(
@@ -435,8 +442,7 @@ impl BackendConfig for Socket {
                     );
                     t.accept_first().await;
                 }
-                if self.console.is_set() {
-                    let opts = self.console.options()?;
+                if let Some(opts) = console {
                     return Ok(Opened::closed(console::Console::new(
                         cx.id.clone(),
                         t,

@@ -27,6 +27,8 @@ pub struct Server {
     /// Lent for a `chardev-change` to the same address: the socket file to
     /// bind again and whether the old one was IPv6 only.
     released: Option<(Option<String>, bool)>,
+    /// The listen backlog (to listen again with).
+    backlog: i32,
 }
 
 impl std::fmt::Debug for Server {
@@ -49,7 +51,14 @@ impl Server {
             handshake: None,
             backoff: None,
             released: None,
+            backlog: net::BACKLOG,
         })
+    }
+
+    /// The backlog the socket listens with (to listen again the same way).
+    pub fn with_backlog(mut self, backlog: i32) -> Server {
+        self.backlog = backlog;
+        self
     }
 
     /// `wait=on`: accept the first client now (its handshakes go on in the
@@ -151,7 +160,7 @@ impl Transport for Server {
             return;
         };
         let local = self.listening.local.describe(self.setup.proto, true);
-        match net::relisten(&self.listening.local, v6only, net::BACKLOG).and_then(FdIo::new) {
+        match net::relisten(&self.listening.local, v6only, self.backlog).and_then(FdIo::new) {
             Ok(io) => {
                 self.io = Some(io);
                 self.listening.unlink = unlink;
