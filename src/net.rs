@@ -990,7 +990,7 @@ async fn vsock_connect(fd: OwnedFd, cid: u32, port: u32) -> Result<OwnedFd, OsEr
 /// Accept one client on a listening socket served by the reactor.
 pub fn poll_accept(io: &FdIo, cx: &mut std::task::Context<'_>) -> Poll<io::Result<OwnedFd>> {
     match io {
-        FdIo::Poll(afd) => loop {
+        FdIo::Poll(afd, _) => loop {
             let mut guard = std::task::ready!(afd.poll_read_ready(cx))?;
             match guard.try_io(|fd| {
                 rustix::net::accept_with(fd.get_ref().as_fd(), SocketFlags::CLOEXEC | SocketFlags::NONBLOCK)

@@ -74,8 +74,8 @@ pub async fn open_path(path: &str, flags: OFlags) -> Result<OwnedFd, BackendErro
 #[derive(Debug)]
 pub enum FdIo {
     /// Pollable (fifo, tty, pty, socket), non-blocking; shared when one
-    /// descriptor serves both directions.
-    Poll(Rc<AsyncFd<OwnedFd>>),
+    /// descriptor serves both directions; whether it is a byte stream.
+    Poll(Rc<AsyncFd<OwnedFd>>, bool),
     /// A regular file or an unpollable device; a write is reported once
     /// the blocking pool did it (so its error is its own, not the next
     /// write's).
@@ -92,12 +92,20 @@ impl FdIo {
         if matches!(kind, FileType::RegularFile | FileType::BlockDevice) {
             return Ok(FdIo::File(tokio::fs::File::from_std(std::fs::File::from(fd)), None));
         }
+        // A byte stream (a stream socket, a fifo, a tty): a short read
+        // means it is drained (a datagram socket reads one datagram).
+        let stream = match kind {
+            FileType::Socket => {
+                rustix::net::sockopt::socket_type(&fd).is_ok_and(|t| t == rustix::net::SocketType::STREAM)
+            }
+            _ => true,
+        };
         let flags = rustix::fs::fcntl_getfl(&fd)?;
         rustix::fs::fcntl_setfl(&fd, flags | OFlags::NONBLOCK)?;
         // SAFETY: `fd` is an OwnedFd moved into the AsyncFd: it stays open and
         // refers to the same file description until the AsyncFd is dropped.
         match unsafe { AsyncFd::register(fd) } {
-            Ok(afd) => Ok(FdIo::Poll(Rc::new(afd))),
+            Ok(afd) => Ok(FdIo::Poll(Rc::new(afd), stream)),
             Err(e) => {
                 let (fd, err) = e.into_parts();
                 if err.raw_os_error() != Some(rustix::io::Errno::PERM.raw_os_error()) {
@@ -113,20 +121,20 @@ impl FdIo {
     /// ways).
     pub fn share(&self) -> Option<FdIo> {
         match self {
-            FdIo::Poll(a) => Some(FdIo::Poll(a.clone())),
+            FdIo::Poll(a, s) => Some(FdIo::Poll(a.clone(), *s)),
             FdIo::File(..) => None,
         }
     }
 
     /// True when served by the reactor (not the blocking pool).
     pub fn is_pollable(&self) -> bool {
-        matches!(self, FdIo::Poll(_))
+        matches!(self, FdIo::Poll(..))
     }
 
     /// The descriptor (for ioctls).
     pub fn as_fd(&self) -> BorrowedFd<'_> {
         match self {
-            FdIo::Poll(a) => a.get_ref().as_fd(),
+            FdIo::Poll(a, _) => a.get_ref().as_fd(),
             FdIo::File(f, _) => f.as_fd(),
         }
     }
@@ -134,12 +142,32 @@ impl FdIo {
     /// Read some bytes (none filled = end of file).
     pub fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         match self {
-            FdIo::Poll(afd) => loop {
+            FdIo::Poll(afd, stream) => loop {
                 let mut guard = ready!(afd.poll_read_ready(cx))?;
-                let unfilled = buf.initialize_unfilled();
-                match guard.try_io(|fd| rustix::io::read(fd.get_ref(), &mut *unfilled).map_err(io::Error::from)) {
+                let asked = buf.remaining();
+                // Read into the unfilled part as it is: zeroing 64 KiB
+                // before every read cost more than the read's own copy.
+                // SAFETY: `read` only writes bytes into the slice (it never
+                // de-initializes any), and only the `n` bytes it wrote are
+                // then marked initialized.
+                let unfilled = unsafe { buf.unfilled_mut() };
+                let read = guard.try_io(|fd| {
+                    rustix::io::read(fd.get_ref(), &mut *unfilled)
+                        .map(|(done, _)| done.len())
+                        .map_err(io::Error::from)
+                });
+                match read {
                     Ok(Ok(n)) => {
+                        // SAFETY: `read` wrote these `n` bytes.
+                        unsafe { buf.assume_init(n) };
                         buf.advance(n);
+                        if *stream && n > 0 && n < asked {
+                            // A short read of a byte stream drained it: wait
+                            // for the next edge instead of reading again for
+                            // an EAGAIN (as tokio's own TcpStream does). Data
+                            // that came meanwhile keeps the readiness.
+                            guard.clear_ready();
+                        }
                         return Poll::Ready(Ok(()));
                     }
                     Ok(Err(e)) => return Poll::Ready(Err(e)),
@@ -153,7 +181,7 @@ impl FdIo {
     /// Write some of `data`.
     pub fn poll_write(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         match self {
-            FdIo::Poll(afd) => loop {
+            FdIo::Poll(afd, _) => loop {
                 let mut guard = ready!(afd.poll_write_ready(cx))?;
                 match guard.try_io(|fd| rustix::io::write(fd.get_ref(), data).map_err(io::Error::from)) {
                     Ok(r) => return Poll::Ready(r),
@@ -175,7 +203,7 @@ impl FdIo {
     /// Finish writes still in the blocking pool.
     pub fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self {
-            FdIo::Poll(_) => Poll::Ready(Ok(())),
+            FdIo::Poll(..) => Poll::Ready(Ok(())),
             // A write in flight is finished (and its result taken) by the
             // `poll_write` it belongs to.
             FdIo::File(_, Some(_)) => Poll::Ready(Ok(())),

@@ -15,7 +15,7 @@
 //! for, and decides what becomes of output while no link is up.
 use super::{Backend, CharIoctl, Input, Output, READ_CHUNK};
 use crate::error::Error;
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -200,7 +200,7 @@ pub struct LinkBackend<T> {
     done: bool,
     /// Drop the link at the next poll (yanked, or a lingering link's write failed).
     drop_link: bool,
-    buf: Vec<u8>,
+    buf: BytesMut,
 }
 
 impl<T: Transport> LinkBackend<T> {
@@ -226,7 +226,7 @@ impl<T: Transport> LinkBackend<T> {
             up: None,
             done: false,
             drop_link: false,
-            buf: Vec::new(),
+            buf: BytesMut::new(),
         }
     }
 
@@ -318,31 +318,29 @@ impl<T: Transport> Backend for LinkBackend<T> {
             if up.linger.is_some() {
                 return Poll::Pending;
             }
-            if up.conn.link.poll_hangup(cx).is_ready() {
-                if !self.start_linger() {
-                    self.drop_link = true;
-                }
-                continue;
-            }
             if let Some(ev) = up.conn.link.take_event() {
                 return Poll::Ready(ev);
             }
             if !up.reading || room == 0 {
+                // Not reading now: watch for the peer going away without
+                // reading (a read would see it by itself, so no peek then).
+                if up.conn.link.poll_hangup(cx).is_ready() {
+                    if !self.start_linger() {
+                        self.drop_link = true;
+                    }
+                    continue;
+                }
                 return Poll::Pending;
             }
             let want = room.min(READ_CHUNK);
-            if self.buf.len() < want {
-                self.buf.resize(want, 0);
-            }
-            let mut rb = ReadBuf::new(&mut self.buf[..want]);
-            match up.conn.link.poll_read(cx, &mut rb) {
+            match read_into(&mut *up.conn.link, cx, &mut self.buf, want) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(Ok(())) if !rb.filled().is_empty() => {
+                Poll::Ready(Ok(data)) if !data.is_empty() => {
                     up.last_input = Some(tokio::time::Instant::now());
-                    return Poll::Ready(Input::Data(Bytes::copy_from_slice(rb.filled())));
+                    return Poll::Ready(Input::Data(data));
                 }
-                Poll::Ready(Ok(())) if self.behaviour.datagrams => continue,
-                Poll::Ready(Ok(())) => {
+                Poll::Ready(Ok(_)) if self.behaviour.datagrams => continue,
+                Poll::Ready(Ok(_)) => {
                     tracing::debug!("input reached its end");
                     if let Some(ev) = self.ended(true) {
                         return Poll::Ready(ev);
@@ -431,6 +429,35 @@ impl<T: Transport> Backend for LinkBackend<T> {
             self.drop_link = true;
         }
         true
+    }
+}
+
+/// A link as an `AsyncRead` (to read straight into a `BytesMut`).
+struct AsRead<'a>(&'a mut dyn Link);
+
+impl AsyncRead for AsRead<'_> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        self.0.poll_read(cx, buf)
+    }
+}
+
+/// Read at most `want` bytes from `link` into `buf`'s spare room and hand
+/// them out without a copy. `buf` takes back its memory once every chunk
+/// handed out is dropped (the chunk was written on), so a steady stream
+/// neither copies nor allocates.
+pub(crate) fn read_into(
+    link: &mut dyn Link,
+    cx: &mut Context<'_>,
+    buf: &mut BytesMut,
+    want: usize,
+) -> Poll<io::Result<Bytes>> {
+    buf.clear();
+    buf.reserve(want);
+    let mut limited = (&mut *buf).limit(want);
+    match tokio_util::io::poll_read_buf(Pin::new(&mut AsRead(link)), cx, &mut limited) {
+        Poll::Ready(Ok(_)) => Poll::Ready(Ok(buf.split().freeze())),
+        Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+        Poll::Pending => Poll::Pending,
     }
 }
 

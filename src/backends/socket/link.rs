@@ -92,7 +92,7 @@ impl AsyncWrite for SockIo {
 /// readiness (left by a handshake that read exactly its request) is
 /// cleared so the next hang-up wakes the task.
 fn peer_gone(raw: &FdIo, cx: &mut Context<'_>) -> bool {
-    let FdIo::Poll(afd) = raw else {
+    let FdIo::Poll(afd, _) = raw else {
         return false;
     };
     loop {
