@@ -41,9 +41,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
         None => {
-            for bound in handle.listeners() {
-                print_out(&format!("chardevd: QMP listening on {bound}\n"));
-            }
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
             match rt.map(|rt| rt.block_on(wait_for_signal(&handle))) {
                 Ok(Ok(())) => {}
@@ -70,6 +67,11 @@ async fn wait_for_signal(handle: &Handle) -> std::io::Result<()> {
     let mut int = signal(SignalKind::interrupt())?;
     let mut term = signal(SignalKind::terminate())?;
     let mut hup = signal(SignalKind::hangup())?;
+    // Only now, with the handlers in place, say where QMP listens: a client
+    // (or a test) that signals the daemon once it sees the line is handled.
+    for bound in handle.listeners() {
+        print_out(&format!("chardevd: QMP listening on {bound}\n"));
+    }
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
     let signo = loop {
         tokio::select! {
