@@ -224,7 +224,9 @@ async fn openssl_s_client_gets_in_with_an_allowed_certificate_only() {
     assert!(
         !String::from_utf8_lossy(&refused.stdout).contains("hello tls")
             && said.contains("depth=0 C = GB, O = Chardevd Server, CN = localhost")
-            && said.contains("unexpected eof while reading")
+            // The close is an end of stream, or a reset when the client's
+            // first bytes were still unread when the server closed.
+            && (said.contains("unexpected eof while reading") || said.contains("errno=104"))
             && !said.contains("alert"),
         "tls-authz refuses C=FR,O=Other Org,CN=intruder after the handshake: {refused:?}"
     );
