@@ -24,22 +24,6 @@ use std::time::{Duration, Instant};
 /// Bytes per round of a stream (then both ends reconnect).
 const ROUND: usize = 16 << 20;
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-fn fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0)
-}
-
 /// Printable ASCII (no telnet IAC, no CR), position-dependent.
 fn pattern(n: usize, seed: u64) -> Vec<u8> {
     (0..n as u64)

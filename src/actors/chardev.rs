@@ -239,7 +239,7 @@ pub async fn open(
     traffic: Arc<Traffic>,
 ) -> Result<Started, BackendError> {
     let (common, config) = backend.into_parts();
-    let log = match crate::chardev::logfile::LogOptions::of(&common)? {
+    let log = match common.log_options()? {
         Some(opts) => Some(LogFile::open(opts).await?),
         None => None,
     };

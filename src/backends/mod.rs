@@ -204,6 +204,34 @@ pub struct ChardevCommon {
     pub logbackups: Option<u32>,
 }
 
+impl ChardevCommon {
+    /// The log options, checked; `None` without a `logfile` (QEMU ignores
+    /// `logtimestamp` then, and so do the others).
+    pub(crate) fn log_options(&self) -> Result<Option<crate::chardev::logfile::LogOptions>, BackendError> {
+        use crate::chardev::logfile::{LogOptions, DEFAULT_BACKUPS, MAX_BACKUPS, MIN_LOG_SIZE};
+        let Some(path) = self.logfile.clone() else {
+            return Ok(None);
+        };
+        if let Some(n) = self.logsize.filter(|n| *n < MIN_LOG_SIZE) {
+            return Err(BackendError::Invalid(format!(
+                "__org.chardevd_logsize must be at least {MIN_LOG_SIZE} bytes, not {n}"
+            )));
+        }
+        if let Some(n) = self.logbackups.filter(|n| *n > MAX_BACKUPS) {
+            return Err(BackendError::Invalid(format!(
+                "__org.chardevd_logbackups must be at most {MAX_BACKUPS}, not {n}"
+            )));
+        }
+        Ok(Some(LogOptions {
+            path,
+            append: self.logappend.unwrap_or(false),
+            timestamp: self.logtimestamp.unwrap_or(false),
+            max_size: self.logsize,
+            backups: self.logbackups.unwrap_or(DEFAULT_BACKUPS),
+        }))
+    }
+}
+
 /// What a kind needs to open: the chardev's id, a port on each chardev it
 /// references (a mux's base, a hub's inputs), in order, the system's
 /// objects (TLS credentials, authorization lists) and what it may ask of
@@ -534,7 +562,7 @@ impl ChardevBackend {
 
     /// How the chardev logs, checked.
     pub(crate) fn log(&self) -> Result<Option<crate::chardev::logfile::LogOptions>, BackendError> {
-        crate::chardev::logfile::LogOptions::of(&self.common)
+        self.common.log_options()
     }
 
     /// The parts, to open.

@@ -60,33 +60,6 @@ pub struct LogOptions {
     pub backups: u32,
 }
 
-impl LogOptions {
-    /// The log options of `common`, checked; `None` without a `logfile`
-    /// (QEMU ignores `logtimestamp` then, and so do the others).
-    pub fn of(common: &crate::backends::ChardevCommon) -> Result<Option<LogOptions>, BackendError> {
-        let Some(path) = common.logfile.clone() else {
-            return Ok(None);
-        };
-        if let Some(n) = common.logsize.filter(|n| *n < MIN_LOG_SIZE) {
-            return Err(BackendError::Invalid(format!(
-                "__org.chardevd_logsize must be at least {MIN_LOG_SIZE} bytes, not {n}"
-            )));
-        }
-        if let Some(n) = common.logbackups.filter(|n| *n > MAX_BACKUPS) {
-            return Err(BackendError::Invalid(format!(
-                "__org.chardevd_logbackups must be at most {MAX_BACKUPS}, not {n}"
-            )));
-        }
-        Ok(Some(LogOptions {
-            path,
-            append: common.logappend.unwrap_or(false),
-            timestamp: common.logtimestamp.unwrap_or(false),
-            max_size: common.logsize,
-            backups: common.logbackups.unwrap_or(DEFAULT_BACKUPS),
-        }))
-    }
-}
-
 /// An open log file.
 #[derive(Debug)]
 pub struct LogFile {

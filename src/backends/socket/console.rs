@@ -25,15 +25,14 @@
 //!   second client waits).
 use super::server::Server;
 use crate::backends::Host;
-use crate::chardev::transport::{Connection, Link, Transport};
+use crate::chardev::transport::{read_into, Connection, Link, Transport};
 use crate::chardev::{Backend, ClientInfo, ClientOp, ClientOpError, Input, Output, READ_CHUNK};
 use crate::events::{ClientEvent, Event, Timestamp};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::io;
 use std::task::{Context, Poll};
-use tokio::io::ReadBuf;
 
 /// `-chardev` keys (and QMP members) of the console options.
 pub const MAX_CLIENTS_KEY: &str = "__org.chardevd_max-clients";
@@ -282,7 +281,7 @@ pub struct Console {
     turn: usize,
     /// What to report next.
     pending: VecDeque<Input>,
-    buf: Vec<u8>,
+    buf: BytesMut,
 }
 
 impl std::fmt::Debug for Console {
@@ -312,7 +311,7 @@ impl Console {
             cursor: 0,
             turn: 0,
             pending: VecDeque::new(),
-            buf: Vec::new(),
+            buf: BytesMut::new(),
         }
     }
 
@@ -462,23 +461,20 @@ impl Console {
                 }
                 continue;
             }
-            if self.buf.len() < want {
-                self.buf.resize(want, 0);
-            }
+            let mut drained = false;
             for _ in 0..WATCHER_READS {
-                let mut rb = ReadBuf::new(&mut self.buf[..want]);
-                match c.link.poll_read(cx, &mut rb) {
-                    Poll::Ready(Ok(())) if rb.filled().is_empty() => {
+                match read_into(&mut *c.link, cx, &mut self.buf, want) {
+                    Poll::Ready(Ok(data)) if data.is_empty() => {
                         gone.push(i);
                         break;
                     }
-                    Poll::Ready(Ok(())) if typer => {
-                        c.bytes_in += rb.filled().len() as u64;
-                        got = Some((i, Input::Data(Bytes::copy_from_slice(rb.filled()))));
+                    Poll::Ready(Ok(data)) if typer => {
+                        c.bytes_in += data.len() as u64;
+                        got = Some((i, Input::Data(data)));
                         break;
                     }
-                    Poll::Ready(Ok(())) => {
-                        c.dropped_in += rb.filled().len() as u64;
+                    Poll::Ready(Ok(data)) => {
+                        c.dropped_in += data.len() as u64;
                         continue;
                     }
                     Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -486,13 +482,16 @@ impl Console {
                         gone.push(i);
                         break;
                     }
-                    Poll::Pending => break,
+                    Poll::Pending => {
+                        drained = true;
+                        break;
+                    }
                 }
             }
             if got.is_some() {
                 break;
             }
-            if !typer && !gone.contains(&i) {
+            if !typer && !drained && !gone.contains(&i) {
                 // A watcher that keeps sending: come back to it after the others.
                 cx.waker().wake_by_ref();
             }
