@@ -216,6 +216,29 @@ impl Handle {
         for (i, o) in cfg.objects.into_iter().enumerate() {
             self.run(o).await.map_err(at(ConfigItem::Object(i)))?;
         }
+        // The chardevs a device joins run on one thread (a mux's base
+        // stands for it: the mux runs where its base runs).
+        let muxed: Vec<&str> = cfg.chardevs.iter().filter(|c| c.mux).map(|c| c.id.as_str()).collect();
+        let groups: Vec<Vec<String>> = cfg
+            .devices
+            .iter()
+            .map(|d| d.device.chardevs())
+            .filter(|g| g.len() > 1)
+            .map(|g| {
+                g.into_iter()
+                    .map(|c| {
+                        if muxed.contains(&c.as_str()) {
+                            format!("{c}-base")
+                        } else {
+                            c
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        if !groups.is_empty() {
+            self.exec.with(move |sup, _| sup.together.extend(groups)).await?;
+        }
         for (i, c) in cfg.chardevs.into_iter().enumerate() {
             let id = if c.mux { format!("{}-base", c.id) } else { c.id.clone() };
             let ret = self

@@ -68,6 +68,9 @@ pub(crate) struct Supervisor {
     bus: EventBus,
     /// The arbiters chardevs and devices run on.
     pub pool: Pool,
+    /// Chardevs that a start-up device joins: each goes on the arbiter of
+    /// one of its group already running (one data path, one thread).
+    pub together: Vec<Vec<String>>,
     next_port: PortId,
     next_holder: u64,
     objects: Arc<Objects>,
@@ -159,6 +162,7 @@ impl Supervisor {
             held: Held::default(),
             bus: EventBus::default(),
             pool,
+            together: Vec::new(),
             next_port: 0,
             next_holder: 0,
             objects,
@@ -333,6 +337,17 @@ impl Supervisor {
     /// The arbiter a live chardev runs on.
     pub fn arbiter_of(&self, chardev: &str) -> Option<usize> {
         self.registry.get(chardev).map(|c| c.arbiter)
+    }
+
+    /// The arbiter for a new chardev `id` that uses none: where a chardev
+    /// of its start-up group runs, else the next one round robin.
+    pub fn place(&self, id: &str) -> usize {
+        self.together
+            .iter()
+            .filter(|g| g.iter().any(|c| c == id))
+            .flatten()
+            .find_map(|c| self.arbiter_of(c))
+            .unwrap_or_else(|| self.pool.next().0)
     }
 
     /// The error for one frontend too many on `chardev` (worded by its kind).

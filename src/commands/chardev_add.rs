@@ -131,7 +131,7 @@ fn add(sup: &mut Supervisor, ctx: &mut Context<Supervisor>, cmd: ChardevAdd) -> 
     // A chardev over others runs where they run: one data path, one thread.
     let arbiter = match info.references.first().and_then(|r| sup.arbiter_of(r)) {
         Some(a) => a,
-        None => sup.pool.next().0,
+        None => sup.place(&id),
     };
     let rx = sup.spawn_open(
         arbiter,

@@ -17,7 +17,9 @@ use crate::api::{Frontend, FrontendEvents, FrontendReader, FrontendWriter};
 use crate::error::DeviceError;
 use crate::json::Json;
 use actix::prelude::*;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{Sink, SinkExt, StreamExt};
+use std::future::poll_fn;
+use std::pin::Pin;
 
 pub mod bridge;
 pub mod echo;
@@ -25,10 +27,30 @@ pub mod port;
 
 /// Copy what `from` reads into `to`, without copying the bytes, until
 /// either is detached: `to` not taking them holds `from` up (backpressure).
-pub(crate) async fn pump(from: FrontendReader, mut to: FrontendWriter) -> Pumped {
-    match to.send_all(&mut from.map(Ok)).await {
-        Ok(()) => Pumped::InputEnded,
-        Err(_) => Pumped::OutputGone,
+///
+/// Unlike `send_all`, it does not wait for `to`'s chardev to finish with
+/// each chunk whenever `from` has nothing more (a flush per chunk wakes the
+/// pump once more per chunk, for nothing: backpressure comes from `to`'s
+/// room); it flushes once, at the end of the input.
+pub(crate) async fn pump(mut from: FrontendReader, mut to: FrontendWriter) -> Pumped {
+    loop {
+        // Room first: while `to` is full, `from` is not read.
+        if poll_fn(|cx| Pin::new(&mut to).poll_ready(cx)).await.is_err() {
+            return Pumped::OutputGone;
+        }
+        match from.next().await {
+            Some(chunk) => {
+                if Pin::new(&mut to).start_send(chunk).is_err() {
+                    return Pumped::OutputGone;
+                }
+            }
+            None => {
+                return match to.close().await {
+                    Ok(()) => Pumped::InputEnded,
+                    Err(_) => Pumped::OutputGone,
+                }
+            }
+        }
     }
 }
 
