@@ -101,6 +101,7 @@ fn usage() -> String {
          --handshake-timeout SECS\tTLS, telnet and websocket handshakes (default 10)\n\
          --max-read SIZE\tthe most one ringbuf-read takes (default 16M)\n\
          --threads N\tthreads for chardevs and QMP sessions (default: one per core)\n\
+         --web ADDR[,tls-creds=ID][,token=T|token-file=PATH][,origin=URL]\tthe web console: the chardevs, a terminal on each console, /metrics (tcp:127.0.0.1:8080, or unix:PATH; other hosts need TLS and a token)\n\
          --allow-exit\tlet a mux's C-a x and a testdev's q stop the daemon, as in QEMU (default: an event)\n\
          -echr N\tthe mux escape character (default 1: C-a; 0x14 is C-t)\n\
          -h, -help, --help, help\tthis text\n\
@@ -351,6 +352,11 @@ fn parse_args(args: Vec<String>, warn: &mut dyn FnMut(String)) -> Result<Read, S
                     .ok_or(format!("{flag} {v}: a positive number expected"))?;
             }
             "allow-exit" if inline.is_none() => cli.cfg.allow_exit = true,
+            #[cfg(feature = "web")]
+            "web" => {
+                let v = value()?;
+                cli.cfg.web = Some(crate::web::WebConfig::parse(&v).map_err(|e| format!("{flag} {v}: {e}"))?);
+            }
             "echr" => {
                 // QEMU's strtol(.., 0): decimal, 0x hex or 0 octal.
                 let v = value()?;
@@ -443,6 +449,7 @@ impl Labels {
             ConfigItem::Monitor(i) => (&self.monitors, i),
             ConfigItem::Device(i) => (&self.devices, i),
             ConfigItem::Qmp(i) => (&self.qmp, i),
+            ConfigItem::Web => return "--web",
         };
         list.get(i).map_or("", String::as_str)
     }

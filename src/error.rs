@@ -405,6 +405,9 @@ pub enum Error {
         #[source]
         source: BackendError,
     },
+    /// The web console's settings are refused (`--web`).
+    #[error("{0}")]
+    Web(String),
     /// An item of the start-up [`crate::Config`] failed; the system did not start.
     #[error("{item}: {source}")]
     Startup {

@@ -123,11 +123,15 @@ mod qmp;
 mod registry;
 mod runtime;
 mod stats;
+#[cfg(feature = "web")]
+mod web;
 
 pub use cli::{CommandLine, CommandLineReport};
 pub use limits::Limits;
 pub use qmp::listener::QmpAddr;
 pub use runtime::{spawn, ChardevSpec, Config, ConfigItem, Handle};
+#[cfg(feature = "web")]
+pub use web::{url as web_url, WebConfig};
 
 /// Frontends: what sits on a chardev as QEMU's guest devices do. See
 /// [`Frontend`](crate::frontend::Frontend) for the byte-stream contract (backpressure both ways, events

@@ -72,6 +72,10 @@ async fn wait_for_signal(handle: &Handle) -> std::io::Result<()> {
     for bound in handle.listeners() {
         print_out(&format!("chardevd: QMP listening on {bound}\n"));
     }
+    #[cfg(feature = "web")]
+    if let Some(web) = handle.web_addr() {
+        print_out(&format!("chardevd: web console on {}\n", chardevd::web_url(&web)));
+    }
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
     let signo = loop {
         tokio::select! {

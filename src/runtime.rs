@@ -100,6 +100,10 @@ pub struct Config {
     pub allow_exit: bool,
     /// The mux escape character (QEMU's `-echr`; default `C-a`).
     pub escape_char: Option<u8>,
+    /// The web console (`--web`; off by default), started after the QMP
+    /// listeners.
+    #[cfg(feature = "web")]
+    pub web: Option<crate::web::WebConfig>,
 }
 
 /// An item of a [`Config`], as [`Error::Startup`] names it.
@@ -115,6 +119,8 @@ pub enum ConfigItem {
     Device(usize),
     /// The `i`th of [`Config::qmp`].
     Qmp(usize),
+    /// The web console (`Config::web`).
+    Web,
 }
 
 impl std::fmt::Display for ConfigItem {
@@ -125,6 +131,7 @@ impl std::fmt::Display for ConfigItem {
             ConfigItem::Monitor(i) => write!(f, "monitors[{i}]"),
             ConfigItem::Device(i) => write!(f, "devices[{i}]"),
             ConfigItem::Qmp(i) => write!(f, "qmp[{i}]"),
+            ConfigItem::Web => write!(f, "web"),
         }
     }
 }
@@ -152,6 +159,8 @@ struct Inner {
 struct Running {
     addr: QmpAddr,
     stop: Option<oneshot::Sender<()>>,
+    /// The web console's (not a QMP listener).
+    web: bool,
 }
 
 type Ready = Result<(Serve, System), Error>;
@@ -272,6 +281,10 @@ impl Handle {
         for (i, addr) in cfg.qmp.into_iter().enumerate() {
             self.listen(addr).await.map_err(at(ConfigItem::Qmp(i)))?;
         }
+        #[cfg(feature = "web")]
+        if let Some(web) = cfg.web {
+            self.web(web).await.map_err(at(ConfigItem::Web))?;
+        }
         Ok(())
     }
 
@@ -333,6 +346,42 @@ impl Handle {
             l.push(Running {
                 addr: bound.clone(),
                 stop: Some(stop),
+                web: false,
+            });
+        }
+        Ok(bound)
+    }
+
+    /// Start the web console (see `--web`): an HTTP listener with the
+    /// chardev list, a terminal on each console, and `/metrics`. Returns
+    /// the bound address (the real port for port 0); stopped with
+    /// [`Handle::close_listener`] or with the system.
+    #[cfg(feature = "web")]
+    pub async fn web(&self, cfg: crate::web::WebConfig) -> Result<QmpAddr, Error> {
+        let (tx, rx) = oneshot::channel();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let exec = self.exec.clone();
+        let pool = self.inner.serve.pool.clone();
+        self.system.arbiter().spawn(async move {
+            match crate::web::bind(cfg, exec, pool).await {
+                Ok(l) => {
+                    let _ = tx.send(Ok(l.addr.clone()));
+                    if stopped.await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                    drop(l);
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                }
+            }
+        });
+        let bound = rx.await.map_err(|_| Error::ShuttingDown)??;
+        if let Ok(mut l) = self.inner.listeners.lock() {
+            l.push(Running {
+                addr: bound.clone(),
+                stop: Some(stop),
+                web: true,
             });
         }
         Ok(bound)
@@ -360,8 +409,18 @@ impl Handle {
         self.inner
             .listeners
             .lock()
-            .map(|l| l.iter().map(|r| r.addr.clone()).collect())
+            .map(|l| l.iter().filter(|r| !r.web).map(|r| r.addr.clone()).collect())
             .unwrap_or_default()
+    }
+
+    /// Where the web console listens (see [`Config::web`]).
+    #[cfg(feature = "web")]
+    pub fn web_addr(&self) -> Option<QmpAddr> {
+        self.inner
+            .listeners
+            .lock()
+            .ok()
+            .and_then(|l| l.iter().find(|r| r.web).map(|r| r.addr.clone()))
     }
 
     /// The exit status a testdev's `q` asked for, once it stopped the

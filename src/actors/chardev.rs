@@ -90,6 +90,14 @@ pub enum Control {
     Screen(oneshot::Sender<Option<crate::chardev::Screen>>),
     /// A console's clients.
     Clients(oneshot::Sender<Option<Vec<crate::chardev::ClientInfo>>>),
+    /// A console's new client from elsewhere (a web console's): its link,
+    /// its address, and the answer (its number).
+    #[cfg_attr(not(feature = "web"), allow(dead_code))]
+    AddClient(
+        crate::chardev::channel::ChannelLink,
+        String,
+        oneshot::Sender<Result<u64, crate::chardev::ClientOpError>>,
+    ),
     /// Act on a console's client.
     ClientOp(
         crate::chardev::ClientOp,
@@ -541,7 +549,10 @@ impl ChardevActor {
     /// One poll of the data path; a panic of the backend is contained.
     fn drive(&mut self, ctx: &mut Context<Self>, cx: &mut task::Context<'_>) -> Poll<()> {
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.drive_inner(ctx, cx))) {
-            Ok(p) => p,
+            Ok(p) => {
+                self.status.set_state(self.be_open, self.backend.client_count());
+                p
+            }
             Err(panic) => {
                 self.fault(panic);
                 cx.waker().wake_by_ref();
@@ -809,6 +820,13 @@ impl ChardevActor {
             }
             Control::ClientOp(op, done) => {
                 let _ = done.send(self.backend.client_op(op));
+            }
+            Control::AddClient(link, address, done) => {
+                let conn = crate::chardev::transport::Connection {
+                    link: Box::new(link),
+                    filename: Some(address),
+                };
+                let _ = done.send(self.backend.add_client(conn));
             }
             Control::Yank => {
                 if self.backend.yank() {

@@ -20,17 +20,32 @@ pub struct Entry {
     pub ring: Option<SharedRing>,
     /// Its `filename` and frontend state, shared with the actor.
     pub status: Arc<Status>,
+    /// Its kind (`socket`, `pty`, ...).
+    #[cfg_attr(not(feature = "web"), allow(dead_code))]
+    pub kind: &'static str,
 }
 
 /// The shared view. Cheap to clone.
 #[derive(Debug, Clone, Default)]
 pub struct Directory(Arc<Inner>);
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Inner {
     map: RwLock<HashMap<String, Entry>>,
     /// The system stopped: nothing may be read any more.
     closed: AtomicBool,
+    /// Bumped whenever a chardev comes, goes or is changed.
+    changes: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Inner {
+            map: RwLock::default(),
+            closed: AtomicBool::default(),
+            changes: tokio::sync::watch::channel(0).0,
+        }
+    }
 }
 
 impl Directory {
@@ -60,11 +75,34 @@ impl Directory {
     /// Show `id` as `entry` (added, or its backend changed).
     pub fn set(&self, id: &str, entry: Entry) {
         self.write().insert(id.to_owned(), entry);
+        self.0.changes.send_modify(|g| *g += 1);
     }
 
     /// `id` is gone.
     pub fn unset(&self, id: &str) {
-        self.write().remove(id);
+        if self.write().remove(id).is_some() {
+            self.0.changes.send_modify(|g| *g += 1);
+        }
+    }
+
+    /// Told whenever a chardev comes, goes or is changed.
+    #[cfg_attr(not(feature = "web"), allow(dead_code))]
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.0.changes.subscribe()
+    }
+
+    /// The live chardevs in creation order: id, kind, status.
+    #[cfg_attr(not(feature = "web"), allow(dead_code))]
+    pub fn list(&self) -> Vec<(String, &'static str, Arc<Status>)> {
+        let mut rows: Vec<(u64, String, &'static str, Arc<Status>)> = self
+            .read()
+            .iter()
+            .map(|(id, e)| (e.seq, id.clone(), e.kind, e.status.clone()))
+            .collect();
+        rows.sort_unstable_by_key(|r| r.0);
+        rows.into_iter()
+            .map(|(_, id, kind, status)| (id, kind, status))
+            .collect()
     }
 
     /// A live chardev's ring: `Ok(None)` if `id` exists and has no ring,

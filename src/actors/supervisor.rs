@@ -215,6 +215,7 @@ impl Supervisor {
                     seq,
                     ring: c.ring.clone(),
                     status: c.status.clone(),
+                    kind: self.registry.info(id).map_or("", |i| i.kind),
                 },
             ),
             _ => self.directory.unset(id),

@@ -14,10 +14,12 @@
 use bytes::Bytes;
 use serde::Serialize;
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
+#[cfg_attr(not(feature = "web"), allow(dead_code))]
+pub mod channel;
 pub mod fdio;
 pub mod input;
 pub mod logfile;
@@ -93,6 +95,8 @@ pub enum ClientOpError {
     NoClient(u64),
     /// The console's input rule has no single writer.
     NoWriterRole(&'static str),
+    /// The console has as many clients as it takes.
+    Full(u32),
 }
 
 /// Who gets a chardev's data and its own events.
@@ -201,6 +205,17 @@ pub trait Backend: 'static {
     fn client_op(&mut self, _op: ClientOp) -> Result<(), ClientOpError> {
         Err(ClientOpError::NotConsole)
     }
+
+    /// Take one more client that did not come through the console's own
+    /// listener (a web console's); returns its number.
+    fn add_client(&mut self, _conn: transport::Connection) -> Result<u64, ClientOpError> {
+        Err(ClientOpError::NotConsole)
+    }
+
+    /// How many clients a console has now (None: not a console).
+    fn client_count(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// A text console's screen (`__org.chardevd_screendump-text`).
@@ -248,6 +263,10 @@ pub struct Status {
     filename: Mutex<String>,
     frontend_open: AtomicBool,
     traffic: Arc<crate::stats::Traffic>,
+    /// The backend is open.
+    open: AtomicBool,
+    /// A console's clients (-1: not a console).
+    clients: AtomicI64,
 }
 
 impl Status {
@@ -258,7 +277,28 @@ impl Status {
             filename: Mutex::new(filename),
             frontend_open: AtomicBool::new(false),
             traffic,
+            open: AtomicBool::new(false),
+            clients: AtomicI64::new(-1),
         })
+    }
+
+    /// Record the backend's open state and its console clients (the web
+    /// console's list and `/metrics` read them).
+    pub(crate) fn set_state(&self, open: bool, clients: Option<usize>) {
+        self.open.store(open, Ordering::Relaxed);
+        self.clients.store(clients.map_or(-1, |n| n as i64), Ordering::Relaxed);
+    }
+
+    /// Whether the backend is open (a client connected, a file open).
+    #[cfg_attr(not(feature = "web"), allow(dead_code))]
+    pub fn backend_open(&self) -> bool {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// A console's clients now (None: not a console).
+    #[cfg_attr(not(feature = "web"), allow(dead_code))]
+    pub fn clients(&self) -> Option<u64> {
+        u64::try_from(self.clients.load(Ordering::Relaxed)).ok()
     }
 
     /// The chardev's counters.

@@ -37,6 +37,10 @@ pub(super) async fn client_op(exec: &Executor, id: String, op: ClientOp) -> Resu
         Ok(Err(ClientOpError::NotConsole)) => Err(Error::NotConsole(name)),
         Ok(Err(ClientOpError::NoClient(client))) => Err(Error::NoClient { id: name, client }),
         Ok(Err(ClientOpError::NoWriterRole(input))) => Err(Error::NoWriterRole { id: name, input }),
+        Ok(Err(ClientOpError::Full(max))) => Err(Error::TooMany {
+            what: "clients",
+            max: max as usize,
+        }),
         Err(_) => Err(Error::NotFound(name)),
     }
 }

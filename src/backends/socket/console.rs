@@ -614,6 +614,19 @@ impl Backend for Console {
         )
     }
 
+    fn add_client(&mut self, conn: Connection) -> Result<u64, ClientOpError> {
+        if self.clients.len() >= self.opts.max_clients as usize {
+            return Err(ClientOpError::Full(self.opts.max_clients));
+        }
+        let no = self.next_no;
+        self.add(conn);
+        Ok(no)
+    }
+
+    fn client_count(&self) -> Option<usize> {
+        Some(self.clients.len())
+    }
+
     fn client_op(&mut self, op: ClientOp) -> Result<(), ClientOpError> {
         let (ClientOp::Disconnect(no) | ClientOp::SetWriter(no)) = op;
         let Some(i) = self.clients.iter().position(|c| c.no == no) else {

@@ -350,6 +350,12 @@ fn encode(opcode: u8, parts: &[&[u8]], out: &mut Vec<u8>) {
     }
 }
 
+/// Append one unmasked text frame (FIN, opcode 1): the web console's status
+/// messages (a terminal's bytes always go in binary frames).
+pub fn text_frame(payload: &str, out: &mut Vec<u8>) {
+    encode(1, &[payload.as_bytes()], out);
+}
+
 /// Append one unmasked binary frame (FIN, opcode 2) carrying `payload` (caller keeps payload <= [`MAX_OUT_PAYLOAD`]
 /// or splits).
 pub fn binary_frame(payload: &[u8], out: &mut Vec<u8>) {
