@@ -432,3 +432,56 @@ fn refusals_host_origin_token_and_exposure() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("needs TLS"), "{err}");
 }
+
+/// Other hosts may reach it with TLS and a token: HTTPS, the token turned
+/// into a secure cookie, a terminal over `wss:` in the browser.
+#[test]
+fn over_tls_with_a_token_from_any_address() {
+    if !require("openssl", common::have("openssl")) || !require("curl", common::have("curl")) {
+        return;
+    }
+    let Some(chromium) = cdp::chromium() else {
+        require("chromium", false);
+        return;
+    };
+    let pki = tempfile::tempdir().unwrap();
+    common::make_pki(pki.path());
+    let creds = format!(
+        "tls-creds-x509,id=tls0,dir={},endpoint=server,verify-peer=off",
+        pki.path().join("server").display()
+    );
+    let token = "a-long-enough-token-0123";
+    let port = free_port();
+    let web = format!("tcp:0.0.0.0:{port},tls-creds=tls0,token={token}");
+    let rig = Rig::on_port(port, "", &["-object", &creds, "--web", &web]);
+    let curl = |extra: &[&str]| {
+        let out = std::process::Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+            .arg(pki.path().join("ca-cert.pem"))
+            .args(extra)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let url = format!("https://localhost:{port}/metrics");
+    assert_eq!(curl(&[&url]), "401", "no token");
+    assert_eq!(curl(&["-H", &format!("Authorization: Bearer {token}"), &url]), "200");
+    assert_eq!(
+        curl(&[&format!("http://localhost:{port}/metrics")]),
+        "000",
+        "no plain HTTP"
+    );
+    let b = cdp::Browser::start_with(chromium, &["--ignore-certificate-errors"]);
+    let tab = b.open(&format!("https://localhost:{port}/c/con?token={token}"));
+    tab.wait_for("the terminal over wss", CONNECTED, 20);
+    assert_eq!(
+        tab.eval("location.search"),
+        serde_json::json!(""),
+        "the token left the URL"
+    );
+    let mut g = rig.guest();
+    g.write_all(b"over tls\r\n").unwrap();
+    tab.wait_for("the output", "window.chardevd.state.received >= 10", 10);
+    tab.type_text("ok");
+    assert_eq!(guest_reads(&mut g, b"ok"), b"ok");
+}

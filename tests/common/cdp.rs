@@ -44,6 +44,11 @@ pub struct Page<'a> {
 impl Browser {
     /// Start headless Chromium.
     pub fn start(binary: &str) -> Browser {
+        Self::start_with(binary, &[])
+    }
+
+    /// Start headless Chromium with more flags.
+    pub fn start_with(binary: &str, extra: &[&str]) -> Browser {
         let profile = tempfile::tempdir().unwrap();
         let (cmd_r, cmd_w) = std::io::pipe().unwrap();
         let (out_r, out_w) = std::io::pipe().unwrap();
@@ -62,8 +67,9 @@ impl Browser {
             "--disable-extensions",
             "--remote-debugging-pipe",
             &format!("--user-data-dir={}", profile.path().display()),
-            "about:blank",
         ])
+        .args(extra)
+        .arg("about:blank")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
