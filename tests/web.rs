@@ -485,3 +485,40 @@ fn over_tls_with_a_token_from_any_address() {
     tab.type_text("ok");
     assert_eq!(guest_reads(&mut g, b"ok"), b"ok");
 }
+
+/// The web console from the library: `Config::web`, `Handle::web_addr`, a
+/// console added with the typed API showing in the list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn from_the_library() {
+    use chardevd::backends::{ChardevBackend, Socket, SocketConsole};
+    use chardevd::{Config, Handle, QmpAddr, WebConfig};
+    let h = Handle::start(Config {
+        web: Some(WebConfig::loopback(0)),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let Some(QmpAddr::Tcp { port, .. }) = h.web_addr() else {
+        panic!("no web address: {:?}", h.web_addr())
+    };
+    assert_ne!(port, 0, "the port bound");
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("c.sock").display().to_string();
+    let console = Socket::unix_server(sock).with_console(SocketConsole {
+        history: Some(4096),
+        ..SocketConsole::default()
+    });
+    h.chardev_add("lib", ChardevBackend::new(console)).await.unwrap();
+    let list = tokio::task::spawn_blocking(move || get(port, "/api/chardevs"))
+        .await
+        .unwrap();
+    assert!(
+        list.contains(r#""console":true"#) && list.contains(r#""id":"lib""#),
+        "{list}"
+    );
+    // Another web listener on the same port is refused, as a QMP one is.
+    let again = h.web(WebConfig::loopback(port)).await.expect_err("the port is taken");
+    assert!(again.to_string().contains(&port.to_string()), "{again}");
+    h.quit().await.unwrap();
+    h.wait().await;
+}
