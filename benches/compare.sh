@@ -179,33 +179,53 @@ done
 echo
 
 # --- B3: relay -------------------------------------------------------------------
+# Relay figures swing by +-15% from one 3 s run to the next on this VM, so
+# each cell is the median of REPS runs, the three peers taking turns
+# (socat, chardevd with 1 arbiter, with 2; then again).
+reps=${CHARDEVD_B3_REPS:-3}
+[ $profile = debug ] && reps=1
 echo "## B3: relay, socket -> bridge -> socket (chardevd) against socat -b 131072"
+echo
+echo "Each cell: the median of $reps runs, the peers taking turns."
 echo
 echo "| scenario | metric | socat | chardevd --threads 1 | ratio | chardevd --threads 2 | ratio | p99 µs (socat / 1 / 2) |"
 echo "|---|---|---|---|---|---|---|---|"
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else print v[int((NR + 1) / 2)] }'; }
 relay() { # NAME UNIT WORKLOAD PAYLOAD
-  local s c1 c2
-  rm -f "$dir/sa.sock" "$dir/sb.sock"
-  socat -b 131072 "UNIX-LISTEN:$dir/sa.sock" "UNIX-LISTEN:$dir/sb.sock" &
-  local sp=$!
-  pids+=("$sp")
-  wait_sock "$dir/sa.sock"
-  s=$(L --socket "$dir/sa.sock" --peer "unix:$dir/sb.sock" --workload "$3" --payload "$4")
-  stop "$sp"
-  local out=()
-  for t in 1 2; do
-    start_chardevd $t -chardev "socket,id=a,path=$dir/ca.sock,server=on,wait=off" \
-      -chardev "socket,id=b,path=$dir/cb.sock,server=on,wait=off" -device bridge,id=br,chardev=a,peer=b
-    out+=("$(L --socket "$dir/ca.sock" --peer "unix:$dir/cb.sock" --workload "$3" --payload "$4")")
-    stop "$cpid"
-    rm -f "$dir/ca.sock" "$dir/cb.sock"
+  local r t sp line
+  local sv=() s99=() v1=() p1=() v2=() p2=()
+  for r in $(seq $reps); do
+    rm -f "$dir/sa.sock" "$dir/sb.sock"
+    socat -b 131072 "UNIX-LISTEN:$dir/sa.sock" "UNIX-LISTEN:$dir/sb.sock" &
+    sp=$!
+    pids+=("$sp")
+    wait_sock "$dir/sa.sock"
+    line=$(L --socket "$dir/sa.sock" --peer "unix:$dir/sb.sock" --workload "$3" --payload "$4")
+    stop "$sp"
+    sv+=("$(echo "$line" | field "$2")")
+    s99+=("$(echo "$line" | field p99_us)")
+    for t in 1 2; do
+      start_chardevd $t -chardev "socket,id=a,path=$dir/ca.sock,server=on,wait=off" \
+        -chardev "socket,id=b,path=$dir/cb.sock,server=on,wait=off" -device bridge,id=br,chardev=a,peer=b
+      line=$(L --socket "$dir/ca.sock" --peer "unix:$dir/cb.sock" --workload "$3" --payload "$4")
+      stop "$cpid"
+      rm -f "$dir/ca.sock" "$dir/cb.sock"
+      if [ $t = 1 ]; then
+        v1+=("$(echo "$line" | field "$2")")
+        p1+=("$(echo "$line" | field p99_us)")
+      else
+        v2+=("$(echo "$line" | field "$2")")
+        p2+=("$(echo "$line" | field p99_us)")
+      fi
+    done
   done
-  local sv v1 v2
-  sv=$(echo "$s" | field "$2")
-  v1=$(echo "${out[0]}" | field "$2")
-  v2=$(echo "${out[1]}" | field "$2")
-  printf '| %s | %s | %s | %s | **%s×** | %s | **%s×** | %s / %s / %s |\n' "$1" "$2" "$sv" "$v1" "$(ratio "$v1" "$sv")" \
-    "$v2" "$(ratio "$v2" "$sv")" "$(echo "$s" | field p99_us)" "$(echo "${out[0]}" | field p99_us)" "$(echo "${out[1]}" | field p99_us)"
+  local ms m1 m2
+  ms=$(printf '%s\n' "${sv[@]}" | median)
+  m1=$(printf '%s\n' "${v1[@]}" | median)
+  m2=$(printf '%s\n' "${v2[@]}" | median)
+  printf '| %s | %s | %s | %s | **%s×** | %s | **%s×** | %s / %s / %s |\n' "$1" "$2" "$ms" "$m1" "$(ratio "$m1" "$ms")" \
+    "$m2" "$(ratio "$m2" "$ms")" "$(printf '%s\n' "${s99[@]}" | median)" "$(printf '%s\n' "${p1[@]}" | median)" \
+    "$(printf '%s\n' "${p2[@]}" | median)"
 }
 relay "stream, 64 KiB writes" mb_per_sec relay-stream 65536
 relay "stream, 1-byte writes" mb_per_sec relay-stream 1

@@ -45,7 +45,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 /// Bytes from the chardev a frontend may leave unread before the chardev stops
-/// reading (a few reads of the 64 KiB a chardev reads at a time).
+/// reading (two reads of the 128 KiB a chardev reads at a time).
 pub const INPUT_BYTES: usize = 256 << 10;
 
 /// Bytes a frontend may queue for the chardev before its writes wait.
