@@ -179,38 +179,44 @@ done
 echo
 
 # --- B3: relay -------------------------------------------------------------------
-# Relay figures swing by +-15% from one 3 s run to the next on this VM, so
-# each cell is the median of REPS runs, the three peers taking turns
-# (socat, chardevd with 1 arbiter, with 2; then again).
+# Relay figures swing by +-15% (more for socat) from one 3 s run to the next
+# on this VM, so each cell is the median of REPS runs, the three peers
+# (socat, chardevd with 1 arbiter, with 2) taking turns, each run starting
+# with the next one.
 reps=${CHARDEVD_B3_REPS:-3}
 [ $profile = debug ] && reps=1
 echo "## B3: relay, socket -> bridge -> socket (chardevd) against socat -b 131072"
 echo
-echo "Each cell: the median of $reps runs, the peers taking turns."
+echo "Each cell: the median of $reps runs, the peers taking turns (each run starting with the next peer)."
 echo
 echo "| scenario | metric | socat | chardevd --threads 1 | ratio | chardevd --threads 2 | ratio | p99 µs (socat / 1 / 2) |"
 echo "|---|---|---|---|---|---|---|---|"
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else print v[int((NR + 1) / 2)] }'; }
 relay() { # NAME UNIT WORKLOAD PAYLOAD
-  local r t sp line
+  local r k peer sp line
   local sv=() s99=() v1=() p1=() v2=() p2=()
   for r in $(seq $reps); do
-    rm -f "$dir/sa.sock" "$dir/sb.sock"
-    socat -b 131072 "UNIX-LISTEN:$dir/sa.sock" "UNIX-LISTEN:$dir/sb.sock" &
-    sp=$!
-    pids+=("$sp")
-    wait_sock "$dir/sa.sock"
-    line=$(L --socket "$dir/sa.sock" --peer "unix:$dir/sb.sock" --workload "$3" --payload "$4")
-    stop "$sp"
-    sv+=("$(echo "$line" | field "$2")")
-    s99+=("$(echo "$line" | field p99_us)")
-    for t in 1 2; do
-      start_chardevd $t -chardev "socket,id=a,path=$dir/ca.sock,server=on,wait=off" \
+    # Each run starts with the next peer: no peer always runs first.
+    for k in 0 1 2; do
+      peer=$(((r + k) % 3))
+      if [ $peer = 0 ]; then
+        rm -f "$dir/sa.sock" "$dir/sb.sock"
+        socat -b 131072 "UNIX-LISTEN:$dir/sa.sock" "UNIX-LISTEN:$dir/sb.sock" &
+        sp=$!
+        pids+=("$sp")
+        wait_sock "$dir/sa.sock"
+        line=$(L --socket "$dir/sa.sock" --peer "unix:$dir/sb.sock" --workload "$3" --payload "$4")
+        stop "$sp"
+        sv+=("$(echo "$line" | field "$2")")
+        s99+=("$(echo "$line" | field p99_us)")
+        continue
+      fi
+      start_chardevd $peer -chardev "socket,id=a,path=$dir/ca.sock,server=on,wait=off" \
         -chardev "socket,id=b,path=$dir/cb.sock,server=on,wait=off" -device bridge,id=br,chardev=a,peer=b
       line=$(L --socket "$dir/ca.sock" --peer "unix:$dir/cb.sock" --workload "$3" --payload "$4")
       stop "$cpid"
       rm -f "$dir/ca.sock" "$dir/cb.sock"
-      if [ $t = 1 ]; then
+      if [ $peer = 1 ]; then
         v1+=("$(echo "$line" | field "$2")")
         p1+=("$(echo "$line" | field p99_us)")
       else
