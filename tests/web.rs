@@ -170,6 +170,13 @@ fn the_list_shows_a_chardev_added_and_removed_over_qmp() {
         10,
     );
     page.screenshot(&artefacts().join("list.png"));
+    // A terminal page on a chardev that is not a console says so.
+    let tab = b.open(&rig.url("/c/guest"));
+    tab.wait_for(
+        "the reason",
+        "document.getElementById('state').textContent.includes('not a console')",
+        10,
+    );
 }
 
 #[test]

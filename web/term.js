@@ -40,11 +40,26 @@ function send(bytes) {
 term.onData((s) => send(enc.encode(s)));
 term.onBinary((s) => send(Uint8Array.from(s, (c) => c.charCodeAt(0) & 255)));
 
+// Why a connection could not open (a browser does not show a refused
+// websocket's answer): the chardev is missing, or is not a console.
+async function why() {
+  try {
+    const r = await fetch('/api/chardevs');
+    if (!r.ok) return '';
+    const c = (await r.json()).find((x) => x.id === id);
+    if (!c) return 'no chardev ' + id;
+    if (!c.console) return 'not a console: give it a console option (such as __org.chardevd_history=64K) or bridge it to one';
+  } catch (e) { /* the daemon is away */ }
+  return '';
+}
+
 function connect() {
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  let opened = false;
   ws = new WebSocket(scheme + '//' + location.host + '/ws/' + encodeURIComponent(id), ['binary']);
   ws.binaryType = 'arraybuffer';
   ws.onopen = () => {
+    opened = true;
     // The console sends its history first: start from a clean screen.
     term.reset();
     backoff = 250;
@@ -63,9 +78,9 @@ function connect() {
     state.received += bytes.length;
     term.write(bytes);
   };
-  ws.onclose = (e) => {
+  ws.onclose = async (e) => {
     state.connected = false;
-    state.closeReason = e.reason || '';
+    state.closeReason = e.reason || (opened ? '' : await why());
     show();
     setTimeout(connect, backoff);
     backoff = Math.min(backoff * 2, 5000);
