@@ -5,7 +5,7 @@
 //! signal handler.
 use crate::config::{self, ChardevOpt, DeviceOpt, ObjectOpt};
 use crate::error::{Error, OsError};
-use crate::qmp::listener::QmpAddr;
+use crate::net::QmpAddr;
 use crate::runtime::{ChardevSpec, Config, ConfigItem};
 use std::collections::HashSet;
 use std::path::PathBuf;

@@ -4,8 +4,8 @@
 //! `-chardev` keys (see [`crate::backends::KINDS`]).
 use crate::backends::{self, ChardevBackend, ChardevCommon};
 use crate::json::Json;
+use crate::net::QmpAddr;
 use crate::options::{parse_bool, split_opts, Opts};
-use crate::qmp::listener::QmpAddr;
 use std::path::PathBuf;
 
 /// Help text for the option syntax.

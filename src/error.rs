@@ -412,7 +412,7 @@ pub enum Error {
     #[error("{item}: {source}")]
     Startup {
         /// The item of the configuration.
-        item: crate::runtime::ConfigItem,
+        item: ConfigItem,
         /// What went wrong with it.
         #[source]
         source: Box<Error>,
@@ -465,6 +465,36 @@ impl Error {
         match self {
             Error::Device(DeviceError::NotFound(_)) | Error::YankNotFound => ErrorClass::DeviceNotFound,
             _ => ErrorClass::GenericError,
+        }
+    }
+}
+
+/// An item of a [`crate::Config`], as [`Error::Startup`] names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigItem {
+    /// The `i`th of [`crate::Config::objects`].
+    Object(usize),
+    /// The `i`th of [`crate::Config::chardevs`].
+    Chardev(usize),
+    /// The `i`th of [`crate::Config::monitors`].
+    Monitor(usize),
+    /// The `i`th of [`crate::Config::devices`].
+    Device(usize),
+    /// The `i`th of [`crate::Config::qmp`].
+    Qmp(usize),
+    /// The web console (`Config::web`).
+    Web,
+}
+
+impl std::fmt::Display for ConfigItem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigItem::Object(i) => write!(f, "objects[{i}]"),
+            ConfigItem::Chardev(i) => write!(f, "chardevs[{i}]"),
+            ConfigItem::Monitor(i) => write!(f, "monitors[{i}]"),
+            ConfigItem::Device(i) => write!(f, "devices[{i}]"),
+            ConfigItem::Qmp(i) => write!(f, "qmp[{i}]"),
+            ConfigItem::Web => write!(f, "web"),
         }
     }
 }

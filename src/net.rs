@@ -1033,3 +1033,54 @@ mod tests {
         assert!(l.accept().is_err(), "no probe connection reached the server");
     }
 }
+
+/// Where a listener of the daemon listens: QMP (`-qmp`) or the web
+/// console (`--web`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QmpAddr {
+    /// A unix socket path.
+    Unix {
+        /// The socket file.
+        path: std::path::PathBuf,
+        /// Its mode, owner and group, set before it takes connections (the
+        /// default: the umask and the daemon's ids decide, as in QEMU).
+        access: UnixAccess,
+    },
+    /// TCP `host:port`; an empty host means every interface, as in QEMU.
+    Tcp {
+        /// The address or name to listen on (empty: every interface).
+        host: String,
+        /// The port (0: any free one).
+        port: u16,
+    },
+}
+
+impl QmpAddr {
+    /// A unix socket at `path`, created with mode 0600 (only this user
+    /// may connect: QMP has no authentication).
+    pub fn unix(path: impl Into<std::path::PathBuf>) -> QmpAddr {
+        QmpAddr::Unix {
+            path: path.into(),
+            access: UnixAccess::PRIVATE,
+        }
+    }
+
+    /// TCP `host:port` (port 0: any free port; [`crate::Handle::listen`]
+    /// returns the one bound). QMP has no authentication: keep `host` a
+    /// loopback address unless the network is trusted.
+    pub fn tcp(host: impl Into<String>, port: u16) -> QmpAddr {
+        QmpAddr::Tcp {
+            host: host.into(),
+            port,
+        }
+    }
+}
+
+impl std::fmt::Display for QmpAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            QmpAddr::Unix { path, .. } => write!(f, "unix:{}", path.display()),
+            QmpAddr::Tcp { host, port } => write!(f, "tcp:{host}:{port}"),
+        }
+    }
+}

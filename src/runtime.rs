@@ -106,35 +106,7 @@ pub struct Config {
     pub web: Option<crate::web::WebConfig>,
 }
 
-/// An item of a [`Config`], as [`Error::Startup`] names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConfigItem {
-    /// The `i`th of [`Config::objects`].
-    Object(usize),
-    /// The `i`th of [`Config::chardevs`].
-    Chardev(usize),
-    /// The `i`th of [`Config::monitors`].
-    Monitor(usize),
-    /// The `i`th of [`Config::devices`].
-    Device(usize),
-    /// The `i`th of [`Config::qmp`].
-    Qmp(usize),
-    /// The web console (`Config::web`).
-    Web,
-}
-
-impl std::fmt::Display for ConfigItem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ConfigItem::Object(i) => write!(f, "objects[{i}]"),
-            ConfigItem::Chardev(i) => write!(f, "chardevs[{i}]"),
-            ConfigItem::Monitor(i) => write!(f, "monitors[{i}]"),
-            ConfigItem::Device(i) => write!(f, "devices[{i}]"),
-            ConfigItem::Qmp(i) => write!(f, "qmp[{i}]"),
-            ConfigItem::Web => write!(f, "web"),
-        }
-    }
-}
+pub use crate::error::ConfigItem;
 
 /// A running chardevd. Cheap to clone; every clone drives the same system.
 #[derive(Debug, Clone)]

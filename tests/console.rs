@@ -281,7 +281,9 @@ fn overflow_disconnect_cuts_off_the_stopped_client_and_block_waits_for_it() {
     let mut fast = rig.client();
     let mut slow = rig.client();
     until("two clients", || client_count(&mut rig) == 2);
-    let data: Vec<u8> = (0..1 << 20).map(|i: u32| (i % 253) as u8).collect();
+    // (More than every buffer on the way can hold: the sockets', the ports'
+    // and two 128 KiB reads.)
+    let data: Vec<u8> = (0..4 << 20).map(|i: u32| (i % 253) as u8).collect();
     let n = data.len();
     let t = std::thread::spawn(move || read_n(&mut fast, n));
     let mut guest = rig.guest.try_clone().unwrap();

@@ -186,6 +186,37 @@ impl Executor {
         self.with(move |sup, ctx| sup.emit(event, ctx)).await
     }
 
+    /// The traffic and drop counters (`__org.chardevd_query-stats`, `/metrics`).
+    pub async fn stats(&self) -> Result<crate::stats::Stats, Error> {
+        let dir = self.directory()?.clone();
+        let n = dir.len();
+        let chardevs = offload(n * 128, move || dir.stats()).await;
+        Ok(crate::stats::Stats {
+            chardevs,
+            qmp: self.counters().read(),
+        })
+    }
+
+    /// A console's clients, oldest first (`__org.chardevd_query-clients`).
+    pub async fn clients(&self, id: &str) -> Result<Vec<crate::chardev::ClientInfo>, Error> {
+        let name = id.to_owned();
+        let rx = self
+            .with(move |sup, _ctx| {
+                if sup.registry.get(&name).is_none() {
+                    return Err(Error::NotFound(name));
+                }
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                sup.port_op(&name, crate::actors::chardev::Control::Clients(tx))?;
+                Ok(rx)
+            })
+            .await??;
+        match rx.await {
+            Ok(Some(clients)) => Ok(clients),
+            Ok(None) => Err(Error::NotConsole(id.to_owned())),
+            Err(_) => Err(Error::NotFound(id.to_owned())),
+        }
+    }
+
     /// Stop the system once subscribers took their last events (bounded).
     pub async fn stop_system(&self) -> Result<(), Error> {
         self.with(|sup, ctx| sup.stop_system(ctx)).await

@@ -210,13 +210,69 @@ pub trait Backend: 'static {
 
     /// Take one more client that did not come through the console's own
     /// listener (a web console's); returns its number.
-    fn add_client(&mut self, _conn: transport::Connection) -> Result<u64, ClientOpError> {
+    fn add_client(&mut self, _conn: Connection) -> Result<u64, ClientOpError> {
         Err(ClientOpError::NotConsole)
     }
 
     /// How many clients a console has now (None: not a console).
     fn client_count(&self) -> Option<usize> {
         None
+    }
+}
+
+/// One connection, bytes both ways (see [`transport`]): what a
+/// [`transport::Transport`] yields and a console serves.
+pub trait Link: 'static {
+    /// Read some bytes (none filled = end of input).
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> Poll<io::Result<()>>;
+
+    /// Write some of `data`.
+    fn poll_write(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>>;
+
+    /// Finish writing.
+    fn poll_flush(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    /// Ready once the peer is gone, found without reading (nothing is read
+    /// while no frontend has room, yet a hang-up must still be seen).
+    fn poll_hangup(&mut self, _cx: &mut Context<'_>) -> Poll<()> {
+        Poll::Pending
+    }
+
+    /// An event found in the byte stream by the last read (a telnet BREAK).
+    fn take_event(&mut self) -> Option<Input> {
+        None
+    }
+
+    /// Whether the link has an input side at all.
+    fn has_input(&self) -> bool {
+        true
+    }
+
+    /// See [`Backend::poll_release`] (an output file is flushed and closed).
+    fn poll_release(&mut self, _cx: &mut Context<'_>) -> Poll<()> {
+        Poll::Ready(())
+    }
+
+    /// See [`Backend::reacquire`].
+    fn reacquire(&mut self) {}
+
+    /// Cut the connection off (QMP's `yank`); the backend then drops it.
+    fn shutdown(&mut self) {}
+}
+
+/// A link, and the filename QEMU shows while it is up.
+pub struct Connection {
+    /// The link.
+    pub link: Box<dyn Link>,
+    /// `filename` while connected (None: the transport's idle filename).
+    pub filename: Option<String>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection").field("filename", &self.filename).finish()
     }
 }
 

@@ -14,6 +14,7 @@
 //! QEMU), reports OPENED and CLOSED, reads only what the frontends have room
 //! for, and decides what becomes of output while no link is up.
 use super::{Backend, CharIoctl, Input, Output, READ_CHUNK};
+pub use super::{Connection, Link};
 use crate::error::Error;
 use bytes::{BufMut, Bytes, BytesMut};
 use std::future::Future;
@@ -21,47 +22,6 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-
-/// One connection.
-pub trait Link: 'static {
-    /// Read some bytes (none filled = end of input).
-    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>>;
-
-    /// Write some of `data`.
-    fn poll_write(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>>;
-
-    /// Finish writing.
-    fn poll_flush(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    /// Ready once the peer is gone, found without reading (nothing is read
-    /// while no frontend has room, yet a hang-up must still be seen).
-    fn poll_hangup(&mut self, _cx: &mut Context<'_>) -> Poll<()> {
-        Poll::Pending
-    }
-
-    /// An event found in the byte stream by the last read (a telnet BREAK).
-    fn take_event(&mut self) -> Option<Input> {
-        None
-    }
-
-    /// Whether the link has an input side at all.
-    fn has_input(&self) -> bool {
-        true
-    }
-
-    /// See [`Backend::poll_release`] (an output file is flushed and closed).
-    fn poll_release(&mut self, _cx: &mut Context<'_>) -> Poll<()> {
-        Poll::Ready(())
-    }
-
-    /// See [`Backend::reacquire`].
-    fn reacquire(&mut self) {}
-
-    /// Cut the connection off (QMP's `yank`); the backend then drops it.
-    fn shutdown(&mut self) {}
-}
 
 /// Any byte stream as a link.
 #[derive(Debug)]
@@ -78,20 +38,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin + 'static> Link for StreamLink<T> {
 
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.0).poll_flush(cx)
-    }
-}
-
-/// A link, and the filename QEMU shows while it is up.
-pub struct Connection {
-    /// The link.
-    pub link: Box<dyn Link>,
-    /// `filename` while connected (None: the transport's idle filename).
-    pub filename: Option<String>,
-}
-
-impl std::fmt::Debug for Connection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection").field("filename", &self.filename).finish()
     }
 }
 

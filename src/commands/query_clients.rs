@@ -1,13 +1,11 @@
 //! `__org.chardevd_query-clients`: the clients of a console (a listening
 //! socket chardev in console mode).
 use super::{Args, Command, Request};
-use crate::actors::chardev::Control;
 use crate::api::execute::Executor;
 use crate::chardev::ClientInfo;
 use crate::error::Error;
 use crate::json::Json;
 use crate::runtime::Handle;
-use tokio::sync::oneshot;
 
 /// `__org.chardevd_query-clients`: who is connected to console `id`, oldest
 /// first.
@@ -23,22 +21,7 @@ impl Request for QueryClients {
 
     #[allow(private_interfaces)]
     async fn execute(self, exec: &Executor) -> Result<Vec<ClientInfo>, Error> {
-        let id = self.id.clone();
-        let rx = exec
-            .with(move |sup, _ctx| {
-                if sup.registry.get(&self.id).is_none() {
-                    return Err(Error::NotFound(self.id));
-                }
-                let (tx, rx) = oneshot::channel();
-                sup.port_op(&self.id, Control::Clients(tx))?;
-                Ok(rx)
-            })
-            .await??;
-        match rx.await {
-            Ok(Some(clients)) => Ok(clients),
-            Ok(None) => Err(Error::NotConsole(id)),
-            Err(_) => Err(Error::NotFound(id)),
-        }
+        exec.clients(&self.id).await
     }
 }
 

@@ -1,7 +1,7 @@
 //! `__org.chardevd_query-stats`: traffic and drop counters, per chardev and
 //! for QMP (see `crate::stats` and RELIABILITY.md).
 use super::{Args, Command, Request};
-use crate::api::execute::{offload, Executor};
+use crate::api::execute::Executor;
 use crate::error::Error;
 use crate::json::Json;
 use crate::runtime::Handle;
@@ -18,13 +18,7 @@ impl Request for QueryStats {
 
     #[allow(private_interfaces)]
     async fn execute(self, exec: &Executor) -> Result<Stats, Error> {
-        let dir = exec.directory()?.clone();
-        let n = dir.len();
-        let chardevs = offload(n * 128, move || dir.stats()).await;
-        Ok(Stats {
-            chardevs,
-            qmp: exec.counters().read(),
-        })
+        exec.stats().await
     }
 }
 

@@ -7,63 +7,13 @@ use super::session::{QmpSession, SessionLimits};
 use crate::actors::pool::Pool;
 use crate::api::execute::Executor;
 use crate::error::{BackendError, Error};
+pub use crate::net::QmpAddr;
 use crate::net::{self, SocketAddressLegacy};
 use std::io;
 use std::os::fd::AsRawFd;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Where a QMP listener listens.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum QmpAddr {
-    /// A unix socket path.
-    Unix {
-        /// The socket file.
-        path: PathBuf,
-        /// Its mode, owner and group, set before it takes connections (the
-        /// default: the umask and the daemon's ids decide, as in QEMU).
-        access: crate::net::UnixAccess,
-    },
-    /// TCP `host:port`; an empty host means every interface, as in QEMU.
-    Tcp {
-        /// The address or name to listen on (empty: every interface).
-        host: String,
-        /// The port (0: any free one).
-        port: u16,
-    },
-}
-
-impl QmpAddr {
-    /// A unix socket at `path`, created with mode 0600 (only this user
-    /// may connect: QMP has no authentication).
-    pub fn unix(path: impl Into<PathBuf>) -> QmpAddr {
-        QmpAddr::Unix {
-            path: path.into(),
-            access: crate::net::UnixAccess::PRIVATE,
-        }
-    }
-
-    /// TCP `host:port` (port 0: any free port; [`crate::Handle::listen`]
-    /// returns the one bound). QMP has no authentication: keep `host` a
-    /// loopback address unless the network is trusted.
-    pub fn tcp(host: impl Into<String>, port: u16) -> QmpAddr {
-        QmpAddr::Tcp {
-            host: host.into(),
-            port,
-        }
-    }
-}
-
-impl std::fmt::Display for QmpAddr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            QmpAddr::Unix { path, .. } => write!(f, "unix:{}", path.display()),
-            QmpAddr::Tcp { host, port } => write!(f, "tcp:{host}:{port}"),
-        }
-    }
-}
 
 /// A bound listener. Dropping it stops accepting and removes its socket file.
 #[derive(Debug)]

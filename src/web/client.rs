@@ -127,8 +127,7 @@ async fn add_client(
 
 /// Whether client `no` of `id` may type now (None: it is gone).
 async fn writer(exec: &Executor, id: &str, no: u64) -> Option<bool> {
-    let clients = crate::commands::QueryClients { id: id.to_owned() };
-    let list = crate::commands::Request::execute(clients, exec).await.ok()?;
+    let list = exec.clients(id).await.ok()?;
     list.into_iter().find(|c| c.client == no).map(|c| c.writer)
 }
 

@@ -1,8 +1,6 @@
 //! `GET /metrics`: the numbers of `__org.chardevd_query-stats` (and the
 //! consoles' clients and open states) in Prometheus' text format 0.0.4.
 use crate::api::execute::Executor;
-use crate::commands::QueryStats;
-use crate::commands::Request;
 use crate::error::Error;
 use std::fmt::Write;
 
@@ -32,7 +30,7 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: impl In
 
 /// The page.
 pub async fn render(exec: &Executor) -> Result<String, Error> {
-    let stats = QueryStats.execute(exec).await?;
+    let stats = exec.stats().await?;
     let states: std::collections::HashMap<String, State> = exec
         .directory()?
         .list()
