@@ -132,7 +132,7 @@ fn usage() -> String {
     text.push_str(
         "\nWith no -qmp, QMP listens on a unix socket (mode 0600) at\n\
          $XDG_RUNTIME_DIR/chardevd/qmp.sock, or /tmp/chardevd-$UID/qmp.sock.\n\
-         With no options at all, a ringbuf chardev 'console0' is created too.\n\
+         With no options at all (or only --web), a ringbuf chardev 'console0' is created too.\n\
          Logging: RUST_LOG=debug (tracing's env filter), to stderr.\n",
     );
     text
@@ -240,7 +240,14 @@ fn unsupported(name: &str) -> Option<&'static str> {
 }
 
 fn parse_args(args: Vec<String>, warn: &mut dyn FnMut(String)) -> Result<Read, String> {
-    let no_args = args.is_empty();
+    // No options, or only the web console's: the daemon's defaults (a
+    // ringbuf `console0` beside the default QMP socket).
+    let web_only = match args.as_slice() {
+        [flag, _] => flag == "--web" || flag == "-web",
+        [flag] => flag.starts_with("--web=") || flag.starts_with("-web="),
+        _ => false,
+    };
+    let no_args = args.is_empty() || web_only;
     let mut cli = Cli::default();
     let (mut chardev_ids, mut object_ids, mut device_ids) = (HashSet::new(), HashSet::new(), HashSet::new());
     let (mut mon_ids, mut compat) = (HashSet::new(), 0);

@@ -430,3 +430,24 @@ fn a_missing_peer_fails_and_names_the_installer() {
     );
     assert!(require("a peer that is here", true));
 }
+
+/// `--web` alone keeps the daemon's defaults (the QMP socket, `console0`)
+/// and prints where the page is.
+#[cfg(feature = "web")]
+#[test]
+fn web_alone_keeps_the_defaults_and_prints_the_page() {
+    let run_dir = tempfile::tempdir().unwrap();
+    let socket = run_dir.path().join("chardevd/qmp.sock");
+    let mut c = daemon();
+    c.env("XDG_RUNTIME_DIR", run_dir.path())
+        .args(["--web", "tcp:127.0.0.1:0"]);
+    let mut d = Running::start(c);
+    d.expect("stdout", "QMP listening on");
+    let line = d.expect("stdout", "web console on");
+    assert!(line.starts_with("chardevd: web console on http://127.0.0.1:"), "{line}");
+    let mut q = Client::negotiated(&socket);
+    assert!(q.cmd(r#"{"execute":"query-chardev"}"#).contains("console0"));
+    drop(q);
+    d.signal("TERM");
+    d.exit();
+}
