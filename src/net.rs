@@ -1056,6 +1056,32 @@ pub enum QmpAddr {
 }
 
 impl QmpAddr {
+    /// Bind and listen here as a socket chardev would (the same errors; a
+    /// unix path that is not a socket, or where a live server answers, is
+    /// refused): the listening guard (it removes a unix socket's file when
+    /// dropped) and the listening socket.
+    pub(crate) async fn listen(&self, backlog: i32) -> Result<(Listening, OwnedFd), BackendError> {
+        let mut listening = match self {
+            QmpAddr::Unix { path, access } => {
+                let name = UnixName {
+                    path: path.to_string_lossy().into_owned(),
+                    is_abstract: false,
+                    tight: true,
+                };
+                listen_unix(&name, *access, backlog).await
+            }
+            QmpAddr::Tcp { host, port } => {
+                listen(&SocketAddressLegacy::inet(host.clone(), *port), &NoFds, backlog).await
+            }
+        }?;
+        match listening.fd.take() {
+            Some(fd) => Ok((listening, fd)),
+            None => Err(BackendError::SocketSetup(
+                io::Error::other("no listening socket").into(),
+            )),
+        }
+    }
+
     /// A unix socket at `path`, created with mode 0600 (only this user
     /// may connect: QMP has no authentication).
     pub fn unix(path: impl Into<std::path::PathBuf>) -> QmpAddr {
@@ -1082,5 +1108,23 @@ impl std::fmt::Display for QmpAddr {
             QmpAddr::Unix { path, .. } => write!(f, "unix:{}", path.display()),
             QmpAddr::Tcp { host, port } => write!(f, "tcp:{host}:{port}"),
         }
+    }
+}
+
+/// A daemon listener (QMP, the web console) that serves: dropping it stops
+/// accepting and removes a unix socket's file.
+#[derive(Debug)]
+pub(crate) struct Listener {
+    /// The bound address (the real port for `:0`).
+    pub addr: QmpAddr,
+    /// The accept loop.
+    pub task: tokio::task::JoinHandle<()>,
+    /// The socket (its file goes with it).
+    pub _listening: Listening,
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }

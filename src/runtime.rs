@@ -293,16 +293,26 @@ impl Handle {
     /// bound (the real port for port 0). It runs until
     /// [`Handle::close_listener`] or the system stops.
     pub async fn listen(&self, addr: QmpAddr) -> Result<QmpAddr, Error> {
+        let serve = self.inner.serve.clone();
+        self.keep_listening(false, async move { listener::bind(&addr, serve).await })
+            .await
+    }
+
+    /// Bind a listener on the system's arbiter and serve until
+    /// [`Handle::close_listener`] or the system stops (a handle dropped
+    /// does not stop it); returns the bound address.
+    async fn keep_listening(
+        &self,
+        web: bool,
+        bind: impl std::future::Future<Output = Result<crate::net::Listener, Error>> + Send + 'static,
+    ) -> Result<QmpAddr, Error> {
         let (tx, rx) = oneshot::channel();
         let (stop, stopped) = oneshot::channel::<()>();
-        let serve = self.inner.serve.clone();
         self.system.arbiter().spawn(async move {
-            match listener::bind(&addr, serve).await {
+            match bind.await {
                 Ok(l) => {
-                    tracing::debug!(addr = %l.addr, "QMP listening");
+                    tracing::debug!(addr = %l.addr, web, "listening");
                     let _ = tx.send(Ok(l.addr.clone()));
-                    // Serve until told to stop, or the system stops (a
-                    // handle dropped does not stop it).
                     if stopped.await.is_err() {
                         std::future::pending::<()>().await;
                     }
@@ -318,7 +328,7 @@ impl Handle {
             l.push(Running {
                 addr: bound.clone(),
                 stop: Some(stop),
-                web: false,
+                web,
             });
         }
         Ok(bound)
@@ -330,33 +340,8 @@ impl Handle {
     /// [`Handle::close_listener`] or with the system.
     #[cfg(feature = "web")]
     pub async fn web(&self, cfg: crate::web::WebConfig) -> Result<QmpAddr, Error> {
-        let (tx, rx) = oneshot::channel();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let exec = self.exec.clone();
-        let pool = self.inner.serve.pool.clone();
-        self.system.arbiter().spawn(async move {
-            match crate::web::bind(cfg, exec, pool).await {
-                Ok(l) => {
-                    let _ = tx.send(Ok(l.addr.clone()));
-                    if stopped.await.is_err() {
-                        std::future::pending::<()>().await;
-                    }
-                    drop(l);
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(e));
-                }
-            }
-        });
-        let bound = rx.await.map_err(|_| Error::ShuttingDown)??;
-        if let Ok(mut l) = self.inner.listeners.lock() {
-            l.push(Running {
-                addr: bound.clone(),
-                stop: Some(stop),
-                web: true,
-            });
-        }
-        Ok(bound)
+        let (exec, pool) = (self.exec.clone(), self.inner.serve.pool.clone());
+        self.keep_listening(true, crate::web::bind(cfg, exec, pool)).await
     }
 
     /// Stop one QMP listener (its sessions go on; a unix socket's file is

@@ -197,8 +197,14 @@ impl Executor {
         })
     }
 
-    /// A console's clients, oldest first (`__org.chardevd_query-clients`).
-    pub async fn clients(&self, id: &str) -> Result<Vec<crate::chardev::ClientInfo>, Error> {
+    /// Ask chardev `id`'s actor (through the supervisor, in order with the
+    /// rest of its control) and wait for the answer; `NotFound` when there
+    /// is no such chardev or it went meanwhile.
+    async fn ask<T: Send + 'static>(
+        &self,
+        id: &str,
+        make: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> crate::actors::chardev::Control + Send + 'static,
+    ) -> Result<T, Error> {
         let name = id.to_owned();
         let rx = self
             .with(move |sup, _ctx| {
@@ -206,19 +212,59 @@ impl Executor {
                     return Err(Error::NotFound(name));
                 }
                 let (tx, rx) = tokio::sync::oneshot::channel();
-                sup.port_op(&name, crate::actors::chardev::Control::Clients(tx))?;
+                sup.port_op(&name, make(tx))?;
                 Ok(rx)
             })
             .await??;
-        match rx.await {
-            Ok(Some(clients)) => Ok(clients),
-            Ok(None) => Err(Error::NotConsole(id.to_owned())),
-            Err(_) => Err(Error::NotFound(id.to_owned())),
-        }
+        rx.await.map_err(|_| Error::NotFound(id.to_owned()))
+    }
+
+    /// A console's clients, oldest first (`__org.chardevd_query-clients`).
+    pub async fn clients(&self, id: &str) -> Result<Vec<crate::chardev::ClientInfo>, Error> {
+        use crate::actors::chardev::Control;
+        self.ask(id, Control::Clients)
+            .await?
+            .ok_or_else(|| Error::NotConsole(id.to_owned()))
+    }
+
+    /// Act on a client of console `id` (`__org.chardevd_client-disconnect`,
+    /// `__org.chardevd_client-set-writer`).
+    pub async fn client_op(&self, id: &str, op: crate::chardev::ClientOp) -> Result<(), Error> {
+        use crate::actors::chardev::Control;
+        let r = self.ask(id, move |tx| Control::ClientOp(op, tx)).await?;
+        r.map_err(|e| client_error(id, e))
+    }
+
+    /// Give console `id` one more client (a web console's); its number.
+    #[cfg_attr(not(feature = "web"), allow(dead_code))]
+    pub async fn add_client(
+        &self,
+        id: &str,
+        link: crate::chardev::channel::ChannelLink,
+        address: String,
+    ) -> Result<u64, Error> {
+        use crate::actors::chardev::Control;
+        let r = self.ask(id, move |tx| Control::AddClient(link, address, tx)).await?;
+        r.map_err(|e| client_error(id, e))
     }
 
     /// Stop the system once subscribers took their last events (bounded).
     pub async fn stop_system(&self) -> Result<(), Error> {
         self.with(|sup, ctx| sup.stop_system(ctx)).await
+    }
+}
+
+/// A console's refusal, as QMP words it.
+fn client_error(id: &str, e: crate::chardev::ClientOpError) -> Error {
+    use crate::chardev::ClientOpError;
+    let id = id.to_owned();
+    match e {
+        ClientOpError::NotConsole => Error::NotConsole(id),
+        ClientOpError::NoClient(client) => Error::NoClient { id, client },
+        ClientOpError::NoWriterRole(input) => Error::NoWriterRole { id, input },
+        ClientOpError::Full(max) => Error::TooMany {
+            what: "clients",
+            max: max as usize,
+        },
     }
 }

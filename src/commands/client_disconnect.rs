@@ -1,12 +1,10 @@
 //! `__org.chardevd_client-disconnect`: cut one client of a console off.
 use super::{Args, Command, Request};
-use crate::actors::chardev::Control;
 use crate::api::execute::Executor;
-use crate::chardev::{ClientOp, ClientOpError};
+use crate::chardev::ClientOp;
 use crate::error::Error;
 use crate::json::Json;
 use crate::runtime::Handle;
-use tokio::sync::oneshot;
 
 /// `__org.chardevd_client-disconnect`: cut client `client` of console `id`
 /// off (its queued output is dropped; with `__org.chardevd_input=first`
@@ -19,39 +17,13 @@ pub struct ClientDisconnect {
     pub client: u64,
 }
 
-/// Run `op` on a client of console `id`.
-pub(super) async fn client_op(exec: &Executor, id: String, op: ClientOp) -> Result<(), Error> {
-    let name = id.clone();
-    let rx = exec
-        .with(move |sup, _ctx| {
-            if sup.registry.get(&id).is_none() {
-                return Err(Error::NotFound(id));
-            }
-            let (tx, rx) = oneshot::channel();
-            sup.port_op(&id, Control::ClientOp(op, tx))?;
-            Ok(rx)
-        })
-        .await??;
-    match rx.await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(ClientOpError::NotConsole)) => Err(Error::NotConsole(name)),
-        Ok(Err(ClientOpError::NoClient(client))) => Err(Error::NoClient { id: name, client }),
-        Ok(Err(ClientOpError::NoWriterRole(input))) => Err(Error::NoWriterRole { id: name, input }),
-        Ok(Err(ClientOpError::Full(max))) => Err(Error::TooMany {
-            what: "clients",
-            max: max as usize,
-        }),
-        Err(_) => Err(Error::NotFound(name)),
-    }
-}
-
 impl Request for ClientDisconnect {
     const NAME: &'static str = "__org.chardevd_client-disconnect";
     type Output = ();
 
     #[allow(private_interfaces)]
     async fn execute(self, exec: &Executor) -> Result<(), Error> {
-        client_op(exec, self.id, ClientOp::Disconnect(self.client)).await
+        exec.client_op(&self.id, ClientOp::Disconnect(self.client)).await
     }
 }
 

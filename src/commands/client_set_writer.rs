@@ -1,6 +1,6 @@
 //! `__org.chardevd_client-set-writer`: the explicit take-over of a
 //! console whose `__org.chardevd_input` is `first`.
-use super::client_disconnect::{client_number, client_op};
+use super::client_disconnect::client_number;
 use super::{Args, Command, Request};
 use crate::api::execute::Executor;
 use crate::chardev::ClientOp;
@@ -25,7 +25,7 @@ impl Request for ClientSetWriter {
 
     #[allow(private_interfaces)]
     async fn execute(self, exec: &Executor) -> Result<(), Error> {
-        client_op(exec, self.id, ClientOp::SetWriter(self.client)).await
+        exec.client_op(&self.id, ClientOp::SetWriter(self.client)).await
     }
 }
 

@@ -7,29 +7,13 @@ use super::session::{QmpSession, SessionLimits};
 use crate::actors::pool::Pool;
 use crate::api::execute::Executor;
 use crate::error::{BackendError, Error};
+use crate::net::Listener;
 pub use crate::net::QmpAddr;
-use crate::net::{self, SocketAddressLegacy};
 use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// A bound listener. Dropping it stops accepting and removes its socket file.
-#[derive(Debug)]
-pub struct Listener {
-    /// The bound address (the real port for `:0`).
-    pub addr: QmpAddr,
-    task: actix_rt::task::JoinHandle<()>,
-    /// Removes the socket file when dropped.
-    _listening: net::Listening,
-}
-
-impl Drop for Listener {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
 
 /// Where a listener's sessions go.
 #[derive(Debug, Clone)]
@@ -128,24 +112,7 @@ pub(crate) async fn bind(addr: &QmpAddr, serve: Serve) -> Result<Listener, Error
     };
     let setup = |e: io::Error| fail(BackendError::SocketSetup(e.into()));
     let limits = serve.limits;
-    let mut listening = match addr {
-        QmpAddr::Unix { path, access } => {
-            let name = crate::net::UnixName {
-                path: path.to_string_lossy().into_owned(),
-                is_abstract: false,
-                tight: true,
-            };
-            net::listen_unix(&name, *access, QMP_BACKLOG).await
-        }
-        QmpAddr::Tcp { host, port } => {
-            let legacy = SocketAddressLegacy::inet(host.clone(), *port);
-            net::listen(&legacy, &net::NoFds, QMP_BACKLOG).await
-        }
-    }
-    .map_err(fail)?;
-    let Some(fd) = listening.fd.take() else {
-        return Err(setup(io::Error::other("no listening socket")));
-    };
+    let (listening, fd) = addr.listen(QMP_BACKLOG).await.map_err(fail)?;
     let live = Arc::new(AtomicUsize::new(0));
     let (task, bound) = match addr {
         QmpAddr::Unix { .. } => {

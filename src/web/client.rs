@@ -10,17 +10,14 @@
 //! from here carry the page's status (`{"client":N,"writer":BOOL}`).
 use super::http::{Request, Response};
 use super::Io;
-use crate::actors::chardev::Control;
 use crate::api::execute::Executor;
 use crate::backends::socket::websocket::{self, Closing, Decoder};
 use crate::chardev::channel::{channel, ChannelEnd};
-use crate::chardev::ClientOpError;
 use crate::error::Error;
 use bytes::Bytes;
 use std::future::poll_fn;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::oneshot;
 
 /// How often the page's writer status is looked at (it changes when the
 /// writer leaves, or over QMP).
@@ -55,7 +52,7 @@ pub async fn serve(
     }
     let (link, end) = channel();
     let address = format!("web:{peer}");
-    let added = add_client(exec, &id, link, address).await;
+    let added = exec.add_client(&id, link, address).await;
     let no = match added {
         Ok(no) => no,
         Err(e) => {
@@ -68,7 +65,6 @@ pub async fn serve(
                          __org.chardevd_history=64K) to open a terminal on it"
                     ),
                 ),
-                Error::TooMany { .. } => ("503 Service Unavailable", e.to_string()),
                 _ => ("503 Service Unavailable", e.to_string()),
             };
             let _ = Response::text(status, &format!("{text}\n")).send(&mut io).await;
@@ -94,35 +90,6 @@ pub async fn serve(
     tracing::info!(chardev = %id, client = no, %peer, "web terminal connected");
     pump(exec, &id, no, io, leftover, end).await;
     tracing::info!(chardev = %id, client = no, %peer, "web terminal gone");
-}
-
-/// Hand the console its new client.
-async fn add_client(
-    exec: &Executor,
-    id: &str,
-    link: crate::chardev::channel::ChannelLink,
-    address: String,
-) -> Result<u64, Error> {
-    let name = id.to_owned();
-    let rx = exec
-        .with(move |sup, _ctx| {
-            if sup.registry.get(&name).is_none() {
-                return Err(Error::NotFound(name));
-            }
-            let (tx, rx) = oneshot::channel();
-            sup.port_op(&name, Control::AddClient(link, address, tx))?;
-            Ok(rx)
-        })
-        .await??;
-    match rx.await {
-        Ok(Ok(no)) => Ok(no),
-        Ok(Err(ClientOpError::Full(max))) => Err(Error::TooMany {
-            what: "clients",
-            max: max as usize,
-        }),
-        Ok(Err(_)) => Err(Error::NotConsole(id.to_owned())),
-        Err(_) => Err(Error::NotFound(id.to_owned())),
-    }
 }
 
 /// Whether client `no` of `id` may type now (None: it is gone).

@@ -25,8 +25,8 @@ mod metrics;
 use crate::actors::pool::Pool;
 use crate::api::execute::Executor;
 use crate::error::{BackendError, Error};
+use crate::net::Listener;
 use crate::net::QmpAddr;
-use crate::net::{self, SocketAddressLegacy};
 use http::{Request, Response};
 use std::io;
 use std::path::PathBuf;
@@ -142,22 +142,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Io for T {}
 /// The most web connections at once (page loads, event streams, terminals).
 const MAX_CONNECTIONS: usize = 1024;
 
-/// A bound web listener: dropping it stops accepting.
-pub(crate) struct Listening {
-    /// The bound address.
-    pub addr: QmpAddr,
-    task: actix_rt::task::JoinHandle<()>,
-    _listening: net::Listening,
-}
-
-impl Drop for Listening {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 /// Bind and serve on the current arbiter; connections go round robin over `pool`.
-pub(crate) async fn bind(cfg: WebConfig, exec: Executor, pool: Pool) -> Result<Listening, Error> {
+pub(crate) async fn bind(cfg: WebConfig, exec: Executor, pool: Pool) -> Result<Listener, Error> {
     let addr_s = cfg.addr.to_string();
     let fail = |source: BackendError| Error::Listen {
         addr: addr_s.clone(),
@@ -177,25 +163,7 @@ pub(crate) async fn bind(cfg: WebConfig, exec: Executor, pool: Pool) -> Result<L
             _ => return Err(Error::Web(format!("No TLS credentials with id '{id}'"))),
         },
     };
-    let mut listening = match &cfg.addr {
-        QmpAddr::Unix { path, access } => {
-            let name = net::UnixName {
-                path: path.to_string_lossy().into_owned(),
-                is_abstract: false,
-                tight: true,
-            };
-            net::listen_unix(&name, *access, 128).await
-        }
-        QmpAddr::Tcp { host, port } => {
-            net::listen(&SocketAddressLegacy::inet(host.clone(), *port), &net::NoFds, 128).await
-        }
-    }
-    .map_err(fail)?;
-    let Some(fd) = listening.fd.take() else {
-        return Err(fail(BackendError::SocketSetup(
-            io::Error::other("no listening socket").into(),
-        )));
-    };
+    let (listening, fd) = cfg.addr.listen(128).await.map_err(fail)?;
     let setup = |e: io::Error| fail(BackendError::SocketSetup(e.into()));
     let web = Arc::new(Web {
         token: cfg.token.clone(),
@@ -253,7 +221,7 @@ pub(crate) async fn bind(cfg: WebConfig, exec: Executor, pool: Pool) -> Result<L
             (task, QmpAddr::tcp(host.clone(), local.port()))
         }
     };
-    Ok(Listening {
+    Ok(Listener {
         addr: bound,
         task,
         _listening: listening,
